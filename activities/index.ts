@@ -1,0 +1,114 @@
+/**
+ * Thin, idempotent glue between the rollout workflow and the components. Every activity is
+ * safe to retry: weights are set (not added), records and alerts are keyed by rollout + tick.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { ValidationError, type Json } from '../workflows/validation';
+import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
+import type {
+  AlertEvent,
+  MetricsSummary,
+  ProbeSummary,
+  ProfileSelection,
+  TickRecord,
+} from '../workflows/types';
+import type { Verdict } from '../analysis/verdict';
+import type { ActivityDeps, AnalyzeRequest, CollectRequest, ProbeRequest } from './ports';
+
+export type { ActivityDeps } from './ports';
+
+export interface LookupProfilesInput {
+  rolloutId: string;
+  criteria: Record<string, Json>;
+  sampleSize: number;
+  seed: number;
+}
+
+export interface SetWeightInput {
+  rolloutId: string;
+  router: AdapterSpec;
+  targets: RolloutSpec['targets'];
+  share: number;
+}
+
+export interface FinalizeInput {
+  rolloutId: string;
+  router: AdapterSpec;
+  targets: RolloutSpec['targets'];
+  outcome: 'promoted' | 'rolled_back';
+}
+
+export interface NotifyInput {
+  event: AlertEvent;
+  sinks: AdapterSpec[];
+}
+
+/** Bad input is not fixed by retrying: surface it as a non-retryable failure naming the field. */
+async function failFastOnBadInput<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      throw ApplicationFailure.nonRetryable(error.message, 'ValidationError', error.issues);
+    }
+    throw error;
+  }
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    async lookupProfiles(input: LookupProfilesInput): Promise<ProfileSelection> {
+      return failFastOnBadInput(() => deps.profiles.select(input));
+    },
+
+    async probe(input: ProbeRequest): Promise<ProbeSummary> {
+      const context = Context.current();
+      return failFastOnBadInput(() =>
+        deps.prober.probe(input, (details) => context.heartbeat(details), context.cancellationSignal),
+      );
+    },
+
+    async collectMetrics(input: CollectRequest): Promise<MetricsSummary> {
+      return failFastOnBadInput(() => deps.metrics.collect(input));
+    },
+
+    async analyze(input: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }> {
+      return failFastOnBadInput(() => deps.analyzer.analyze(input));
+    },
+
+    /** Reconciles, sets, then reads back: a router that reports another share fails the attempt. */
+    async setCanaryWeight(input: SetWeightInput): Promise<{ share: number }> {
+      return failFastOnBadInput(async () => {
+        const router = deps.routers.routerFor(input.rolloutId, input.router, input.targets);
+        await router.reconcile();
+        await router.setCanaryWeight(input.share);
+        const applied = await router.getCanaryWeight();
+        if (Math.abs(applied - input.share) > 0.01) {
+          throw ApplicationFailure.retryable(
+            `router ${router.kind} reports ${applied} % after setting ${input.share} %`,
+            'WeightMismatchError',
+          );
+        }
+        return { share: applied };
+      });
+    },
+
+    async finalizeRouting(input: FinalizeInput): Promise<void> {
+      return failFastOnBadInput(async () => {
+        const router = deps.routers.routerFor(input.rolloutId, input.router, input.targets);
+        await router.finalize(input.outcome);
+      });
+    },
+
+    async recordTick(record: TickRecord): Promise<void> {
+      await deps.ticks.recordTick(record);
+    },
+
+    async notify(input: NotifyInput): Promise<void> {
+      return failFastOnBadInput(() => deps.alerts.dispatch(input.event, input.sinks));
+    },
+  };
+}
+
+export type RolloutActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,41 @@
+/**
+ * The analysis engine's answer for one tick, as the rollout workflow consumes it.
+ * Types only and pure helpers: the workflow sandbox imports this module.
+ */
+
+export type VerdictStatus = 'healthy' | 'anomalous' | 'inconclusive';
+
+export type TargetRole = 'baseline' | 'canary';
+
+export interface Anomaly {
+  /** e.g. `latency_ms`, `error_rate`, `cpu_seconds`. */
+  metric: string;
+  /** The user action whose samples carry the regression; absent for whole-service metrics. */
+  action?: string;
+  /** Relative effect of canary vs baseline, e.g. 0.38 for +38 %. */
+  effect: number;
+  /** Confidence interval of the effect. */
+  interval: [number, number];
+  /** Test statistic or method-specific evidence, e.g. `anytime p=0.003`. */
+  statistic: string;
+  /** One failure of a critical metric rolls the canary back at once. */
+  critical: boolean;
+  /** Human summary, e.g. `checkout p90 latency +38 % [+22 %, +55 %]`. */
+  summary: string;
+}
+
+export interface Verdict {
+  status: VerdictStatus;
+  anomalies: Anomaly[];
+  /** Why the verdict is what it is, notably why a tick is inconclusive. */
+  reasons: string[];
+}
+
+export function inconclusive(reason: string): Verdict {
+  return { status: 'inconclusive', anomalies: [], reasons: [reason] };
+}
+
+/** Stable key of an anomaly across ticks: alerts and investigations deduplicate on it. */
+export function anomalyKey(anomaly: Pick<Anomaly, 'metric' | 'action'>): string {
+  return `${anomaly.metric}/${anomaly.action ?? '*'}`;
+}

@@ -1,0 +1,51 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import path from 'node:path';
+
+/** The repository root, found from this file whether it runs from source or from dist/. */
+export const projectRoot: string = (() => {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find package.json above ${__dirname}`);
+    dir = parent;
+  }
+  return dir;
+})();
+
+export type ToolName = 'temporal' | 'ferretdb';
+
+const ENV_OVERRIDES: Record<ToolName, string> = {
+  temporal: 'TEMPORAL_CLI_PATH',
+  ferretdb: 'FERRETDB_PATH',
+};
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where a server binary is: the environment override, then the bootstrap's .tools/bin, then PATH.
+ * Throws with the command that fixes it rather than letting a spawn fail with ENOENT.
+ */
+export function resolveTool(name: ToolName): string {
+  const fromEnv = process.env[ENV_OVERRIDES[name]];
+  if (fromEnv) {
+    if (!isExecutable(fromEnv))
+      throw new Error(`${ENV_OVERRIDES[name]}=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  const bootstrapped = path.join(projectRoot, '.tools', 'bin', name);
+  if (isExecutable(bootstrapped)) return bootstrapped;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    if (dir && isExecutable(candidate)) return candidate;
+  }
+  throw new Error(
+    `${name} is not installed: run \`npm run setup\` (scripts/bootstrap.sh) to build it into .tools/bin`,
+  );
+}

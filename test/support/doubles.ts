@@ -1,0 +1,173 @@
+/**
+ * TEST DOUBLES for the components whose real implementations come with their own issues
+ * (profiles #3, traffic generator #4, analysis #5, routing #6, alerts #7). They keep their
+ * state in MongoDB (the real FerretDB of the test), so a worker in another process, a killed
+ * worker and its replacement all see the same router and alert history.
+ */
+import type { Db } from 'mongodb';
+import { anomalyKey, type Anomaly, type Verdict, type VerdictStatus } from '../../analysis/verdict';
+import type { ActivityDeps, AnalyzeRequest, ProbeRequest } from '../../activities/ports';
+import { RouterUnavailableError, type TrafficRouter } from '../../routing/traffic-router';
+import { RolloutStore } from '../../store/rollout-store';
+import type { AdapterSpec } from '../../workflows/spec';
+import type { AlertEvent, ProbeSummary } from '../../workflows/types';
+import type { Json } from '../../workflows/validation';
+
+/**
+ * Scripted verdicts, read from the spec's `analysis.options.script`:
+ * `{ "default": "healthy", "4": "anomalous", "5": "inconclusive", "6": "critical" }`.
+ * `analysis.options.action` names the action the scripted anomalies blame (default `checkout`).
+ */
+export class ScriptedAnalyzer {
+  async analyze(request: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }> {
+    const options = request.analysis.options;
+    const script = (options.script ?? {}) as Record<string, string>;
+    const step = script[String(request.tick)] ?? script.default ?? 'healthy';
+    const action = typeof options.action === 'string' ? options.action : 'checkout';
+    const seen = typeof request.state === 'number' ? request.state : 0;
+    const state = seen + 1; // counts ticks analysed, to prove the state survives continue-as-new
+    if (step === 'healthy') return { verdict: { status: 'healthy', anomalies: [], reasons: [] }, state };
+    if (step === 'inconclusive') {
+      return { verdict: { status: 'inconclusive', anomalies: [], reasons: ['scripted: no data'] }, state };
+    }
+    const anomaly: Anomaly = {
+      metric: 'latency_ms',
+      action,
+      effect: 0.38,
+      interval: [0.22, 0.55],
+      statistic: 'scripted',
+      critical: step === 'critical',
+      summary: `${action} p90 latency +38 % [+22 %, +55 %]`,
+    };
+    const status: VerdictStatus = 'anomalous';
+    return { verdict: { status, anomalies: [anomaly], reasons: [anomalyKey(anomaly)] }, state };
+  }
+}
+
+/** Waits out the probe duration (heartbeating, honouring cancellation) and reports request counts. */
+export class SleepingProber {
+  constructor(private readonly options: { honourDuration: boolean } = { honourDuration: true }) {}
+
+  async probe(
+    request: ProbeRequest,
+    progress: (details: Json) => void,
+    signal: AbortSignal,
+  ): Promise<ProbeSummary> {
+    const startedAt = Date.now();
+    const until = startedAt + (this.options.honourDuration ? request.durationMs : 0);
+    while (Date.now() < until) {
+      if (signal.aborted) throw new Error('probe cancelled');
+      progress({ tick: request.tick, elapsedMs: Date.now() - startedAt });
+      await new Promise((resolve) => setTimeout(resolve, Math.min(200, until - Date.now())));
+    }
+    const requests = request.profileIds.length * request.concurrency;
+    return {
+      startedAt,
+      endedAt: Date.now(),
+      requests: { baseline: requests, canary: requests },
+      errors: { baseline: 0, canary: 0 },
+    };
+  }
+}
+
+interface WeightDocument {
+  rolloutId: string;
+  share: number;
+  at: Date;
+}
+
+/**
+ * A router double that records every weight it is given. Spec options:
+ * `unavailableAbove: n` makes it refuse shares above n (a router that is down for that change).
+ */
+export class RecordingRouter implements TrafficRouter {
+  readonly kind = 'test-recording';
+
+  constructor(
+    private readonly db: Db,
+    private readonly rolloutId: string,
+    private readonly spec: AdapterSpec,
+  ) {}
+
+  async reconcile(): Promise<void> {
+    await this.db
+      .collection<{ _id: string; share: number }>('test_router_state')
+      .updateOne({ _id: this.rolloutId }, { $setOnInsert: { share: 0 } }, { upsert: true });
+  }
+
+  async setCanaryWeight(share: number): Promise<void> {
+    const limit = this.spec.unavailableAbove;
+    if (typeof limit === 'number' && share > limit)
+      throw new RouterUnavailableError(`test router refuses ${share} % (> ${limit})`);
+    await this.db
+      .collection<WeightDocument>('test_router_weights')
+      .insertOne({ rolloutId: this.rolloutId, share, at: new Date() });
+    await this.db
+      .collection<{ _id: string; share: number }>('test_router_state')
+      .updateOne({ _id: this.rolloutId }, { $set: { share } }, { upsert: true });
+  }
+
+  async getCanaryWeight(): Promise<number> {
+    const state = await this.db
+      .collection<{ _id: string; share: number }>('test_router_state')
+      .findOne({ _id: this.rolloutId });
+    return state?.share ?? 0;
+  }
+
+  async finalize(outcome: 'promoted' | 'rolled_back'): Promise<void> {
+    await this.db
+      .collection<{ _id: string; outcome: string }>('test_router_final')
+      .updateOne({ _id: this.rolloutId }, { $set: { outcome } }, { upsert: true });
+  }
+
+  async close(): Promise<void> {}
+}
+
+export async function appliedWeights(db: Db, rolloutId: string): Promise<number[]> {
+  const documents = await db
+    .collection<WeightDocument>('test_router_weights')
+    .find({ rolloutId })
+    .sort({ at: 1, _id: 1 })
+    .toArray();
+  return documents.map((document) => document.share);
+}
+
+/** Alerts kept by idempotency key: a retried notify overwrites, `deliveries` counts attempts. */
+export class RecordingAlerts {
+  constructor(private readonly db: Db) {}
+
+  async dispatch(event: AlertEvent): Promise<void> {
+    await this.db
+      .collection<AlertEvent & { _id: string; deliveries: number }>('test_alerts')
+      .updateOne({ _id: event.key }, { $set: event, $inc: { deliveries: 1 } }, { upsert: true });
+  }
+}
+
+export async function recordedAlerts(
+  db: Db,
+  rolloutId: string,
+): Promise<(AlertEvent & { deliveries: number })[]> {
+  return db
+    .collection<AlertEvent & { _id: string; deliveries: number }>('test_alerts')
+    .find({ rolloutId })
+    .sort({ at: 1 })
+    .toArray();
+}
+
+export function testDeps(db: Db, options: { honourProbeDuration?: boolean } = {}): ActivityDeps {
+  const store = new RolloutStore(db);
+  return {
+    profiles: {
+      select: async ({ sampleSize }) => ({
+        profileIds: Array.from({ length: Math.min(sampleSize, 5) }, (_, i) => `user-${i + 1}`),
+        mix: { 'device:desktop': 0.6, 'device:mobile': 0.4 },
+      }),
+    },
+    prober: new SleepingProber({ honourDuration: options.honourProbeDuration ?? true }),
+    metrics: { collect: async () => ({ samples: 0, sources: ['test'], missing: [] }) },
+    analyzer: new ScriptedAnalyzer(),
+    routers: { routerFor: (rolloutId, spec) => new RecordingRouter(db, rolloutId, spec) },
+    alerts: new RecordingAlerts(db),
+    ticks: store,
+  };
+}

@@ -1,0 +1,35 @@
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+import { ROLLOUT_TASK_QUEUE } from '../workflows/messages';
+
+export interface RolloutWorkerOptions {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue?: string;
+  deps: ActivityDeps;
+  /** A prebuilt bundle (tests, benchmarks) saves the seconds webpack needs per worker. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  maxConcurrentActivityTaskExecutions?: number;
+  maxConcurrentWorkflowTaskExecutions?: number;
+  maxCachedWorkflows?: number;
+}
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** The worker of the `rollouts` task queue: rollout workflows and their activities. */
+export async function createRolloutWorker(options: RolloutWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace ?? 'default',
+    taskQueue: options.taskQueue ?? ROLLOUT_TASK_QUEUE,
+    activities: createActivities(options.deps),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: WORKFLOWS_PATH }),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 200,
+    maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions ?? 40,
+    maxCachedWorkflows: options.maxCachedWorkflows ?? 1000,
+    // Signals must reach a paused rollout quickly; shut down promptly on SIGTERM.
+    shutdownGraceTime: '5 seconds',
+  });
+}

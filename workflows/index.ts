@@ -1,0 +1,2 @@
+// The worker bundles this module; it exports workflow functions only.
+export { rolloutWorkflow } from './rollout';

@@ -1,0 +1,241 @@
+/**
+ * Everything a rollout knows between ticks, and how signals and verdicts change it.
+ * A plain class without Temporal imports, so its transitions are tested on their own;
+ * the workflow body only moves data between it and the activities.
+ */
+import type { Verdict } from '../analysis/verdict';
+import {
+  applyManualDecision,
+  initialPolicyState,
+  isTerminal,
+  nextTrafficShare,
+  type PolicyDecision,
+  type PolicyState,
+} from './policy';
+import type { RolloutSpec, TrafficPolicy } from './spec';
+import type {
+  Investigation,
+  ProfileSelection,
+  RolloutCarryOver,
+  RolloutOutcome,
+  RolloutPhase,
+  RolloutResult,
+  RolloutStatus,
+  VerdictDigest,
+} from './types';
+import type { Json } from './validation';
+
+/** Bounds on what the workflow carries; the full log lives in the store. */
+export const KEPT_VERDICTS = 20;
+export const KEPT_INVESTIGATIONS = 20;
+export const KEPT_REASONS = 50;
+
+export interface ManualDecision {
+  kind: 'promote' | 'rollback';
+  reason: string;
+}
+
+function keepLast<T>(items: T[], limit: number): T[] {
+  return items.length > limit ? items.slice(items.length - limit) : items;
+}
+
+export class RolloutState {
+  policy: TrafficPolicy;
+  policyState: PolicyState;
+  analysisState: Json;
+  profiles: ProfileSelection;
+  appliedShare: number | null;
+  pausedReason: string | null;
+  lastVerdicts: VerdictDigest[];
+  investigations: Investigation[];
+  reasons: string[];
+  anomalyCount: number;
+  readonly startedAt: number;
+  nextTickAt: number;
+  continuedAsNew: number;
+  outcome: RolloutOutcome | null = null;
+  pendingDecision: ManualDecision | null = null;
+
+  constructor(
+    readonly rolloutId: string,
+    readonly spec: RolloutSpec,
+    now: number,
+    carryOver?: RolloutCarryOver,
+  ) {
+    this.policy = carryOver?.policy ?? spec.policy;
+    this.policyState = carryOver?.policyState ?? initialPolicyState();
+    this.analysisState = carryOver?.analysisState ?? null;
+    this.profiles = carryOver?.profiles ?? { profileIds: [], mix: {} };
+    this.appliedShare = carryOver?.appliedShare ?? null;
+    this.pausedReason = carryOver?.pausedReason ?? null;
+    this.lastVerdicts = carryOver?.lastVerdicts ?? [];
+    this.investigations = carryOver?.investigations ?? [];
+    this.reasons = carryOver?.reasons ?? [];
+    this.anomalyCount = carryOver?.anomalyCount ?? 0;
+    this.startedAt = carryOver?.startedAt ?? now;
+    this.nextTickAt = carryOver?.nextTickAt ?? now;
+    this.continuedAsNew = carryOver?.continuedAsNew ?? 0;
+  }
+
+  get share(): number {
+    return this.policyState.share;
+  }
+
+  get tick(): number {
+    return this.policyState.tick;
+  }
+
+  get finished(): boolean {
+    return this.outcome !== null;
+  }
+
+  get phase(): RolloutPhase {
+    if (this.outcome === 'aborted') return 'aborted';
+    if (isTerminal(this.policyState.phase)) return this.policyState.phase;
+    return this.pausedReason === null ? this.policyState.phase : 'paused';
+  }
+
+  /** The policy reached promoted or rolled back: the loop stops and routing is finalised. */
+  get decided(): boolean {
+    return isTerminal(this.policyState.phase);
+  }
+
+  note(reason: string): void {
+    this.reasons = keepLast([...this.reasons, reason], KEPT_REASONS);
+  }
+
+  pause(reason: string): void {
+    if (this.decided || this.pausedReason !== null) return;
+    this.pausedReason = reason;
+    this.note(`paused: ${reason}`);
+  }
+
+  resume(by: string): void {
+    if (this.pausedReason === null) return;
+    this.pausedReason = null;
+    this.note(`resumed by ${by}`);
+  }
+
+  /** A person asked to promote or roll back now; the first request wins. */
+  requestDecision(decision: ManualDecision): void {
+    if (this.decided || this.pendingDecision) return;
+    this.pendingDecision = decision;
+  }
+
+  /** Applies a pending manual decision to the policy state; returns it if there was one. */
+  applyPendingDecision(): ManualDecision | null {
+    const decision = this.pendingDecision;
+    if (!decision || this.decided) return null;
+    this.pendingDecision = null;
+    this.policyState = applyManualDecision(this.policyState, decision.kind);
+    this.pausedReason = null;
+    this.note(`${decision.kind === 'promote' ? 'promoted' : 'rolled back'} by a person: ${decision.reason}`);
+    return decision;
+  }
+
+  /** Feeds one tick's verdict to the policy and keeps the bounded summaries up to date. */
+  applyVerdict(
+    tick: number,
+    verdict: Verdict,
+    at: number,
+  ): { decision: PolicyDecision; investigation: Investigation | null } {
+    const critical = verdict.anomalies.some((anomaly) => anomaly.critical);
+    const decision = nextTrafficShare(this.policy, this.policyState, {
+      tick,
+      status: verdict.status,
+      critical,
+    });
+    this.policyState = decision.state;
+    const notes =
+      verdict.status === 'anomalous'
+        ? verdict.anomalies.map((anomaly) => anomaly.summary)
+        : verdict.status === 'inconclusive'
+          ? verdict.reasons
+          : [];
+    this.lastVerdicts = keepLast(
+      [...this.lastVerdicts, { tick, status: verdict.status, notes }],
+      KEPT_VERDICTS,
+    );
+
+    let investigation: Investigation | null = null;
+    if (verdict.status === 'anomalous') {
+      this.anomalyCount += 1;
+      // The seed's "trigger an investigation": which tick, which evidence, share before and after.
+      investigation = {
+        id: `${this.rolloutId}#${tick}`,
+        rolloutId: this.rolloutId,
+        tick,
+        openedAt: at,
+        shareBefore: decision.shareBefore,
+        shareAfter: decision.shareAfter,
+        action: decision.action,
+        anomalies: verdict.anomalies,
+      };
+      this.investigations = keepLast([...this.investigations, investigation], KEPT_INVESTIGATIONS);
+    }
+    if (decision.action !== 'hold' && decision.action !== 'raise')
+      this.note(`tick ${tick}: ${decision.reason}`);
+    if (decision.pause) this.pause(decision.pause);
+    else if (investigation && this.spec.onAnomaly === 'reduce-and-pause' && !this.decided) {
+      this.pause(`anomaly at tick ${tick} (onAnomaly: reduce-and-pause)`);
+    }
+    return { decision, investigation };
+  }
+
+  /** Next due time: one interval after the last, or now if the rollout fell a whole interval behind. */
+  scheduleNextTick(scheduledAt: number, now: number): void {
+    const next = scheduledAt + this.spec.intervalMs;
+    this.nextTickAt = next + this.spec.intervalMs <= now ? now : next;
+  }
+
+  status(): RolloutStatus {
+    return {
+      rolloutId: this.rolloutId,
+      service: this.spec.service,
+      version: this.spec.version,
+      phase: this.phase,
+      share: this.share,
+      appliedShare: this.appliedShare,
+      tick: this.tick,
+      pausedReason: this.pausedReason,
+      lastVerdicts: this.lastVerdicts,
+      anomalyCount: this.anomalyCount,
+      investigations: this.investigations,
+      reasons: this.reasons,
+      policy: this.policy,
+      startedAt: this.startedAt,
+      nextTickAt: this.finished || this.pausedReason !== null ? null : this.nextTickAt,
+      outcome: this.outcome,
+      continuedAsNew: this.continuedAsNew,
+    };
+  }
+
+  carryOver(): RolloutCarryOver {
+    return {
+      policyState: this.policyState,
+      policy: this.policy,
+      analysisState: this.analysisState,
+      profiles: this.profiles,
+      appliedShare: this.appliedShare,
+      pausedReason: this.pausedReason,
+      lastVerdicts: this.lastVerdicts,
+      investigations: this.investigations,
+      reasons: this.reasons,
+      anomalyCount: this.anomalyCount,
+      startedAt: this.startedAt,
+      nextTickAt: this.nextTickAt,
+      continuedAsNew: this.continuedAsNew + 1,
+    };
+  }
+
+  result(): RolloutResult {
+    return {
+      rolloutId: this.rolloutId,
+      outcome: this.outcome ?? 'aborted',
+      reasons: this.reasons.slice(-10),
+      finalShare: this.outcome === 'promoted' ? 100 : 0,
+      ticks: this.tick,
+      anomalyCount: this.anomalyCount,
+    };
+  }
+}

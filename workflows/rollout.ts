@@ -1,0 +1,355 @@
+/**
+ * The rollout workflow: one durable execution per deployment. Every interval it probes baseline
+ * and canary, gets a verdict, lets the pure policy choose the canary's share, applies it, records
+ * the tick and alerts. The body is glue: decisions live in RolloutState and the policy.
+ */
+import {
+  allHandlersFinished,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { RolloutActivities } from '../activities';
+import { inconclusive, type Verdict } from '../analysis/verdict';
+import {
+  pauseSignal,
+  promoteSignal,
+  resumeSignal,
+  rollbackSignal,
+  setPolicyUpdate,
+  statusQuery,
+  type ControlRequest,
+} from './messages';
+import type { PolicyDecision } from './policy';
+import { RolloutState } from './rollout-state';
+import { mergePolicy } from './spec';
+import type { AlertEvent, Investigation, ProbeSummary, RolloutInput, RolloutResult } from './types';
+
+/** Probes run for the spec's duration and heartbeat; a lost worker is noticed within the heartbeat timeout. */
+export const probeOptions: ActivityOptions = {
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '15 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '1 second', nonRetryableErrorTypes: ['ValidationError'] },
+};
+
+export const analysisOptions: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '1 second', nonRetryableErrorTypes: ['ValidationError'] },
+};
+
+/** About 15 s of retries, then the rollout pauses for a person instead of guessing. */
+export const routingOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    maximumAttempts: 5,
+    initialInterval: '1 second',
+    maximumInterval: '8 seconds',
+    nonRetryableErrorTypes: ['ValidationError'],
+  },
+};
+
+/** Leaving the canary at a wrong share is worse than waiting: final routing retries until it works. */
+export const finalRoutingOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: ['ValidationError'],
+  },
+};
+
+export const recordOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 10, initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
+};
+
+export const notifyOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    maximumAttempts: 8,
+    initialInterval: '2 seconds',
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: ['ValidationError'],
+  },
+};
+
+const probing = proxyActivities<RolloutActivities>(probeOptions);
+const analysis = proxyActivities<RolloutActivities>(analysisOptions);
+const routing = proxyActivities<RolloutActivities>(routingOptions);
+const finalRouting = proxyActivities<RolloutActivities>(finalRoutingOptions);
+const recording = proxyActivities<RolloutActivities>(recordOptions);
+const alerting = proxyActivities<RolloutActivities>(notifyOptions);
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}
+
+export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
+  const { spec } = input;
+  const rolloutId = workflowInfo().workflowId;
+  const state = new RolloutState(rolloutId, spec, Date.now(), input.carryOver);
+  const pendingAlerts: Promise<void>[] = [];
+  let tickScope: CancellationScope | null = null;
+
+  const decideNow = (kind: 'promote' | 'rollback', request: ControlRequest | undefined, fallback: string) => {
+    state.requestDecision({ kind, reason: `${request?.reason ?? fallback} (${request?.by ?? 'unknown'})` });
+    tickScope?.cancel(); // a person's decision does not wait for the running probe
+  };
+  setHandler(pauseSignal, (request) =>
+    state.pause(`${request?.reason ?? 'paused by a person'} (${request?.by ?? 'unknown'})`),
+  );
+  setHandler(resumeSignal, (request) => state.resume(request?.by ?? 'unknown'));
+  setHandler(rollbackSignal, (request) => decideNow('rollback', request, 'rolled back by a person'));
+  setHandler(promoteSignal, (request) => decideNow('promote', request, 'promoted by a person'));
+  setHandler(statusQuery, () => state.status());
+  setHandler(
+    setPolicyUpdate,
+    (patch) => {
+      state.policy = mergePolicy(state.policy, patch);
+      state.note(`policy changed: ${JSON.stringify(patch)}`);
+      return state.policy;
+    },
+    { validator: (patch) => void mergePolicy(state.policy, patch) },
+  );
+
+  const alert = (
+    kind: AlertEvent['kind'],
+    severity: AlertEvent['severity'],
+    summary: string,
+    extra: Partial<AlertEvent> = {},
+  ) => {
+    const event: AlertEvent = {
+      key: `${rolloutId}/${kind}/${state.tick}`,
+      rolloutId,
+      service: spec.service,
+      version: spec.version,
+      kind,
+      severity,
+      tick: state.tick,
+      summary,
+      anomalies: [],
+      shareBefore: state.share,
+      shareAfter: state.share,
+      links: spec.links,
+      at: Date.now(),
+      ...extra,
+    };
+    // Alerts must not hold up the rollout: they are awaited only before it ends or continues as new.
+    pendingAlerts.push(
+      alerting.notify({ event, sinks: spec.alerts.sinks }).catch((error: unknown) => {
+        log.warn('alert not delivered', { key: event.key, error: describe(error) });
+      }),
+    );
+  };
+
+  /** Applies the policy's share; on failure the rollout pauses with the reason rather than guess. */
+  const applyShare = async (share: number): Promise<boolean> => {
+    try {
+      const applied = await routing.setCanaryWeight({
+        rolloutId,
+        router: spec.router,
+        targets: spec.targets,
+        share,
+      });
+      state.appliedShare = applied.share;
+      return true;
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      const reason = `routing failed while setting ${share} %: ${describe(error)}; resume to retry, or roll back`;
+      state.pause(reason);
+      alert('routing_failed', 'critical', reason);
+      return false;
+    }
+  };
+
+  const runTick = async (): Promise<void> => {
+    const tick = state.tick + 1;
+    const scheduledAt = state.nextTickAt;
+    const startedAt = Date.now();
+    let verdict: Verdict;
+    let probe: ProbeSummary | null = null;
+    const scope = new CancellationScope();
+    tickScope = scope;
+    try {
+      const result = await scope.run(async () => {
+        const summary = await probing.probe({
+          rolloutId,
+          tick,
+          targets: spec.targets,
+          profileIds: state.profiles.profileIds,
+          durationMs: spec.probe.durationMs,
+          concurrency: spec.probe.concurrency,
+          seed: spec.profiles.seed + tick,
+        });
+        const window = { from: summary.startedAt, to: summary.endedAt };
+        await analysis.collectMetrics({
+          rolloutId,
+          tick,
+          window,
+          targets: spec.targets,
+          router: spec.router,
+        });
+        const analysed = await analysis.analyze({
+          rolloutId,
+          tick,
+          analysis: spec.analysis,
+          state: state.analysisState,
+        });
+        return { summary, analysed };
+      });
+      probe = result.summary;
+      verdict = result.analysed.verdict;
+      state.analysisState = result.analysed.state;
+    } catch (error) {
+      if (isCancellation(error)) return; // a person decided while the tick ran
+      verdict = inconclusive(`no verdict this tick: ${describe(error)}`);
+    } finally {
+      tickScope = null;
+    }
+
+    const { decision, investigation } = state.applyVerdict(tick, verdict, Date.now());
+    if (!state.decided && decision.shareAfter !== state.appliedShare) await applyShare(decision.shareAfter);
+    await record(tick, scheduledAt, startedAt, decision, verdict, probe, investigation);
+    if (investigation) {
+      alert(
+        'anomaly',
+        'warning',
+        `${decision.reason}: ${investigation.anomalies.map((a) => a.summary).join('; ')}`,
+        {
+          anomalies: investigation.anomalies,
+          shareBefore: decision.shareBefore,
+          shareAfter: decision.shareAfter,
+        },
+      );
+    } else if (
+      decision.action === 'raise' &&
+      decision.state.recoveryRemaining === 0 &&
+      state.investigations.length > 0
+    ) {
+      const last = state.investigations[state.investigations.length - 1];
+      if (last && decision.shareBefore === last.shareAfter)
+        alert('resolved', 'info', `recovered after tick ${last.tick}: ${decision.reason}`);
+    }
+    if (decision.pause) alert('paused', 'warning', decision.pause);
+    state.scheduleNextTick(scheduledAt, Date.now());
+  };
+
+  const record = async (
+    tick: number,
+    scheduledAt: number,
+    startedAt: number,
+    decision: PolicyDecision,
+    verdict: Verdict,
+    probe: ProbeSummary | null,
+    investigation: Investigation | null,
+  ): Promise<void> => {
+    try {
+      await recording.recordTick({
+        rolloutId,
+        tick,
+        scheduledAt,
+        startedAt,
+        finishedAt: Date.now(),
+        phase: state.phase,
+        verdict,
+        action: decision.action,
+        shareBefore: decision.shareBefore,
+        shareAfter: decision.shareAfter,
+        reason: decision.reason,
+        probe,
+        investigation,
+      });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      state.note(`tick ${tick} not recorded in the store: ${describe(error)}`);
+    }
+  };
+
+  const finish = async (): Promise<RolloutResult> => {
+    const outcome = state.policyState.phase === 'promoted' ? 'promoted' : 'rolled_back';
+    const routingOutcome = state.outcome === 'aborted' ? 'rolled_back' : outcome;
+    await finalRouting.setCanaryWeight({
+      rolloutId,
+      router: spec.router,
+      targets: spec.targets,
+      share: routingOutcome === 'promoted' ? 100 : 0,
+    });
+    state.appliedShare = routingOutcome === 'promoted' ? 100 : 0;
+    await finalRouting.finalizeRouting({
+      rolloutId,
+      router: spec.router,
+      targets: spec.targets,
+      outcome: routingOutcome,
+    });
+    state.outcome ??= outcome;
+    const last = state.reasons[state.reasons.length - 1] ?? state.outcome;
+    alert(
+      state.outcome,
+      state.outcome === 'promoted' ? 'info' : 'critical',
+      `${spec.service} ${spec.version} ${state.outcome}: ${last}`,
+    );
+    await Promise.all(pendingAlerts);
+    log.info('rollout finished', { rolloutId, outcome: state.outcome, ticks: state.tick });
+    return state.result();
+  };
+
+  try {
+    if (!input.carryOver) {
+      state.profiles = await analysis.lookupProfiles({
+        rolloutId,
+        criteria: spec.profiles.criteria,
+        sampleSize: spec.profiles.sampleSize,
+        seed: spec.profiles.seed,
+      });
+      await applyShare(0); // routing objects exist and the canary gets no real traffic yet
+    }
+
+    for (;;) {
+      if (state.applyPendingDecision() || state.decided) break;
+      if (state.pausedReason !== null) {
+        await condition(() => state.pausedReason === null || state.pendingDecision !== null);
+        if (state.pendingDecision) continue;
+        if (state.appliedShare !== state.share && !(await applyShare(state.share))) continue;
+        state.nextTickAt = Date.now();
+        continue;
+      }
+      const wait = state.nextTickAt - Date.now();
+      if (
+        wait > 0 &&
+        (await condition(() => state.pendingDecision !== null || state.pausedReason !== null, wait))
+      )
+        continue;
+      await runTick();
+      if (state.decided || state.pendingDecision) continue;
+      const info = workflowInfo();
+      if (info.historyLength >= spec.maxHistoryEvents || info.continueAsNewSuggested) {
+        await condition(allHandlersFinished);
+        await Promise.all(pendingAlerts);
+        log.info('continuing as new', { rolloutId, tick: state.tick, historyLength: info.historyLength });
+        return await continueAsNew<typeof rolloutWorkflow>({
+          spec: { ...spec, policy: state.policy },
+          carryOver: state.carryOver(),
+        });
+      }
+    }
+    return await finish();
+  } catch (error) {
+    if (!isCancellation(error)) throw error;
+    // The workflow itself was cancelled: take the canary out of real traffic, then report aborted.
+    return await CancellationScope.nonCancellable(async () => {
+      state.outcome = 'aborted';
+      state.note('aborted: the workflow was cancelled');
+      return finish();
+    });
+  }
+}
