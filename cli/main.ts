@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * The `canary` command. Each component adds its subcommands in cli/commands/<name>.ts and
+ * one line below. Exit codes: 0 success, 1 the rollout was rolled back (or the command's own
+ * negative answer), 2 bad input or an error.
+ */
+import { Command, CommanderError } from 'commander';
+import { ValidationError } from '../workflows/validation';
+import { CliError } from './errors';
+
+const COMMANDS: ((program: Command) => void)[] = [];
+
+export function buildProgram(): Command {
+  const program = new Command('canary')
+    .description('Adaptive canary rollouts on Temporal')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit through here with code 0.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof ValidationError) {
+      for (const issue of error.issues) process.stderr.write(`error: ${issue.field}: ${issue.rule}\n`);
+      return 2;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    () => process.exit(2),
+  );
+}
