@@ -6,7 +6,7 @@ import {
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
   type Client,
-  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { ROLLOUT_TASK_QUEUE, statusQuery } from '../workflows/messages';
 import type { rolloutWorkflow } from '../workflows/rollout';
@@ -23,7 +23,7 @@ export async function startRollout(
   client: Client,
   spec: RolloutSpec,
   options: StartRolloutOptions = {},
-): Promise<WorkflowHandle<typeof rolloutWorkflow>> {
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>> {
   return client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
     taskQueue: options.taskQueue ?? ROLLOUT_TASK_QUEUE,
     workflowId: rolloutIdFor(spec.service, spec.version),

@@ -5,7 +5,8 @@
  * The seed's algorithm: start at `initialShare`, +`stepUp` per clean tick, -`stepDown` at
  * once per anomalous tick, within [0, 100]. Around it:
  * - probing: real traffic moves only after `probingTicks` clean ticks at 0 %;
- * - hysteresis: after a cut, `recoveryTicks` clean ticks in a row hold the share before it rises;
+ * - hysteresis: after a cut, the share rises again only once `recoveryTicks` clean ticks in a row
+ *   have passed since the last non-clean tick;
  * - cooldown: for `cooldownTicks` ticks after a cut the share stays below the level that was cut,
  *   so a canary that breaks at 20 % does not bounce between 15 % and 20 %;
  * - inconclusive ticks never raise the share, and too many in a row pause for a person;
@@ -25,8 +26,8 @@ export interface PolicyState {
   tick: number;
   cleanStreak: number;
   inconclusiveStreak: number;
-  /** Clean ticks still to hold after the last cut (hysteresis). */
-  recoveryRemaining: number;
+  /** True from a cut until the first raise after it (hysteresis applies). */
+  recovering: boolean;
   /** While `tick < untilTick`, the share must stay below `share` (cooldown after a cut). */
   ceiling: { share: number; untilTick: number } | null;
   /** Ticks of anomalies inside the current window, oldest first. */
@@ -50,6 +51,8 @@ export interface PolicyDecision {
   reason: string;
   /** Set when the rollout should wait for a person (policy limit), with why. */
   pause: string | null;
+  /** The first raise after a cut: the canary recovered from the last anomaly. */
+  recovered: boolean;
 }
 
 export function initialPolicyState(): PolicyState {
@@ -59,7 +62,7 @@ export function initialPolicyState(): PolicyState {
     tick: 0,
     cleanStreak: 0,
     inconclusiveStreak: 0,
-    recoveryRemaining: 0,
+    recovering: false,
     ceiling: null,
     anomalyTicks: [],
   };
@@ -92,6 +95,7 @@ export function nextTrafficShare(
     shareAfter: state.share,
     reason,
     pause,
+    recovered: previous.recovering && action === 'raise',
   });
 
   if (isTerminal(previous.phase))
@@ -120,7 +124,7 @@ export function nextTrafficShare(
       {
         ...state,
         share,
-        recoveryRemaining: policy.recoveryTicks,
+        recovering: true,
         ceiling:
           policy.cooldownTicks > 0
             ? { share: shareBefore, untilTick: input.tick + policy.cooldownTicks }
@@ -133,9 +137,7 @@ export function nextTrafficShare(
 
   if (input.status === 'inconclusive') {
     const inconclusiveStreak = base.inconclusiveStreak + 1;
-    // A gap in the clean streak restarts the hysteresis count.
-    const recoveryRemaining = base.recoveryRemaining > 0 ? policy.recoveryTicks : 0;
-    const state: PolicyState = { ...base, cleanStreak: 0, inconclusiveStreak, recoveryRemaining };
+    const state: PolicyState = { ...base, cleanStreak: 0, inconclusiveStreak };
     if (inconclusiveStreak >= policy.maxInconclusiveTicks) {
       return decide(
         { ...state, inconclusiveStreak: 0 },
@@ -164,12 +166,13 @@ export function nextTrafficShare(
       `probing passed: real traffic starts at ${share} %`,
     );
   }
-  if (state.recoveryRemaining > 0) {
-    const recoveryRemaining = state.recoveryRemaining - 1;
+  // Hysteresis: after a cut, hold until the last recoveryTicks ticks before this one were clean.
+  const cleanBefore = state.cleanStreak - 1;
+  if (state.recovering && cleanBefore < policy.recoveryTicks) {
     return decide(
-      { ...state, recoveryRemaining },
+      state,
       'hold',
-      `hysteresis: held, ${policy.recoveryTicks - recoveryRemaining} of ${policy.recoveryTicks} clean ticks since the cut`,
+      `hysteresis: held, ${cleanBefore + 1} of ${policy.recoveryTicks} clean ticks in a row since the cut`,
     );
   }
   const share = roundShare(Math.min(shareBefore + policy.stepUp, policy.promoteAt));
@@ -181,15 +184,15 @@ export function nextTrafficShare(
     );
   }
   if (share >= policy.promoteAt) return decide(promoted(state), 'promote', `reached ${policy.promoteAt} %`);
-  return decide({ ...state, share }, 'raise', `clean tick: raised to ${share} %`);
+  return decide({ ...state, share, recovering: false }, 'raise', `clean tick: raised to ${share} %`);
 }
 
 function rolledBack(state: PolicyState): PolicyState {
-  return { ...state, phase: 'rolled_back', share: 0, ceiling: null, recoveryRemaining: 0 };
+  return { ...state, phase: 'rolled_back', share: 0, ceiling: null, recovering: false };
 }
 
 function promoted(state: PolicyState): PolicyState {
-  return { ...state, phase: 'promoted', share: 100, ceiling: null, recoveryRemaining: 0 };
+  return { ...state, phase: 'promoted', share: 100, ceiling: null, recovering: false };
 }
 
 /** A person's decision overrides the policy: roll back or promote now. */

@@ -236,6 +236,7 @@ export class RolloutState {
       finalShare: this.outcome === 'promoted' ? 100 : 0,
       ticks: this.tick,
       anomalyCount: this.anomalyCount,
+      continuedAsNew: this.continuedAsNew,
     };
   }
 }

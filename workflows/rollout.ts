@@ -39,7 +39,7 @@ export const probeOptions: ActivityOptions = {
 };
 
 export const analysisOptions: ActivityOptions = {
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second', nonRetryableErrorTypes: ['ValidationError'] },
 };
 
@@ -65,7 +65,7 @@ export const finalRoutingOptions: ActivityOptions = {
 };
 
 export const recordOptions: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
+  startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 10, initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
 };
 
@@ -231,14 +231,8 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
           shareAfter: decision.shareAfter,
         },
       );
-    } else if (
-      decision.action === 'raise' &&
-      decision.state.recoveryRemaining === 0 &&
-      state.investigations.length > 0
-    ) {
-      const last = state.investigations[state.investigations.length - 1];
-      if (last && decision.shareBefore === last.shareAfter)
-        alert('resolved', 'info', `recovered after tick ${last.tick}: ${decision.reason}`);
+    } else if (decision.recovered) {
+      alert('resolved', 'info', `recovered from the last anomaly: ${decision.reason}`);
     }
     if (decision.pause) alert('paused', 'warning', decision.pause);
     state.scheduleNextTick(scheduledAt, Date.now());

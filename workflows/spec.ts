@@ -157,12 +157,11 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
   const probeIn = r.optionalObject(root.probe, 'probe');
   if (probeIn) r.onlyKeys(probeIn, ['duration', 'concurrency'], 'probe');
   const defaultProbeMs = intervalMs === undefined ? undefined : Math.max(100, Math.round(intervalMs * 0.75));
-  const probeDurationMs = r.duration(
-    probeIn?.duration,
-    'probe.duration',
-    { minMs: 100, maxMs: 3_600_000 },
-    defaultProbeMs,
-  );
+  // Without a valid interval there is no default to fall back on; interval's own issue says why.
+  const probeDurationMs =
+    probeIn?.duration === undefined && defaultProbeMs === undefined
+      ? undefined
+      : r.duration(probeIn?.duration, 'probe.duration', { minMs: 100, maxMs: 3_600_000 }, defaultProbeMs);
   if (probeDurationMs !== undefined && intervalMs !== undefined && probeDurationMs > intervalMs) {
     r.fail('probe.duration', `must not exceed interval (${intervalMs} ms)`);
   }

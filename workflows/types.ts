@@ -95,6 +95,8 @@ export interface RolloutResult {
   finalShare: number;
   ticks: number;
   anomalyCount: number;
+  /** How many times the rollout continued as new to keep its history bounded. */
+  continuedAsNew: number;
 }
 
 /** Everything a rollout needs to go on after continue-as-new; bounded in size. */

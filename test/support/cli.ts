@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { execa, type Options } from 'execa';
+import type { Options } from 'execa';
+import { loadExeca } from '../../lib/execa';
 import { projectRoot } from '../../stack/tools';
 
 export interface CliRun {
@@ -10,6 +11,7 @@ export interface CliRun {
 
 /** Runs the real `canary` command from source in a child process, as a pipeline would. */
 export async function runCli(args: string[], options: Options = {}): Promise<CliRun> {
+  const { execa } = await loadExeca();
   const result = await execa(
     process.execPath,
     ['--import', 'tsx', path.join(projectRoot, 'cli/main.ts'), ...args],

@@ -24,8 +24,20 @@ export class ScriptedAnalyzer {
     const script = (options.script ?? {}) as Record<string, string>;
     const step = script[String(request.tick)] ?? script.default ?? 'healthy';
     const action = typeof options.action === 'string' ? options.action : 'checkout';
+    // The state counts the ticks analysed; a gap means the carried state was lost (e.g. across
+    // continue-as-new), which the tests must see as a wrong verdict rather than miss.
     const seen = typeof request.state === 'number' ? request.state : 0;
-    const state = seen + 1; // counts ticks analysed, to prove the state survives continue-as-new
+    const state = seen + 1;
+    if (seen !== request.tick - 1) {
+      return {
+        verdict: {
+          status: 'inconclusive',
+          anomalies: [],
+          reasons: [`analysis state lost: ${seen} ticks seen before tick ${request.tick}`],
+        },
+        state,
+      };
+    }
     if (step === 'healthy') return { verdict: { status: 'healthy', anomalies: [], reasons: [] }, state };
     if (step === 'inconclusive') {
       return { verdict: { status: 'inconclusive', anomalies: [], reasons: ['scripted: no data'] }, state };

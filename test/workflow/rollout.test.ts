@@ -139,8 +139,9 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
       const handle = await startRollout(servers.env.client, spec, { taskQueue });
       let status: RolloutStatus | undefined;
       await until(async () => {
-        status = await handle.query(statusQuery);
-        return status.phase === 'paused';
+        const current = await handle.query(statusQuery);
+        status = current;
+        return current.phase === 'paused';
       });
       expect(status?.pausedReason).toContain('3 inconclusive ticks in a row');
       expect(status?.share).toBe(11);

@@ -1,0 +1,60 @@
+import { startRollout } from '../../lib/rollout-client';
+import { RolloutStore } from '../../store/rollout-store';
+import { startTestServers, type TestServers } from '../support/environment';
+import { testSpec } from '../support/specs';
+import { testWorker } from '../support/worker';
+
+let servers: TestServers;
+
+beforeAll(async () => {
+  // Temporal suggests continue-as-new after 4096 events by default; lowering it exercises that path.
+  servers = await startTestServers('can', {
+    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 120 },
+  });
+});
+
+afterAll(async () => {
+  await servers?.stop();
+});
+
+async function runToEnd(taskQueue: string, overrides: Record<string, unknown>) {
+  const worker = await testWorker(servers, taskQueue, { honourProbeDuration: false });
+  const spec = testSpec({ interval: '200ms', policy: { probingTicks: 2, promoteAt: 25 }, ...overrides });
+  const result = await worker.runUntil(async () =>
+    (await startRollout(servers.env.client, spec, { taskQueue })).result(),
+  );
+  const ticks = await new RolloutStore(servers.db).listTicks(result.rolloutId);
+  return { result, ticks };
+}
+
+describe('continue-as-new keeps the rollout going with its state', () => {
+  test('when Temporal suggests it', async () => {
+    const { result, ticks } = await runToEnd('suggested', {});
+    expect(result.continuedAsNew).toBeGreaterThanOrEqual(2);
+    expect(result.outcome).toBe('promoted');
+    // Analysis state survived every continue-as-new: no tick turned inconclusive.
+    expect(ticks.every((tick) => tick.verdict.status === 'healthy')).toBe(true);
+    expect(ticks.map((tick) => tick.tick)).toEqual(Array.from({ length: 22 }, (_, i) => i + 1));
+    expect(ticks.map((tick) => tick.shareAfter)).toEqual([
+      0,
+      5,
+      ...Array.from({ length: 19 }, (_, i) => 6 + i),
+      100,
+    ]);
+  });
+
+  test("at the spec's own bound, carrying an anomaly's hysteresis and counts across runs", async () => {
+    const { result, ticks } = await runToEnd('own-bound', {
+      maxHistoryEvents: 100,
+      analysis: { script: { '5': 'anomalous' } },
+      policy: { probingTicks: 1, initialShare: 10, promoteAt: 20, recoveryTicks: 2, cooldownTicks: 0 },
+    });
+    expect(result.continuedAsNew).toBeGreaterThanOrEqual(3);
+    expect(result.outcome).toBe('promoted');
+    expect(result.anomalyCount).toBe(1);
+    // 10..13, cut to 8 at tick 5, hysteresis holds 2 ticks, then up by 1 to 20.
+    expect(ticks.map((tick) => tick.shareAfter)).toEqual([
+      10, 11, 12, 13, 8, 8, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 100,
+    ]);
+  });
+});
