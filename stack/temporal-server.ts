@@ -11,11 +11,28 @@ export interface TemporalDevServerOptions {
   port?: number;
   /** Web UI port; `false` runs headless. */
   uiPort?: number | false;
+  /** `--sqlite-pragma NAME=VALUE`; defaults to DEFAULT_SQLITE_PRAGMAS. */
+  sqlitePragmas?: string[];
   /** `--dynamic-config-value KEY=JSON`, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 300 }`. */
   dynamicConfig?: Record<string, unknown>;
   logFile: string;
   readyTimeoutMs?: number;
 }
+
+/**
+ * Write-ahead logging with normal sync: about 5x the throughput of SQLite's defaults on this
+ * machine (bench:workflow); a killed server process loses nothing, only an OS crash could lose
+ * the last transactions.
+ */
+export const DEFAULT_SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
+
+/**
+ * Eager activity dispatch hands an activity scheduled by a workflow task straight back to the
+ * worker that completes it, saving a round trip per activity (~1.5x ticks/s in bench:workflow).
+ */
+export const DEFAULT_DYNAMIC_CONFIG: Record<string, unknown> = {
+  'system.enableActivityEagerExecution': true,
+};
 
 /** The Temporal CLI's dev server as a child process, restartable on the same ports and SQLite file. */
 export class TemporalDevServer {
@@ -74,9 +91,11 @@ export class TemporalDevServer {
       mkdirSync(path.dirname(this.options.dbFile), { recursive: true });
       args.push('--db-filename', this.options.dbFile);
     }
+    for (const pragma of this.options.sqlitePragmas ?? DEFAULT_SQLITE_PRAGMAS)
+      args.push('--sqlite-pragma', pragma);
     if (this.uiPort === undefined) args.push('--headless');
     else args.push('--ui-port', String(this.uiPort));
-    for (const [key, value] of Object.entries(this.options.dynamicConfig ?? {})) {
+    for (const [key, value] of Object.entries({ ...DEFAULT_DYNAMIC_CONFIG, ...this.options.dynamicConfig })) {
       args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
     }
     this.process = await ManagedProcess.start({

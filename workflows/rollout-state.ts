@@ -55,6 +55,7 @@ export class RolloutState {
   continuedAsNew: number;
   outcome: RolloutOutcome | null = null;
   pendingDecision: ManualDecision | null = null;
+  private timerLateness = 0;
 
   constructor(
     readonly rolloutId: string,
@@ -186,6 +187,25 @@ export class RolloutState {
   scheduleNextTick(scheduledAt: number, now: number): void {
     const next = scheduledAt + this.spec.intervalMs;
     this.nextTickAt = next + this.spec.intervalMs <= now ? now : next;
+  }
+
+  /**
+   * A durable timer starts when the server receives the workflow task's result, later than the
+   * workflow time the wait was computed from, and fires a little late again; without correction
+   * every tick would slip by that lateness. Learn it (moving average) from how late ticks start.
+   */
+  observeTickStart(scheduledAt: number, startedAt: number): void {
+    const late = startedAt - scheduledAt;
+    if (late < 0 || late >= this.spec.intervalMs) return; // resumed or fell behind: not timer lateness
+    this.timerLateness = Math.min(
+      this.spec.intervalMs / 2,
+      0.7 * this.timerLateness + 0.3 * (late + this.timerLateness),
+    );
+  }
+
+  /** How long to wait before the next tick, corrected for the lateness learned so far. */
+  waitForNextTick(now: number): number {
+    return this.nextTickAt - now - this.timerLateness;
   }
 
   status(): RolloutStatus {
