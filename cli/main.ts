@@ -7,8 +7,9 @@
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../workflows/validation';
 import { CliError } from './errors';
+import { register as registerRollout } from './commands/rollout';
 
-const COMMANDS: ((program: Command) => void)[] = [];
+const COMMANDS: ((program: Command) => void)[] = [registerRollout];
 
 export function buildProgram(): Command {
   const program = new Command('canary')

@@ -19,7 +19,7 @@ describe('sample shop', () => {
       payload: { product_id: 'p-17', quantity: 2 },
     });
     expect(cart.statusCode).toBe(201);
-    expect(cart.json().items).toHaveLength(1);
+    expect(cart.json<{ items: unknown[] }>().items).toHaveLength(1);
     const order = await app.inject({
       method: 'POST',
       url: '/checkout',
@@ -47,7 +47,7 @@ describe('sample shop', () => {
       payload: { product_id: 'x', quantity: 0 },
     });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().error).toContain('quantity');
+    expect(bad.json<{ error: string }>().error).toContain('quantity');
     const json = await app.inject({
       method: 'POST',
       url: '/checkout',
@@ -97,7 +97,7 @@ describe('sample shop', () => {
       payload: { errors: [{ action: 'pay', rate: 2 }] },
     });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().error).toBe(
+    expect(bad.json<{ error: string }>().error).toBe(
       'faults.errors[0].action: must be one of page_view, search, view_product, add_to_cart, checkout, login, api_call, upload; faults.errors[0].rate: must be <= 1',
     );
     const ok = await app.inject({

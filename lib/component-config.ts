@@ -1,0 +1,25 @@
+/**
+ * The rollout spec's adapter sections (router, analysis options, alert sinks) are validated by
+ * the components that own them. The CLI and the API run every check before starting a rollout,
+ * so a bad spec starts nothing. Each component adds its validator here.
+ */
+import type { RolloutSpec } from '../workflows/spec';
+import { ValidationError, type FieldIssue } from '../workflows/validation';
+
+type ComponentValidator = (spec: RolloutSpec) => void;
+
+const VALIDATORS: ComponentValidator[] = [];
+
+/** Throws one ValidationError with the issues of every component (paths as in the flat spec). */
+export function validateComponentConfig(spec: RolloutSpec): void {
+  const issues: FieldIssue[] = [];
+  for (const validate of VALIDATORS) {
+    try {
+      validate(spec);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      issues.push(...error.issues);
+    }
+  }
+  if (issues.length > 0) throw new ValidationError(issues);
+}
