@@ -28,6 +28,13 @@ export async function startRollout(
     taskQueue: options.taskQueue ?? ROLLOUT_TASK_QUEUE,
     workflowId: rolloutIdFor(spec.service, spec.version),
     args: [{ spec }],
+    staticSummary: `Canary rollout of ${spec.service} ${spec.version}`,
+    memo: {
+      service: spec.service,
+      version: spec.version,
+      baseline: spec.targets.baseline.url,
+      canary: spec.targets.canary.url,
+    },
     // The same deployment started twice is refused, not duplicated.
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
     workflowIdReusePolicy: options.allowRestart

@@ -208,6 +208,13 @@ export class RolloutState {
     return this.nextTickAt - now - this.timerLateness;
   }
 
+  /** One line for the Temporal UI's "current details". */
+  details(): string {
+    const verdict = this.lastVerdicts[this.lastVerdicts.length - 1];
+    const paused = this.pausedReason === null ? '' : ` — paused: ${this.pausedReason}`;
+    return `**${this.phase}** at ${this.share} % real traffic, tick ${this.tick}, last verdict ${verdict?.status ?? 'none'}, ${this.anomalyCount} anomalies${paused}`;
+  }
+
   status(): RolloutStatus {
     return {
       rolloutId: this.rolloutId,

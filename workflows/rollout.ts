@@ -12,6 +12,7 @@ import {
   log,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   workflowInfo,
   type ActivityOptions,
@@ -112,13 +113,24 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     state.requestDecision({ kind, reason: `${request?.reason ?? fallback} (${request?.by ?? 'unknown'})` });
     tickScope?.cancel(); // a person's decision does not wait for the running probe
   };
-  setHandler(pauseSignal, (request) =>
-    state.pause(`${request?.reason ?? 'paused by a person'} (${request?.by ?? 'unknown'})`),
+  // Descriptions show in the Temporal UI, where people can send these signals too.
+  setHandler(
+    pauseSignal,
+    (request) => state.pause(`${request?.reason ?? 'paused by a person'} (${request?.by ?? 'unknown'})`),
+    { description: 'Hold the canary at its share. Payload: {"by": "you", "reason": "why"}' },
   );
-  setHandler(resumeSignal, (request) => state.resume(request?.by ?? 'unknown'));
-  setHandler(rollbackSignal, (request) => decideNow('rollback', request, 'rolled back by a person'));
-  setHandler(promoteSignal, (request) => decideNow('promote', request, 'promoted by a person'));
-  setHandler(statusQuery, () => state.status());
+  setHandler(resumeSignal, (request) => state.resume(request?.by ?? 'unknown'), {
+    description: 'Continue a paused rollout. Payload: {"by": "you"}',
+  });
+  setHandler(rollbackSignal, (request) => decideNow('rollback', request, 'rolled back by a person'), {
+    description: 'Take the canary out of real traffic now. Payload: {"by": "you", "reason": "why"}',
+  });
+  setHandler(promoteSignal, (request) => decideNow('promote', request, 'promoted by a person'), {
+    description: 'Give the canary all traffic now. Payload: {"by": "you", "reason": "why"}',
+  });
+  setHandler(statusQuery, () => state.status(), {
+    description: 'Phase, share, verdicts, investigations, policy',
+  });
   setHandler(
     setPolicyUpdate,
     (patch) => {
@@ -126,7 +138,10 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       state.note(`policy changed: ${JSON.stringify(patch)}`);
       return state.policy;
     },
-    { validator: (patch) => void mergePolicy(state.policy, patch) },
+    {
+      validator: (patch) => void mergePolicy(state.policy, patch),
+      description: 'Change policy fields at run time, e.g. {"stepUp": 2}; bad input is rejected',
+    },
   );
 
   const alert = (
@@ -318,6 +333,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
 
     for (;;) {
       if (state.applyPendingDecision() || state.decided) break;
+      setCurrentDetails(state.details());
       if (state.pausedReason !== null) {
         await condition(() => state.pausedReason === null || state.pendingDecision !== null);
         if (state.pendingDecision) continue;
