@@ -1,0 +1,92 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ManagedProcess } from './managed-process';
+import { isListening } from './ports';
+import { resolveTool } from './tools';
+
+export interface NginxOptions {
+  /** The prefix: nginx.conf, the pid file, logs and temp paths all live here. */
+  dir: string;
+  /** Directives inside `http { }`: servers, upstreams, includes. */
+  http: string;
+  /** Port to wait for before the server counts as started. */
+  readyPort: number;
+  workers?: number;
+  logFile: string;
+  readyTimeoutMs?: number;
+}
+
+/**
+ * A real NGINX (Debian's) as a foreground master process with its own prefix, config, pid file
+ * and logs, run as the current user (workers too, when that user is root).
+ */
+export class NginxServer {
+  private constructor(
+    private readonly process: ManagedProcess,
+    readonly dir: string,
+  ) {}
+
+  static async start(options: NginxOptions): Promise<NginxServer> {
+    mkdirSync(path.join(options.dir, 'temp'), { recursive: true });
+    writeFileSync(path.join(options.dir, 'nginx.conf'), renderNginxConfig(options));
+    const dir = options.dir;
+    const process = await ManagedProcess.start({
+      name: 'nginx',
+      command: resolveTool('nginx'),
+      args: ['-c', path.join(dir, 'nginx.conf'), '-p', `${dir}/`, '-e', path.join(dir, 'error.log')],
+      logFile: options.logFile,
+      readyTimeoutMs: options.readyTimeoutMs ?? 15_000,
+      stopGraceMs: 2000,
+      isReady: () => isListening(options.readyPort),
+    });
+    return new NginxServer(process, dir);
+  }
+
+  get configFile(): string {
+    return path.join(this.dir, 'nginx.conf');
+  }
+
+  get pidFile(): string {
+    return path.join(this.dir, 'nginx.pid');
+  }
+
+  get errorLog(): string {
+    return path.join(this.dir, 'error.log');
+  }
+
+  get running(): boolean {
+    return this.process.running;
+  }
+
+  /** SIGQUIT: graceful shutdown, in-flight requests finish. */
+  async stop(): Promise<void> {
+    if (!this.process.running) return;
+    this.process.kill('SIGQUIT');
+    const timer = setTimeout(() => this.process.kill('SIGKILL'), 5000);
+    await this.process.exited;
+    clearTimeout(timer);
+  }
+}
+
+function renderNginxConfig(options: NginxOptions): string {
+  const dir = options.dir;
+  const temp = (name: string) => `${path.join(dir, 'temp', name)}`;
+  const asRoot = process.getuid?.() === 0;
+  return `${asRoot ? 'user root;\n' : ''}daemon off;
+master_process on;
+worker_processes ${options.workers ?? 1};
+pid ${path.join(dir, 'nginx.pid')};
+error_log ${path.join(dir, 'error.log')} warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path ${temp('body')};
+    proxy_temp_path ${temp('proxy')};
+    fastcgi_temp_path ${temp('fastcgi')};
+    uwsgi_temp_path ${temp('uwsgi')};
+    scgi_temp_path ${temp('scgi')};
+    keepalive_requests 100000;
+${options.http}
+}
+`;
+}
