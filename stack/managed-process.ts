@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { loadExeca } from '../lib/execa';
 
 export interface ProcessSpec {
   /** Short name used in errors and log file names. */
@@ -51,6 +52,7 @@ export class ManagedProcess {
     const [command, args] = orphanGuard
       ? [SETPRIV, ['--pdeathsig', 'KILL', '--', spec.command, ...spec.args]]
       : [spec.command, [...spec.args]];
+    const { execa } = await loadExeca();
     const subprocess = execa(command, args, {
       cwd: spec.cwd,
       env: spec.env,
