@@ -8,6 +8,7 @@ import {
   unavailable,
   type RoutingObservation,
 } from './traffic-router';
+import { probeUpstream } from './upstream-probe';
 import { shareOfWeights, weightsForShare } from './weights';
 
 /** HAProxy's runtime API takes absolute weights from 0 to 256. */
@@ -220,11 +221,16 @@ export class HaproxyRouter extends ObservedRouter {
     const servers = await this.servers();
     const inMaintenance = (server: ServerState) => (server.adminState & MAINTENANCE_BITS) !== 0;
     const effective = (server: ServerState) => (inMaintenance(server) ? 0 : server.weight);
-    // A server in maintenance is not health checked, so the router cannot tell.
-    const healthy = (server: ServerState) => (inMaintenance(server) ? undefined : server.opState !== 0);
+    // HAProxy does not check a server in maintenance, and one leaving it counts as up until
+    // its checks fail: so for that side the router asks the upstream itself.
+    const healthy = async (role: 'baseline' | 'canary') =>
+      inMaintenance(servers[role])
+        ? probeUpstream(this.targets[role].url, this.options.healthCheck?.path ?? '/', this.options.timeoutMs)
+        : servers[role].opState !== 0;
+    const [baseline, canary] = await Promise.all([healthy('baseline'), healthy('canary')]);
     return {
       share: shareOfWeights({ baseline: effective(servers.baseline), canary: effective(servers.canary) }),
-      healthy: { baseline: healthy(servers.baseline), canary: healthy(servers.canary) },
+      healthy: { baseline, canary },
     };
   }
 

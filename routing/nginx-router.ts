@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
@@ -10,6 +10,7 @@ import {
   unavailable,
   type RoutingObservation,
 } from './traffic-router';
+import { probeUpstream } from './upstream-probe';
 import { shareOfWeights, weightsForShare, type ServerWeights } from './weights';
 
 const run = promisify(execFile);
@@ -18,6 +19,8 @@ const run = promisify(execFile);
 const MAX_WEIGHT = 10_000;
 const STATUS_PATH = '/canary-router/state';
 const STATE_MARKER = '# canary-router-state ';
+/** Without /proc the router cannot see the old workers go; it waits this long past the first new answer. */
+const NO_PROC_SETTLE_MS = 500;
 const ABSOLUTE_PATH = /^\/\S*$/;
 
 export interface NginxRouterOptions {
@@ -238,8 +241,7 @@ export class NginxRouter extends ObservedRouter {
       if (live?.generation !== rendered.generation) {
         // NGINX runs something else than the file says (restarted from an older copy, or a
         // reload never happened): load the file again.
-        this.signalMaster('SIGHUP', await this.masterPid());
-        await this.waitForGeneration(rendered.generation);
+        await this.reload(await this.masterPid(), rendered.generation);
       }
     });
   }
@@ -276,9 +278,8 @@ export class NginxRouter extends ObservedRouter {
         `nginx router: nginx -t rejected the new upstream config, the previous one stays in place: ${check}`,
       );
     }
-    this.signalMaster('SIGHUP', pid);
     try {
-      await this.waitForGeneration(generation);
+      await this.reload(pid, generation);
     } catch (error) {
       await this.restore(previous);
       throw error;
@@ -298,15 +299,30 @@ export class NginxRouter extends ObservedRouter {
     }
   }
 
-  private async waitForGeneration(generation: number): Promise<void> {
+  /**
+   * SIGHUP, then waits until NGINX serves `generation` and the old workers stopped accepting:
+   * the master lets old and new workers accept side by side for about 100 ms before it tells
+   * the old ones to shut down, so one answer from a new worker is not enough.
+   */
+  private async reload(pid: number, generation: number): Promise<void> {
+    const oldWorkers = await workersOf(pid);
+    this.signalMaster('SIGHUP', pid);
     const deadline = Date.now() + this.options.reloadTimeoutMs;
     let seen: number | string = 'nothing';
+    let firstSeenAt: number | undefined;
     while (Date.now() < deadline) {
       try {
         seen = (await this.status()).generation;
-        if (seen === generation) return;
       } catch (error) {
         seen = error instanceof Error ? error.message : String(error);
+      }
+      if (seen === generation) {
+        firstSeenAt ??= Date.now();
+        const drained =
+          oldWorkers === undefined
+            ? Date.now() - firstSeenAt >= NO_PROC_SETTLE_MS
+            : await allShuttingDown(oldWorkers);
+        if (drained) return;
       }
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
@@ -321,6 +337,8 @@ export class NginxRouter extends ObservedRouter {
         headersTimeout: this.options.timeoutMs,
         bodyTimeout: this.options.timeoutMs,
         signal: AbortSignal.timeout(this.options.timeoutMs),
+        // A new connection each time: after a reload, only new connections reach the new workers.
+        reset: true,
       });
       const body = (await response.body.json()) as { generation?: unknown; weights?: Partial<ServerWeights> };
       if (response.statusCode !== 200 || typeof body.generation !== 'number')
@@ -333,21 +351,8 @@ export class NginxRouter extends ObservedRouter {
     }
   }
 
-  private async probe(role: 'baseline' | 'canary'): Promise<boolean> {
-    try {
-      const response = await request(
-        `${this.targets[role].url.replace(/\/$/, '')}${this.options.healthPath}`,
-        {
-          headersTimeout: this.options.timeoutMs,
-          bodyTimeout: this.options.timeoutMs,
-          signal: AbortSignal.timeout(this.options.timeoutMs),
-        },
-      );
-      await response.body.dump();
-      return response.statusCode < 400;
-    } catch {
-      return false;
-    }
+  private probe(role: 'baseline' | 'canary'): Promise<boolean> {
+    return probeUpstream(this.targets[role].url, this.options.healthPath, this.options.timeoutMs);
   }
 
   private async masterPid(): Promise<number> {
@@ -397,4 +402,36 @@ export class NginxRouter extends ObservedRouter {
     this.queue = next.catch(() => undefined);
     return next;
   }
+}
+
+/** The NGINX master's worker pids from /proc (Linux), or undefined where /proc is not there. */
+async function workersOf(master: number): Promise<number[] | undefined> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return undefined;
+  }
+  const workers: number[] = [];
+  await Promise.all(
+    entries
+      .filter((entry) => /^\d+$/.test(entry))
+      .map(async (entry) => {
+        const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+        // Fields after the parenthesised command name: state, then the parent pid.
+        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (parent === master) workers.push(Number(entry));
+      }),
+  );
+  return workers;
+}
+
+/** True once every old worker has exited or set its title to "worker process is shutting down". */
+async function allShuttingDown(workers: readonly number[]): Promise<boolean> {
+  const titles = await Promise.all(
+    workers.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')),
+  );
+  return titles.every(
+    (title) => title === '' || title.includes('shutting down') || !title.includes('worker'),
+  );
 }

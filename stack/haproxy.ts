@@ -18,37 +18,53 @@ export interface HaproxyOptions {
   readyTimeoutMs?: number;
 }
 
-/** A real HAProxy (Debian's) in the foreground with an admin-level runtime API socket. */
+/**
+ * A real HAProxy (Debian's) in the foreground with an admin-level runtime API socket; restart
+ * starts it again from the same config (runtime weight changes are lost, as in production
+ * without a server-state file).
+ */
 export class HaproxyServer {
-  private constructor(
-    private readonly process: ManagedProcess,
-    readonly socketPath: string,
-    readonly configFile: string,
-  ) {}
+  private process: ManagedProcess | undefined;
+  readonly socketPath: string;
+  readonly configFile: string;
+
+  private constructor(private readonly options: HaproxyOptions) {
+    this.socketPath = path.join(options.dir, 'admin.sock');
+    this.configFile = path.join(options.dir, 'haproxy.cfg');
+  }
 
   static async start(options: HaproxyOptions): Promise<HaproxyServer> {
     mkdirSync(options.dir, { recursive: true });
-    const socketPath = path.join(options.dir, 'admin.sock');
-    const configFile = path.join(options.dir, 'haproxy.cfg');
-    writeFileSync(configFile, renderHaproxyConfig({ ...options, socketPath }));
-    const process = await ManagedProcess.start({
-      name: 'haproxy',
-      command: resolveTool('haproxy'),
-      args: ['-f', configFile, '-db'],
-      logFile: options.logFile,
-      readyTimeoutMs: options.readyTimeoutMs ?? 15_000,
-      stopGraceMs: 2000,
-      isReady: () => answersShowInfo(socketPath),
-    });
-    return new HaproxyServer(process, socketPath, configFile);
+    const server = new HaproxyServer(options);
+    writeFileSync(server.configFile, renderHaproxyConfig({ ...options, socketPath: server.socketPath }));
+    await server.launch();
+    return server;
   }
 
   get running(): boolean {
-    return this.process.running;
+    return this.process?.running ?? false;
   }
 
   async stop(): Promise<void> {
-    await this.process.stop();
+    await this.process?.stop();
+    this.process = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  private async launch(): Promise<void> {
+    this.process = await ManagedProcess.start({
+      name: 'haproxy',
+      command: resolveTool('haproxy'),
+      args: ['-f', this.configFile, '-db'],
+      logFile: this.options.logFile,
+      readyTimeoutMs: this.options.readyTimeoutMs ?? 15_000,
+      stopGraceMs: 2000,
+      isReady: () => answersShowInfo(this.socketPath),
+    });
   }
 }
 
@@ -57,7 +73,7 @@ function renderHaproxyConfig(options: HaproxyOptions & { socketPath: string }): 
     'global',
     `    stats socket ${options.socketPath} mode 600 level admin`,
     `    nbthread ${options.threads ?? 1}`,
-    '    maxconn 20000',
+    '    maxconn 4096',
     'defaults',
     '    mode http',
     '    timeout connect 2s',

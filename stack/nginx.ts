@@ -21,25 +21,24 @@ export interface NginxOptions {
  * and logs, run as the current user (workers too, when that user is root).
  */
 export class NginxServer {
-  private constructor(
-    private readonly process: ManagedProcess,
-    readonly dir: string,
-  ) {}
+  private process: ManagedProcess | undefined;
+  readonly dir: string;
+
+  private constructor(private readonly options: NginxOptions) {
+    this.dir = options.dir;
+  }
 
   static async start(options: NginxOptions): Promise<NginxServer> {
     mkdirSync(path.join(options.dir, 'temp'), { recursive: true });
     writeFileSync(path.join(options.dir, 'nginx.conf'), renderNginxConfig(options));
-    const dir = options.dir;
-    const process = await ManagedProcess.start({
-      name: 'nginx',
-      command: resolveTool('nginx'),
-      args: ['-c', path.join(dir, 'nginx.conf'), '-p', `${dir}/`, '-e', path.join(dir, 'error.log')],
-      logFile: options.logFile,
-      readyTimeoutMs: options.readyTimeoutMs ?? 15_000,
-      stopGraceMs: 2000,
-      isReady: () => isListening(options.readyPort),
-    });
-    return new NginxServer(process, dir);
+    const server = new NginxServer(options);
+    await server.launch();
+    return server;
+  }
+
+  /** The `-p` prefix it runs with. */
+  get prefix(): string {
+    return `${this.dir}/`;
   }
 
   get configFile(): string {
@@ -55,16 +54,36 @@ export class NginxServer {
   }
 
   get running(): boolean {
-    return this.process.running;
+    return this.process?.running ?? false;
   }
 
   /** SIGQUIT: graceful shutdown, in-flight requests finish. */
   async stop(): Promise<void> {
-    if (!this.process.running) return;
-    this.process.kill('SIGQUIT');
-    const timer = setTimeout(() => this.process.kill('SIGKILL'), 5000);
-    await this.process.exited;
+    const process = this.process;
+    if (!process?.running) return;
+    process.kill('SIGQUIT');
+    const timer = setTimeout(() => process.kill('SIGKILL'), 5000);
+    await process.exited;
     clearTimeout(timer);
+    this.process = undefined;
+  }
+
+  /** Starts again from the config files as they are now (includes re-read). */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  private async launch(): Promise<void> {
+    this.process = await ManagedProcess.start({
+      name: 'nginx',
+      command: resolveTool('nginx'),
+      args: ['-c', this.configFile, '-p', this.prefix, '-e', this.errorLog],
+      logFile: this.options.logFile,
+      readyTimeoutMs: this.options.readyTimeoutMs ?? 15_000,
+      stopGraceMs: 2000,
+      isReady: () => isListening(this.options.readyPort),
+    });
   }
 }
 
