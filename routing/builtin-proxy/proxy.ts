@@ -103,6 +103,10 @@ function errorReason(error: Error & { code?: string }): ErrorReason {
   }
 }
 
+function uncork(res: http.ServerResponse): void {
+  res.uncork();
+}
+
 /**
  * One request in flight to an upstream. Uses undici's callback handler interface, which undici 7
  * drives directly (its newer controller interface is adapted per response, parsing headers).
@@ -142,6 +146,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie);
     this.resume = resume;
+    // The upstream's Date is passed on; headers, a small body and its end leave in one write.
+    this.res.sendDate = false;
+    this.res.cork();
+    process.nextTick(uncork, this.res);
     this.res.writeHead(statusCode, statusText, headers);
     return true;
   }
@@ -230,7 +238,7 @@ export class BuiltinProxy {
     this.metrics.share.set(state.share);
     this.baseline = this.createUpstream('baseline', state.upstreams.baseline);
     this.canary = this.createUpstream('canary', state.upstreams.canary);
-    this.server = http.createServer({ keepAliveTimeout: 65_000 }, this.handle);
+    this.server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, this.handle);
   }
 
   static async start(
