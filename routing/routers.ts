@@ -30,7 +30,7 @@ export function validateRouterSpec(spec: unknown, targets?: RolloutSpec['targets
   const config = readRouterSpec(r, spec, 'router');
   for (const role of ['baseline', 'canary'] as const) {
     const url = targets?.[role].url;
-    if (url !== undefined && !ORIGIN.test(url))
+    if (url !== undefined && (!ORIGIN.test(url) || !URL.canParse(url)))
       r.fail(`targets.${role}.url`, 'must be an origin (scheme://host:port, no path) to be routed');
   }
   r.throwIfAny();

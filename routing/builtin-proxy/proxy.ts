@@ -225,6 +225,7 @@ export class BuiltinProxy {
   private readonly sticky: StickyOptions | undefined;
   private readonly cookiePrefix: string;
   private persisting: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly options: BuiltinProxyOptions,
@@ -324,7 +325,13 @@ export class BuiltinProxy {
     return other.healthy ? other : upstream;
   }
 
-  async close(): Promise<void> {
+  /** Stops listening, lets requests in flight finish, closes the pools; safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     await this.admin?.close();
     if (this.server.listening) {
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
