@@ -19,7 +19,7 @@ import { renderHaproxyBackend } from '../routing/haproxy-router';
 import { renderNginxInclude } from '../routing/nginx-router';
 import { BuiltinProxyServer } from '../stack/builtin-proxy';
 import { HaproxyServer } from '../stack/haproxy';
-import { NginxServer } from '../stack/nginx';
+import { NginxServer, nginxProxyHttp } from '../stack/nginx';
 import { freePort } from '../stack/ports';
 import { resolveTool } from '../stack/tools';
 
@@ -149,16 +149,7 @@ async function main(): Promise<void> {
     const nginx = await NginxServer.start({
       dir: path.join(dir, 'nginx'),
       readyPort: nginxPort,
-      http: `    include ${includeFile};
-    server {
-        listen 127.0.0.1:${nginxPort};
-        location / {
-            proxy_pass http://shop;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        }
-    }`,
+      http: nginxProxyHttp({ includeFile, listen: `127.0.0.1:${nginxPort}`, upstream: 'shop' }),
       logFile: path.join(dir, 'nginx.log'),
     });
     stops.push(() => nginx.stop());

@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
 import { type FieldReader, ValidationError } from '../workflows/validation';
+import { readCallTimeout } from './spec-fields';
 import {
   ObservedRouter,
   RouterUnavailableError,
@@ -39,7 +40,7 @@ export function parseBuiltinRouterSpec(
           /^[A-Za-z_][A-Za-z0-9_]*$/,
           'must be an environment variable name',
         );
-  const timeoutMs = r.duration(spec.timeout, `${field}.timeout`, { minMs: 100, maxMs: 60_000 }, 2000);
+  const timeoutMs = readCallTimeout(r, spec.timeout, `${field}.timeout`);
   if (adminUrl === undefined || tokenEnv === undefined || timeoutMs === undefined) return undefined;
   return { adminUrl: adminUrl.replace(/\/$/, ''), tokenEnv, timeoutMs };
 }

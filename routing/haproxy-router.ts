@@ -8,6 +8,7 @@ import {
   unavailable,
   type RoutingObservation,
 } from './traffic-router';
+import { readCallTimeout, readStickySpec, type StickySpec } from './spec-fields';
 import { probeUpstream } from './upstream-probe';
 import { shareOfWeights, weightsForShare } from './weights';
 
@@ -25,7 +26,7 @@ export interface HaproxyRouterOptions {
   /** How long a server leaving maintenance may take to pass its health check. */
   settleTimeoutMs: number;
   /** Used by renderHaproxyBackend only; the running HAProxy's config decides. */
-  sticky: { by: 'cookie' | 'header'; name: string } | undefined;
+  sticky: StickySpec | undefined;
   healthCheck: { path: string; intervalMs: number } | undefined;
 }
 
@@ -56,14 +57,14 @@ export function parseHaproxyRouterSpec(
   const canary = serverName('canary');
   if (baseline !== undefined && baseline === canary)
     r.fail(`${field}.servers.canary`, 'must differ from servers.baseline');
-  const timeoutMs = r.duration(spec.timeout, `${field}.timeout`, { minMs: 100, maxMs: 60_000 }, 2000);
+  const timeoutMs = readCallTimeout(r, spec.timeout, `${field}.timeout`);
   const settleTimeoutMs = r.duration(
     spec.settleTimeout,
     `${field}.settleTimeout`,
     { minMs: 0, maxMs: 120_000 },
     5000,
   );
-  const sticky = readSticky(r, spec.sticky, `${field}.sticky`);
+  const sticky = readStickySpec(r, spec.sticky, `${field}.sticky`);
   const healthCheck = readHealthCheck(r, spec.healthCheck, `${field}.healthCheck`);
   if ([socket, backend, baseline, canary, timeoutMs, settleTimeoutMs].includes(undefined)) return undefined;
   const tcp = /^tcp:\/\/([^/:]+):(\d+)$/.exec(socket!);
@@ -76,21 +77,6 @@ export function parseHaproxyRouterSpec(
     sticky,
     healthCheck,
   };
-}
-
-function readSticky(r: FieldReader, value: unknown, field: string): HaproxyRouterOptions['sticky'] {
-  if (value === undefined) return undefined;
-  const sticky = r.object(value, field);
-  if (!sticky) return undefined;
-  r.onlyKeys(sticky, ['by', 'name'], field);
-  const by = r.oneOf(sticky.by, `${field}.by`, ['cookie', 'header'] as const);
-  const name = r.string(
-    sticky.name,
-    `${field}.name`,
-    /^[A-Za-z][A-Za-z0-9_-]*$/,
-    'must be a cookie or header name',
-  );
-  return by && name ? { by, name } : undefined;
 }
 
 function readHealthCheck(r: FieldReader, value: unknown, field: string): HaproxyRouterOptions['healthCheck'] {

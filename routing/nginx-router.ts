@@ -10,6 +10,7 @@ import {
   unavailable,
   type RoutingObservation,
 } from './traffic-router';
+import { readCallTimeout, readStickySpec, type StickySpec } from './spec-fields';
 import { probeUpstream } from './upstream-probe';
 import { shareOfWeights, weightsForShare, type ServerWeights } from './weights';
 
@@ -35,7 +36,7 @@ export interface NginxRouterOptions {
   upstream: string;
   /** Loopback address NGINX serves the loaded weights on, proving a reload took effect. */
   statusListen: string;
-  sticky: { by: 'cookie' | 'header'; name: string } | undefined;
+  sticky: StickySpec | undefined;
   /** NGINX (open source) exposes no upstream health, so the router probes the targets itself. */
   healthPath: string;
   timeoutMs: number;
@@ -88,26 +89,12 @@ export function parseNginxRouterSpec(
     /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d{1,5}$/,
     'must be a loopback host:port, e.g. 127.0.0.1:8099',
   );
-  let sticky: NginxRouterOptions['sticky'];
-  if (spec.sticky !== undefined) {
-    const stickyIn = r.object(spec.sticky, `${field}.sticky`);
-    if (stickyIn) {
-      r.onlyKeys(stickyIn, ['by', 'name'], `${field}.sticky`);
-      const by = r.oneOf(stickyIn.by, `${field}.sticky.by`, ['cookie', 'header'] as const);
-      const name = r.string(
-        stickyIn.name,
-        `${field}.sticky.name`,
-        /^[A-Za-z][A-Za-z0-9_-]*$/,
-        'must be a cookie or header name',
-      );
-      if (by && name) sticky = { by, name };
-    }
-  }
+  const sticky = readStickySpec(r, spec.sticky, `${field}.sticky`);
   const healthPath =
     spec.healthPath === undefined
       ? '/'
       : r.string(spec.healthPath, `${field}.healthPath`, /^\/\S*$/, 'must start with /');
-  const timeoutMs = r.duration(spec.timeout, `${field}.timeout`, { minMs: 100, maxMs: 60_000 }, 2000);
+  const timeoutMs = readCallTimeout(r, spec.timeout, `${field}.timeout`);
   const reloadTimeoutMs = r.duration(
     spec.reloadTimeout,
     `${field}.reloadTimeout`,

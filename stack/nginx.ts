@@ -87,6 +87,32 @@ export class NginxServer {
   }
 }
 
+/**
+ * The `http` block of an NGINX in front of a router-managed upstream: the router's include
+ * file and one server proxying to the upstream with keep-alive; `stickyCookie` passes on the
+ * cookie the include's map sets (NGINX open source cannot insert one by itself).
+ */
+export function nginxProxyHttp(options: {
+  includeFile: string;
+  listen: string;
+  upstream: string;
+  stickyCookie?: boolean;
+}): string {
+  const cookie = options.stickyCookie
+    ? `\n            add_header Set-Cookie $canary_set_cookie_${options.upstream};`
+    : '';
+  return `    include ${options.includeFile};
+    server {
+        listen ${options.listen};
+        location / {
+            proxy_pass http://${options.upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;${cookie}
+        }
+    }`;
+}
+
 function renderNginxConfig(options: NginxOptions): string {
   const dir = options.dir;
   const temp = (name: string) => `${path.join(dir, 'temp', name)}`;

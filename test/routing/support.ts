@@ -6,13 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { renderHaproxyBackend } from '../../routing/haproxy-router';
 import { renderNginxInclude } from '../../routing/nginx-router';
 import { validateRouterSpec } from '../../routing/routers';
 import { BuiltinProxyServer } from '../../stack/builtin-proxy';
 import { HaproxyServer } from '../../stack/haproxy';
-import { NginxServer } from '../../stack/nginx';
+import { NginxServer, nginxProxyHttp } from '../../stack/nginx';
 import { freePort } from '../../stack/ports';
 import type { AdapterSpec, RolloutSpec } from '../../workflows/spec';
 
@@ -73,29 +73,34 @@ function newTally(): Tally {
 
 /**
  * One GET. As browsers do and RFC 9112 section 9.3.1 allows, a GET whose kept-alive connection
- * closed before any response byte is sent once more on a new connection, and counted as retried.
+ * closed (or was reset) before any response is sent once more on a new connection, and counted
+ * as retried. A failure after the response started is never retried.
  */
 async function sendOne(pool: Pool, tally: Tally): Promise<void> {
+  const fail = (reason: string) => {
+    tally.failed += 1;
+    if (tally.errors.length < 5) tally.errors.push(reason);
+  };
   for (let attempt = 0; attempt < 2; attempt += 1) {
+    let response: Dispatcher.ResponseData;
     try {
-      const response = await pool.request({ path: '/', method: 'GET' });
-      const body = await response.body.text();
-      if (response.statusCode === 200 && (body === 'baseline' || body === 'canary')) {
-        tally[body] += 1;
-        return;
-      }
-      tally.failed += 1;
-      if (tally.errors.length < 5) tally.errors.push(`status ${response.statusCode}: ${body.slice(0, 80)}`);
-      return;
+      response = await pool.request({ path: '/', method: 'GET' });
     } catch (error) {
-      if (attempt === 0 && (error as { code?: string }).code === 'UND_ERR_SOCKET') {
+      const code = (error as { code?: string }).code;
+      if (attempt === 0 && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET')) {
         tally.retried += 1;
         continue;
       }
-      tally.failed += 1;
-      if (tally.errors.length < 5) tally.errors.push(error instanceof Error ? error.message : String(error));
-      return;
+      return fail(error instanceof Error ? error.message : String(error));
     }
+    try {
+      const body = await response.body.text();
+      if (response.statusCode === 200 && (body === 'baseline' || body === 'canary')) tally[body] += 1;
+      else fail(`status ${response.statusCode}: ${body.slice(0, 80)}`);
+    } catch (error) {
+      fail(`after the response started: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return;
   }
 }
 
@@ -305,17 +310,7 @@ export const startNginxHarness: HarnessFactory = async (dir, targets) => {
   const nginx = await NginxServer.start({
     dir,
     readyPort: port,
-    http: `    include ${includeFile};
-    server {
-        listen 127.0.0.1:${port};
-        location / {
-            proxy_pass http://shop;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            add_header Set-Cookie $canary_set_cookie_shop;
-        }
-    }`,
+    http: nginxProxyHttp({ includeFile, listen: `127.0.0.1:${port}`, upstream: 'shop', stickyCookie: true }),
     logFile: path.join(dir, 'nginx.log'),
   });
   return {
