@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { request } from 'undici';
-import { ManagedProcess } from './managed-process';
+import type { ProcessSpec } from './managed-process';
 import { freePort } from './ports';
+import { RestartableServer } from './restartable-server';
 import { projectRoot } from './tools';
 
 export interface BuiltinProxyServerOptions {
@@ -20,14 +21,14 @@ export interface BuiltinProxyServerOptions {
 const MAIN = path.join(projectRoot, 'routing', 'builtin-proxy', 'main.ts');
 
 /** The built-in proxy as a child process (as the local stack runs it), restartable on its ports. */
-export class BuiltinProxyServer {
-  private process: ManagedProcess | undefined;
-
+export class BuiltinProxyServer extends RestartableServer {
   private constructor(
     private readonly options: BuiltinProxyServerOptions,
     readonly port: number,
     readonly adminPort: number,
-  ) {}
+  ) {
+    super();
+  }
 
   static async start(options: BuiltinProxyServerOptions): Promise<BuiltinProxyServer> {
     const server = new BuiltinProxyServer(
@@ -47,22 +48,8 @@ export class BuiltinProxyServer {
     return `http://127.0.0.1:${this.adminPort}`;
   }
 
-  get running(): boolean {
-    return this.process?.running ?? false;
-  }
-
-  async stop(): Promise<void> {
-    await this.process?.stop();
-    this.process = undefined;
-  }
-
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.launch();
-  }
-
-  private async launch(): Promise<void> {
-    this.process = await ManagedProcess.start({
+  protected processSpec(): ProcessSpec {
+    return {
       name: 'builtin proxy',
       command: process.execPath,
       args: [
@@ -91,6 +78,6 @@ export class BuiltinProxyServer {
         await response.body.dump();
         return response.statusCode === 200;
       },
-    });
+    };
   }
 }

@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ManagedProcess } from './managed-process';
+import type { ProcessSpec } from './managed-process';
+import { RestartableServer } from './restartable-server';
 import { resolveTool } from './tools';
 
 export interface HaproxyOptions {
@@ -23,12 +24,12 @@ export interface HaproxyOptions {
  * starts it again from the same config (runtime weight changes are lost, as in production
  * without a server-state file).
  */
-export class HaproxyServer {
-  private process: ManagedProcess | undefined;
+export class HaproxyServer extends RestartableServer {
   readonly socketPath: string;
   readonly configFile: string;
 
   private constructor(private readonly options: HaproxyOptions) {
+    super();
     this.socketPath = path.join(options.dir, 'admin.sock');
     this.configFile = path.join(options.dir, 'haproxy.cfg');
   }
@@ -41,22 +42,8 @@ export class HaproxyServer {
     return server;
   }
 
-  get running(): boolean {
-    return this.process?.running ?? false;
-  }
-
-  async stop(): Promise<void> {
-    await this.process?.stop();
-    this.process = undefined;
-  }
-
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.launch();
-  }
-
-  private async launch(): Promise<void> {
-    this.process = await ManagedProcess.start({
+  protected processSpec(): ProcessSpec {
+    return {
       name: 'haproxy',
       command: resolveTool('haproxy'),
       args: ['-f', this.configFile, '-db'],
@@ -64,7 +51,7 @@ export class HaproxyServer {
       readyTimeoutMs: this.options.readyTimeoutMs ?? 15_000,
       stopGraceMs: 2000,
       isReady: () => answersShowInfo(this.socketPath),
-    });
+    };
   }
 }
 

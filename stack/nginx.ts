@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ManagedProcess } from './managed-process';
+import type { ProcessSpec } from './managed-process';
+import { RestartableServer } from './restartable-server';
 import { isListening } from './ports';
 import { resolveTool } from './tools';
 
@@ -18,13 +19,14 @@ export interface NginxOptions {
 
 /**
  * A real NGINX (Debian's) as a foreground master process with its own prefix, config, pid file
- * and logs, run as the current user (workers too, when that user is root).
+ * and logs, run as the current user (workers too, when that user is root). Stopping it is
+ * NGINX's fast shutdown (SIGTERM).
  */
-export class NginxServer {
-  private process: ManagedProcess | undefined;
+export class NginxServer extends RestartableServer {
   readonly dir: string;
 
   private constructor(private readonly options: NginxOptions) {
+    super();
     this.dir = options.dir;
   }
 
@@ -53,29 +55,8 @@ export class NginxServer {
     return path.join(this.dir, 'error.log');
   }
 
-  get running(): boolean {
-    return this.process?.running ?? false;
-  }
-
-  /** SIGQUIT: graceful shutdown, in-flight requests finish. */
-  async stop(): Promise<void> {
-    const process = this.process;
-    if (!process?.running) return;
-    process.kill('SIGQUIT');
-    const timer = setTimeout(() => process.kill('SIGKILL'), 5000);
-    await process.exited;
-    clearTimeout(timer);
-    this.process = undefined;
-  }
-
-  /** Starts again from the config files as they are now (includes re-read). */
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.launch();
-  }
-
-  private async launch(): Promise<void> {
-    this.process = await ManagedProcess.start({
+  protected processSpec(): ProcessSpec {
+    return {
       name: 'nginx',
       command: resolveTool('nginx'),
       args: ['-c', this.configFile, '-p', this.prefix, '-e', this.errorLog],
@@ -83,7 +64,7 @@ export class NginxServer {
       readyTimeoutMs: this.options.readyTimeoutMs ?? 15_000,
       stopGraceMs: 2000,
       isReady: () => isListening(this.options.readyPort),
-    });
+    };
   }
 }
 
