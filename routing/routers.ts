@@ -7,17 +7,23 @@ import type { RouterProvider } from '../activities/ports';
 import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
 import { FieldReader } from '../workflows/validation';
 import { BuiltinRouter, parseBuiltinRouterSpec, type BuiltinRouterOptions } from './builtin-router';
+import {
+  GatewayApiRouter,
+  parseGatewayApiRouterSpec,
+  type GatewayApiRouterOptions,
+} from './gateway-api-router';
 import { HaproxyRouter, parseHaproxyRouterSpec, type HaproxyRouterOptions } from './haproxy-router';
 import { NginxRouter, parseNginxRouterSpec, type NginxRouterOptions } from './nginx-router';
 import type { TrafficRouter } from './traffic-router';
 
-export const ROUTER_KINDS = ['builtin', 'haproxy', 'nginx'] as const;
+export const ROUTER_KINDS = ['builtin', 'haproxy', 'nginx', 'gateway-api'] as const;
 export type RouterKind = (typeof ROUTER_KINDS)[number];
 
 export type RouterConfig =
   | { kind: 'builtin'; options: BuiltinRouterOptions }
   | { kind: 'haproxy'; options: HaproxyRouterOptions }
-  | { kind: 'nginx'; options: NginxRouterOptions };
+  | { kind: 'nginx'; options: NginxRouterOptions }
+  | { kind: 'gateway-api'; options: GatewayApiRouterOptions };
 
 const ORIGIN = /^https?:\/\/[^\s/?#@]+\/?$/;
 
@@ -55,6 +61,10 @@ function readRouterSpec(r: FieldReader, spec: unknown, field: string): RouterCon
       const options = parseNginxRouterSpec(adapter, r, field);
       return options && { kind, options };
     }
+    case 'gateway-api': {
+      const options = parseGatewayApiRouterSpec(adapter, r, field);
+      return options && { kind, options };
+    }
     case undefined:
       return undefined;
   }
@@ -73,6 +83,8 @@ export function createRouter(
       return new HaproxyRouter(config.options, targets);
     case 'nginx':
       return new NginxRouter(config.options, targets);
+    case 'gateway-api':
+      return new GatewayApiRouter(config.options, env);
   }
 }
 

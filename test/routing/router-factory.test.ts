@@ -21,7 +21,7 @@ function issuesOf(run: () => unknown): string[] {
 describe('validateRouterSpec', () => {
   test('refuses an unknown kind, naming the known ones', () => {
     expect(issuesOf(() => validateRouterSpec({ kind: 'envoy' }))).toEqual([
-      'router.kind: must be one of builtin, haproxy, nginx',
+      'router.kind: must be one of builtin, haproxy, nginx, gateway-api',
     ]);
   });
 
