@@ -71,6 +71,7 @@ function instantDeps(ticks: TickRecord[]): ActivityDeps {
         reconcile: async () => undefined,
         setCanaryWeight: async (share: number) => void weights.set(rolloutId, share),
         getCanaryWeight: async () => weights.get(rolloutId) ?? 0,
+        verify: async () => undefined,
         finalize: async () => undefined,
         close: async () => undefined,
       }),

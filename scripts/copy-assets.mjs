@@ -5,7 +5,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCE_DIRS = ['profiles-api', 'dashboard', 'examples', 'routing', 'loadgen', 'analysis', 'metrics', 'alerts', 'deploy'];
+const SOURCE_DIRS = [
+  'profiles-api',
+  'dashboard',
+  'examples',
+  'routing',
+  'loadgen',
+  'analysis',
+  'metrics',
+  'alerts',
+  'deploy',
+];
 const ASSET = /\.(ya?ml|json|html|css|js|mjs|svg|png|ico|txt|cfg|conf)$/;
 const SKIP = /(^|\/)(node_modules|dist|test|.*\.test\.)/;
 

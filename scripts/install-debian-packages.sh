@@ -5,6 +5,9 @@ set -euo pipefail
 
 PACKAGES=(
   # one package per line, with the binary that proves it is installed: "package:binary"
+  haproxy:/usr/sbin/haproxy
+  nginx:/usr/sbin/nginx
+  wrk:/usr/bin/wrk
 )
 
 missing=()

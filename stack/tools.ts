@@ -12,11 +12,21 @@ export const projectRoot: string = (() => {
   return dir;
 })();
 
-export type ToolName = 'temporal' | 'ferretdb';
+export type ToolName = 'temporal' | 'ferretdb' | 'haproxy' | 'nginx' | 'wrk';
 
 const ENV_OVERRIDES: Record<ToolName, string> = {
   temporal: 'TEMPORAL_CLI_PATH',
   ferretdb: 'FERRETDB_PATH',
+  haproxy: 'HAPROXY_PATH',
+  nginx: 'NGINX_PATH',
+  wrk: 'WRK_PATH',
+};
+
+/** Debian packages install these outside a non-root user's PATH (/usr/sbin). */
+const DEBIAN_PATHS: Partial<Record<ToolName, string>> = {
+  haproxy: '/usr/sbin/haproxy',
+  nginx: '/usr/sbin/nginx',
+  wrk: '/usr/bin/wrk',
 };
 
 function isExecutable(file: string): boolean {
@@ -44,6 +54,13 @@ export function resolveTool(name: ToolName): string {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     const candidate = path.join(dir, name);
     if (dir && isExecutable(candidate)) return candidate;
+  }
+  const debian = DEBIAN_PATHS[name];
+  if (debian !== undefined) {
+    if (isExecutable(debian)) return debian;
+    throw new Error(
+      `${name} is not installed: run \`bash scripts/install-debian-packages.sh\` (or set ${ENV_OVERRIDES[name]})`,
+    );
   }
   throw new Error(
     `${name} is not installed: run \`npm run setup\` (scripts/bootstrap.sh) to build it into .tools/bin`,

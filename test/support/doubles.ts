@@ -7,7 +7,12 @@
 import type { Db } from 'mongodb';
 import { anomalyKey, type Anomaly, type Verdict, type VerdictStatus } from '../../analysis/verdict';
 import type { ActivityDeps, AnalyzeRequest, ProbeRequest } from '../../activities/ports';
-import { RouterUnavailableError, type TrafficRouter } from '../../routing/traffic-router';
+import {
+  RouterUnavailableError,
+  sameShare,
+  WeightMismatchError,
+  type TrafficRouter,
+} from '../../routing/traffic-router';
 import { RolloutStore } from '../../store/rollout-store';
 import type { AdapterSpec } from '../../workflows/spec';
 import type { AlertEvent, ProbeSummary } from '../../workflows/types';
@@ -124,6 +129,12 @@ export class RecordingRouter implements TrafficRouter {
       .collection<{ _id: string; share: number }>('test_router_state')
       .findOne({ _id: this.rolloutId });
     return state?.share ?? 0;
+  }
+
+  async verify(share: number): Promise<void> {
+    const applied = await this.getCanaryWeight();
+    if (!sameShare(applied, share))
+      throw new WeightMismatchError(`test router applies ${applied} %, expected ${share} %`);
   }
 
   async finalize(outcome: 'promoted' | 'rolled_back'): Promise<void> {

@@ -1,0 +1,252 @@
+/**
+ * What the built-in proxy does beyond the router contract: header stickiness, streaming bodies,
+ * metrics, the admin endpoint's rules, failures and its state file. Real servers on loopback.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import {
+  startBuiltinProxy,
+  type BuiltinProxy,
+  type BuiltinProxyInput,
+} from '../../routing/builtin-proxy/proxy';
+import { createLogger } from '../../lib/logger';
+import { freePort } from '../../stack/ports';
+import { projectRoot } from '../../stack/tools';
+
+const TOKEN = randomBytes(24).toString('hex');
+const logger = createLogger('builtin-proxy-test', 'silent');
+
+/** Answers with its role; /echo digests the request body; /stream sends three chunks 50 ms apart. */
+async function startUpstream(role: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/echo') {
+      const hash = createHash('sha256');
+      let bytes = 0;
+      req.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        hash.update(chunk);
+      });
+      req.on('end', () => res.end(JSON.stringify({ role, bytes, sha256: hash.digest('hex') })));
+      return;
+    }
+    if (req.url === '/stream') {
+      let sent = 0;
+      const timer = setInterval(() => {
+        sent += 1;
+        res.write(`chunk ${sent} at ${Date.now()}\n`);
+        if (sent === 3) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 50);
+      return;
+    }
+    res.end(role);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function get(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  const response = await request(url, { headers });
+  return { status: response.statusCode, body: await response.body.text() };
+}
+
+describe('built-in proxy', () => {
+  let dir: string;
+  let baseline: Awaited<ReturnType<typeof startUpstream>>;
+  let canary: Awaited<ReturnType<typeof startUpstream>>;
+  let proxy: BuiltinProxy;
+  const proxies: BuiltinProxy[] = [];
+
+  const start = async (overrides: Partial<BuiltinProxyInput> = {}): Promise<BuiltinProxy> => {
+    const started = await startBuiltinProxy(
+      {
+        listen: '127.0.0.1:0',
+        adminListen: '127.0.0.1:0',
+        adminToken: TOKEN,
+        upstreams: { baseline: baseline.url, canary: canary.url },
+        healthCheck: { interval: '100ms', timeout: '80ms' },
+        ...overrides,
+      },
+      logger,
+    );
+    proxies.push(started);
+    return started;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'builtin-proxy-'));
+    baseline = await startUpstream('baseline');
+    canary = await startUpstream('canary');
+    proxy = await start({ sticky: { by: 'header', name: 'X-User-Id' } });
+  });
+
+  afterAll(async () => {
+    await Promise.all(proxies.map((started) => started.close()));
+    await baseline?.close();
+    await canary?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a user id header keeps each user on one side, and a rising share only moves users to the canary', async () => {
+    await proxy.setShare(30);
+    const users = Array.from({ length: 200 }, (_, i) => `user-${i}`);
+    const sideAt = async () =>
+      Promise.all(users.map(async (user) => (await get(proxy.url, { 'x-user-id': user })).body));
+    const first = await sideAt();
+    expect(await sideAt()).toEqual(first);
+    await proxy.setShare(60);
+    const later = await sideAt();
+    users.forEach((_, i) => {
+      if (first[i] === 'canary') expect(later[i]).toBe('canary');
+    });
+    const canaryUsers = (sides: string[]) => sides.filter((side) => side === 'canary').length;
+    expect(canaryUsers(later)).toBeGreaterThan(canaryUsers(first));
+    // 200 users hashed at 30 %: 60 expected, 5 sigma is +-32.
+    expect(Math.abs(canaryUsers(first) - 60)).toBeLessThanOrEqual(33);
+  });
+
+  test('streams a large request body to the upstream intact', async () => {
+    await proxy.setShare(0);
+    const body = randomBytes(4 * 1024 * 1024);
+    const response = await request(`${proxy.url}/echo`, { method: 'POST', body });
+    expect(await response.body.json()).toEqual({
+      role: 'baseline',
+      bytes: body.length,
+      sha256: createHash('sha256').update(body).digest('hex'),
+    });
+  });
+
+  test('streams the response: the first chunk arrives before the upstream has sent the last', async () => {
+    await proxy.setShare(100);
+    const response = await request(`${proxy.url}/stream`);
+    const arrivals: number[] = [];
+    let text = '';
+    for await (const chunk of response.body) {
+      arrivals.push(Date.now());
+      text += String(chunk);
+    }
+    const sentAt = [...text.matchAll(/chunk \d at (\d+)/g)].map((match) => Number(match[1]));
+    expect(sentAt).toHaveLength(3);
+    expect(arrivals[0]).toBeLessThan(sentAt[2] as number);
+  });
+
+  test('counts requests and latency per upstream for the analysis', async () => {
+    const fresh = await start();
+    await fresh.setShare(50);
+    for (let i = 0; i < 40; i += 1) await get(fresh.url);
+    const metrics = await (await request(`${fresh.adminUrl}/metrics`)).body.text();
+    const value = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? NaN);
+    const served = {
+      baseline: value(/^canary_proxy_requests_total\{upstream="baseline",status_class="2xx"\} (\d+)$/m),
+      canary: value(/^canary_proxy_requests_total\{upstream="canary",status_class="2xx"\} (\d+)$/m),
+    };
+    expect(served.baseline + served.canary).toBe(40);
+    expect(value(/^canary_proxy_request_duration_seconds_count\{upstream="canary"\} (\d+)$/m)).toBe(
+      served.canary,
+    );
+    expect(value(/^canary_proxy_canary_share_percent (\d+)$/m)).toBe(50);
+    expect(value(/^canary_proxy_upstream_healthy\{upstream="canary"\} (\d+)$/m)).toBe(1);
+  });
+
+  test('the admin endpoint wants the token and names a bad field', async () => {
+    const call = async (method: 'GET' | 'PUT', pathname: string, token?: string, body?: unknown) => {
+      const response = await request(`${proxy.adminUrl}${pathname}`, {
+        method,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body ? JSON.stringify(body) : null,
+      });
+      return { status: response.statusCode, body: (await response.body.json()) as Record<string, unknown> };
+    };
+    expect((await call('GET', '/weight')).status).toBe(401);
+    expect((await call('PUT', '/weight', 'x'.repeat(48), { share: 5 })).status).toBe(401);
+    expect(await call('PUT', '/weight', TOKEN, { share: 101 })).toEqual({
+      status: 400,
+      body: { error: 'share: must be <= 100' },
+    });
+    expect(
+      await call('PUT', '/upstreams', TOKEN, { baseline: baseline.url, canary: 'http://x/path' }),
+    ).toEqual({
+      status: 400,
+      body: { error: 'canary: must be an http:// or https:// origin (no path)' },
+    });
+    expect(await call('PUT', '/weight', TOKEN, { share: 12.5 })).toMatchObject({
+      status: 200,
+      body: { share: 12.5 },
+    });
+  });
+
+  test('answers 502 when no upstream answers, and counts the refused connections', async () => {
+    const port = await freePort();
+    const broken = await start({
+      upstreams: { baseline: `http://127.0.0.1:${port}`, canary: `http://127.0.0.1:${port}` },
+      healthCheck: false,
+    });
+    expect(await get(broken.url)).toEqual({ status: 502, body: 'bad gateway\n' });
+    const metrics = await (await request(`${broken.adminUrl}/metrics`)).body.text();
+    expect(metrics).toMatch(
+      /^canary_proxy_upstream_errors_total\{upstream="baseline",reason="connect"\} [12]$/m,
+    );
+    expect(metrics).toMatch(
+      /^canary_proxy_requests_total\{upstream="(baseline|canary)",status_class="5xx"\} 1$/m,
+    );
+  });
+
+  test('the state file brings back the admin-set share after a restart', async () => {
+    const stateFile = path.join(dir, 'state.json');
+    const first = await start({ stateFile });
+    await first.setShare(37);
+    await first.close();
+    const second = await start({ stateFile, share: 0 });
+    expect(second.state().share).toBe(37);
+  });
+
+  test('the command line refuses bad options with the field and the rule', async () => {
+    const run = promisify(execFile);
+    const failure = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'routing/builtin-proxy/main.ts',
+        '--listen',
+        'localhost',
+        '--admin-listen',
+        '127.0.0.1:0',
+        '--admin-token-env',
+        'PROXY_TEST_TOKEN',
+        '--baseline',
+        'http://127.0.0.1:1',
+        '--canary',
+        'http://127.0.0.1:2/x',
+      ],
+      { cwd: projectRoot, env: { ...process.env, PROXY_TEST_TOKEN: 'short' } },
+    ).catch((error: unknown) => error as { code: number; stderr: string });
+    expect(failure).toMatchObject({ code: 2 });
+    expect((failure as { stderr: string }).stderr.split('\n').filter(Boolean)).toEqual([
+      'error: listen: must be host:port, e.g. 127.0.0.1:8080',
+      'error: adminToken: must be at least 16 characters',
+      'error: upstreams.canary: must be an http:// or https:// origin (no path)',
+    ]);
+  });
+});
