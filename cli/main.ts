@@ -7,8 +7,9 @@
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../workflows/validation';
 import { CliError } from './errors';
+import { register as registerLoadgen } from './commands/loadgen';
 
-const COMMANDS: ((program: Command) => void)[] = [];
+const COMMANDS: ((program: Command) => void)[] = [registerLoadgen];
 
 export function buildProgram(): Command {
   const program = new Command('canary')
