@@ -275,8 +275,17 @@ class Exchange {
 
   // ---------------------------------------------------------------------------------------
 
-  cut(): void {
-    if (this.inFlight) this.abort?.(CUT);
+  /** Ends the request in flight without recording it; true when there was one. */
+  cut(): boolean {
+    if (!this.inFlight) return false;
+    this.abort?.(CUT);
+    if (!this.inFlight) return true;
+    // Not connected yet (a DNS lookup or a connect in progress): undici cannot abort it, so the
+    // slot lets go of it here and ignores whatever undici reports later.
+    this.inFlight = false;
+    this.engine.counters.unfinished++;
+    this.engine.inFlight--;
+    return true;
   }
 
   private done(): void {
@@ -823,7 +832,9 @@ export class Engine {
   private async close(): Promise<void> {
     this.closing = true;
     for (const runner of this.runners) for (const exchange of runner.exchanges) exchange.cut();
-    await Promise.all(this.dispatchers.map((dispatcher) => dispatcher.destroy().catch(() => undefined)));
+    // A connection still resolving or connecting can hold destroy() for seconds: do not wait.
+    const destroyed = Promise.all(this.dispatchers.map((dispatcher) => dispatcher.destroy().catch(() => undefined)));
+    await Promise.race([destroyed, new Promise((resolve) => setTimeout(resolve, 200).unref())]);
   }
 
   /** Called by exchanges when the last request of a stopping engine settles. */

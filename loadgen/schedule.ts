@@ -65,11 +65,13 @@ export function seededOrder(n: number, seed: number): Uint32Array {
 
 /**
  * Closed model: the session virtual user `vu` (of `users`) plays in its `iteration`-th loop.
- * Consecutive users start on consecutive sessions of the seeded order and each user advances by
- * `users`, so over time every session is played equally often: the action mix is the profiles'.
+ * Users start spread evenly over the seeded order and each walks it one session at a time, so
+ * every user plays every profile in turn and the counts per profile differ by at most `users`:
+ * the session mix is the profiles', whatever their lengths.
  */
 export function closedSessionIndex(order: Uint32Array, vu: number, iteration: number, users: number): number {
-  return order[(vu + iteration * users) % order.length] as number;
+  const start = Math.floor((vu * order.length) / users);
+  return order[(start + iteration) % order.length] as number;
 }
 
 /** Open model: the session the `arrival`-th arrival plays. */
