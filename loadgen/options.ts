@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { FieldReader, type FieldIssue } from '../workflows/validation';
+import { FieldReader, formatDuration, type FieldIssue } from '../workflows/validation';
 import { TargetAllowlist, TargetNotAllowedError } from './allowlist';
 import type { ArrivalProcess } from './schedule';
 
@@ -163,11 +163,14 @@ export async function resolveLoadOptions(
   const r = new FieldReader();
 
   const model = r.oneOf(options.model, f('model'), ['closed', 'open'] as const, 'closed');
-  const durationMs = r.number(options.durationMs, f('durationMs'), {
-    min: 100,
-    max: limits.maxDurationMs,
-    integer: true,
-  });
+  // Interfaces take the duration in different units, so the rule names the bound with its unit.
+  let durationMs: number | undefined;
+  if (typeof options.durationMs !== 'number' || !Number.isFinite(options.durationMs))
+    r.fail(f('durationMs'), 'must be a finite number');
+  else if (options.durationMs < 100) r.fail(f('durationMs'), 'must be at least 100ms');
+  else if (options.durationMs > limits.maxDurationMs)
+    r.fail(f('durationMs'), `must be at most ${formatDuration(limits.maxDurationMs)}`);
+  else durationMs = Math.round(options.durationMs);
   const concurrency = r.number(options.concurrency, f('concurrency'), {
     min: 1,
     max: limits.maxConcurrency,
