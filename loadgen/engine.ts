@@ -387,27 +387,31 @@ class Runner {
     this.active = true;
     for (const exchange of this.exchanges) exchange.resetSession();
     this.engine.counters.sessionsStarted++;
-    this.scheduleStep();
+    this.scheduleStep(false);
   }
 
-  /** Sends the current step to every target, now or at its time. */
-  private scheduleStep(): void {
+  /**
+   * Sends the current step to every target, now or at its time. `lateIsTheServers`: the step is
+   * overdue because the previous answer came late (open model), so its latency counts from when
+   * it was due, and a stall cannot hide behind the requests it delayed (coordinated omission).
+   * Lateness of the generator's own timers is not the server's and is not counted.
+   */
+  private scheduleStep(lateIsTheServers: boolean): void {
     const step = this.session.steps[this.stepIndex] as PreparedStep;
     const dueAt = this.sessionStart + step.offsetMs;
     const now = performance.now();
     if (dueAt > now + 0.5) this.engine.scheduler.schedule(this, dueAt);
-    else this.sendStep(dueAt, now);
+    else this.sendStep(lateIsTheServers ? Math.min(dueAt, now) : now);
   }
 
   /** Scheduler callback. */
   fire(now: number): void {
     if (this.engine.stopping) return;
-    this.sendStep(this.dueAt, now);
+    this.sendStep(now);
   }
 
-  private sendStep(dueAt: number, now: number): void {
+  private sendStep(measuredFrom: number): void {
     const step = this.session.steps[this.stepIndex] as PreparedStep;
-    const measuredFrom = this.engine.openModel ? Math.min(dueAt, now) : now;
     const tag = this.engine.tagFor(this.sessionNumber, this.stepIndex);
     this.pending = this.exchanges.length;
     this.sending = true;
@@ -435,14 +439,14 @@ class Runner {
     }
     this.stepIndex++;
     if (this.stepIndex < this.session.steps.length) {
-      if (this.engine.openModel) this.scheduleStep();
+      if (this.engine.openModel) this.scheduleStep(true);
       else {
         // Closed model: the recorded gap is think time after the previous answer.
         const previous = this.session.steps[this.stepIndex - 1] as PreparedStep;
         const step = this.session.steps[this.stepIndex] as PreparedStep;
         this.sessionStart = performance.now() - previous.offsetMs;
-        if (step.offsetMs - previous.offsetMs <= 0) this.sendStep(performance.now(), performance.now());
-        else this.scheduleStep();
+        if (step.offsetMs - previous.offsetMs <= 0) this.sendStep(performance.now());
+        else this.scheduleStep(false);
       }
       return;
     }

@@ -5,6 +5,8 @@ set -euo pipefail
 
 PACKAGES=(
   # one package per line, with the binary that proves it is installed: "package:binary"
+  nginx:/usr/sbin/nginx
+  wrk:/usr/bin/wrk
 )
 
 missing=()

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ManagedProcess } from './managed-process';
 import { freePort, isListening } from './ports';
@@ -30,6 +30,9 @@ export class NginxServer {
     const dir = path.resolve(options.dir);
     for (const sub of ['html', 'logs', 'temp']) mkdirSync(path.join(dir, sub), { recursive: true });
     writeFileSync(path.join(dir, 'html', 'index.html'), options.body ?? 'hello from nginx\n');
+    // Run as root, nginx's workers drop to `nobody`: they must be able to read the served file.
+    for (const sub of ['', 'html']) chmodSync(path.join(dir, sub), 0o755);
+    chmodSync(path.join(dir, 'html', 'index.html'), 0o644);
     const config = `
 worker_processes ${options.workerProcesses ?? 1};
 daemon off;
