@@ -136,8 +136,12 @@ function headerIs(raw: Buffer | string, name: Buffer): boolean {
  */
 class Exchange {
   step!: PreparedStep;
-  /** Latency is measured from here: the scheduled start (open model) or the send (closed). */
+  /**
+   * Latency is measured from here: when undici writes the request to the connection (onConnect),
+   * or, for a step the server made overdue, from when it was due.
+   */
   measuredFrom = 0;
+  private measureFromWrite = true;
   status = 0;
   bytes = 0;
   chunks: Buffer[] | null = null;
@@ -165,9 +169,11 @@ class Exchange {
     this.cookieHeader = null;
   }
 
-  send(step: PreparedStep, measuredFrom: number, tag: string | null): void {
+  /** `overdueSince`: when the step was due, if the server made it late; otherwise NaN. */
+  send(step: PreparedStep, now: number, overdueSince: number, tag: string | null): void {
     this.step = step;
-    this.measuredFrom = measuredFrom;
+    this.measureFromWrite = overdueSince !== overdueSince;
+    this.measuredFrom = this.measureFromWrite ? now : overdueSince;
     this.status = 0;
     this.bytes = 0;
     this.redirects = 0;
@@ -207,6 +213,9 @@ class Exchange {
 
   onConnect(abort: (error?: Error) => void): void {
     this.abort = abort;
+    // undici may hold a request for a loop turn before writing it (it first checks an idle
+    // keep-alive socket for a close from the server): that wait is the client's, not the server's.
+    if (this.measureFromWrite && this.redirects === 0) this.measuredFrom = performance.now();
   }
 
   onHeaders(status: number, rawHeaders: (Buffer | string)[], _resume: () => void, _text: string): boolean {
@@ -401,22 +410,22 @@ class Runner {
     const dueAt = this.sessionStart + step.offsetMs;
     const now = performance.now();
     if (dueAt > now + 0.5) this.engine.scheduler.schedule(this, dueAt);
-    else this.sendStep(lateIsTheServers ? Math.min(dueAt, now) : now);
+    else this.sendStep(now, lateIsTheServers && dueAt < now - 0.5 ? dueAt : NaN);
   }
 
   /** Scheduler callback. */
   fire(now: number): void {
     if (this.engine.stopping) return;
-    this.sendStep(now);
+    this.sendStep(now, NaN);
   }
 
-  private sendStep(measuredFrom: number): void {
+  private sendStep(now: number, overdueSince: number): void {
     const step = this.session.steps[this.stepIndex] as PreparedStep;
     const tag = this.engine.tagFor(this.sessionNumber, this.stepIndex);
     this.pending = this.exchanges.length;
     this.sending = true;
     this.completedWhileSending = false;
-    for (const exchange of this.exchanges) exchange.send(step, measuredFrom, tag);
+    for (const exchange of this.exchanges) exchange.send(step, now, overdueSince, tag);
     this.sending = false;
     // Completions inside dispatch (a synchronous failure) continue on the next turn, so a dead
     // target cannot recurse through the whole session in one stack.
@@ -445,7 +454,7 @@ class Runner {
         const previous = this.session.steps[this.stepIndex - 1] as PreparedStep;
         const step = this.session.steps[this.stepIndex] as PreparedStep;
         this.sessionStart = performance.now() - previous.offsetMs;
-        if (step.offsetMs - previous.offsetMs <= 0) this.sendStep(performance.now());
+        if (step.offsetMs - previous.offsetMs <= 0) this.sendStep(performance.now(), NaN);
         else this.scheduleStep(false);
       }
       return;
