@@ -39,12 +39,19 @@ interface Measurement {
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 };
 
 /** One GET / per session, expecting 200: the same single action wrk sends. */
 const SESSIONS: SessionPlan[] = [
-  { id: 'static', steps: [{ action: 'static', method: 'GET', path: '/', headers: [], expect: { status: [200] }, offsetMs: 0 }] },
+  {
+    id: 'static',
+    steps: [
+      { action: 'static', method: 'GET', path: '/', headers: [], expect: { status: [200] }, offsetMs: 0 },
+    ],
+  },
 ];
 
 function wrkLatencyMs(text: string, percentile: string): number {
@@ -67,11 +74,22 @@ async function autocannon(url: string): Promise<Measurement> {
   const args = [cli, '--json', '-c', String(CONNECTIONS), '-d', String(SECONDS)];
   if (THREADS > 1) args.push('-w', String(THREADS));
   const { stdout } = await execa(process.execPath, [...args, url]);
-  const result = JSON.parse(stdout) as { requests: { total: number }; duration: number; latency: { p50: number; p99: number } };
-  return { rps: result.requests.total / result.duration, p50Ms: result.latency.p50, p99Ms: result.latency.p99 };
+  const result = JSON.parse(stdout) as {
+    requests: { total: number };
+    duration: number;
+    latency: { p50: number; p99: number };
+  };
+  return {
+    rps: result.requests.total / result.duration,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+  };
 }
 
-async function ours(url: string, options: { concurrency: number; threads: number; rate?: number }): Promise<Measurement> {
+async function ours(
+  url: string,
+  options: { concurrency: number; threads: number; rate?: number },
+): Promise<Measurement> {
   const result = await runLoad({
     sessions: SESSIONS,
     targets: [{ name: 'target', url }],
@@ -84,7 +102,8 @@ async function ours(url: string, options: { concurrency: number; threads: number
     ...(options.rate ? { model: 'open' as const, rate: options.rate } : {}),
   });
   const stats = result.stats[0];
-  if (!stats || stats.errors > 0) throw new Error(`our engine recorded errors: ${JSON.stringify(stats?.errorKinds)}`);
+  if (!stats || stats.errors > 0)
+    throw new Error(`our engine recorded errors: ${JSON.stringify(stats?.errorKinds)}`);
   const histogram = decodeHistogram(stats.latencyHistogram);
   return {
     rps: (stats.successes * 1000) / result.elapsedMs,
@@ -99,8 +118,12 @@ function row(name: string, runs: Measurement[], reference?: number): string {
     name.padEnd(34),
     rps.toFixed(0).padStart(9),
     (reference ? (rps / reference).toFixed(2) : '').padStart(6),
-    median(runs.map((run) => run.p50Ms)).toFixed(3).padStart(8),
-    median(runs.map((run) => run.p99Ms)).toFixed(3).padStart(8),
+    median(runs.map((run) => run.p50Ms))
+      .toFixed(3)
+      .padStart(8),
+    median(runs.map((run) => run.p99Ms))
+      .toFixed(3)
+      .padStart(8),
     runs.map((run) => run.rps.toFixed(0)).join(' '),
   ];
   return cells.join('  ');
@@ -124,15 +147,23 @@ async function main(): Promise<void> {
         `${THREADS} threads, ${SECONDS} s x ${ROUNDS} rounds, ${os.cpus().length} cores, load ${load}`,
     );
     const results = { wrk: [] as Measurement[], ours: [] as Measurement[], autocannon: [] as Measurement[] };
-    const overhead = { wrk1: [] as Measurement[], ours1: [] as Measurement[], wrkPaced: [] as Measurement[], oursRate: [] as Measurement[] };
+    const overhead = {
+      wrk1: [] as Measurement[],
+      ours1: [] as Measurement[],
+      wrkPaced: [] as Measurement[],
+      oursRate: [] as Measurement[],
+    };
     // Warm-up (connections, JIT, nginx caches) is not measured.
     await wrk(url, ['-t1', '-c4', '-d1s']);
     for (let round = 1; round <= ROUNDS; round++) {
       // Alternate the order so drift in the machine's load does not favour one tool.
-      const order = round % 2 ? (['wrk', 'ours', 'autocannon'] as const) : (['autocannon', 'ours', 'wrk'] as const);
+      const order =
+        round % 2 ? (['wrk', 'ours', 'autocannon'] as const) : (['autocannon', 'ours', 'wrk'] as const);
       for (const tool of order) {
-        if (tool === 'wrk') results.wrk.push(await wrk(url, [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${SECONDS}s`]));
-        if (tool === 'ours') results.ours.push(await ours(url, { concurrency: CONNECTIONS, threads: THREADS }));
+        if (tool === 'wrk')
+          results.wrk.push(await wrk(url, [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${SECONDS}s`]));
+        if (tool === 'ours')
+          results.ours.push(await ours(url, { concurrency: CONNECTIONS, threads: THREADS }));
         if (tool === 'autocannon') results.autocannon.push(await autocannon(url));
       }
       overhead.wrk1.push(await wrk(url, ['-t1', '-c1', `-d${Math.min(SECONDS, 5)}s`]));
@@ -147,10 +178,14 @@ async function main(): Promise<void> {
     const oursRps = median(results.ours.map((run) => run.rps));
     const autocannonRps = median(results.autocannon.map((run) => run.rps));
     console.log('');
-    console.log(`${'generator'.padEnd(34)}  ${'req/s'.padStart(9)}  ${'x wrk'.padStart(6)}  ${'p50 ms'.padStart(8)}  ${'p99 ms'.padStart(8)}  runs`);
+    console.log(
+      `${'generator'.padEnd(34)}  ${'req/s'.padStart(9)}  ${'x wrk'.padStart(6)}  ${'p50 ms'.padStart(8)}  ${'p99 ms'.padStart(8)}  runs`,
+    );
     console.log(row(`wrk -t${THREADS} -c${CONNECTIONS}`, results.wrk, wrkRps));
     console.log(row(`canary loadgen (${THREADS} threads, HDR)`, results.ours, wrkRps));
-    console.log(row(`autocannon -c${CONNECTIONS}${THREADS > 1 ? ` -w${THREADS}` : ''}`, results.autocannon, wrkRps));
+    console.log(
+      row(`autocannon -c${CONNECTIONS}${THREADS > 1 ? ` -w${THREADS}` : ''}`, results.autocannon, wrkRps),
+    );
     console.log('');
     console.log('latency overhead (same nginx; p50 as each generator measures it)');
     console.log(row('wrk, 1 connection, closed loop', overhead.wrk1));

@@ -152,7 +152,8 @@ export class TargetAllowlist {
             0,
           );
         }
-        if (options.all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, allowed);
+        if (options.all)
+          return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, allowed);
         const first = allowed[0] as dns.LookupAddress;
         callback(null, first.address, first.family);
       });

@@ -114,7 +114,8 @@ function hasJsonField(body: Buffer, path: string[]): boolean {
     return false;
   }
   for (const key of path) {
-    if (typeof cursor !== 'object' || cursor === null || Array.isArray(cursor) || !(key in cursor)) return false;
+    if (typeof cursor !== 'object' || cursor === null || Array.isArray(cursor) || !(key in cursor))
+      return false;
     cursor = (cursor as Record<string, unknown>)[key];
   }
   return true;
@@ -203,7 +204,7 @@ class Exchange {
 
   private dispatch(options: Dispatcher.DispatchOptions): void {
     try {
-      this.dispatcher.dispatch(options, this as unknown as Dispatcher.DispatchHandler);
+      this.dispatcher.dispatch(options, this);
     } catch (error) {
       this.onError(error as Error);
     }
@@ -251,7 +252,10 @@ class Exchange {
     if (this.location !== null) recorder.recordError('too_many_redirects', micros, status, this.bytes);
     else if (!this.step.expectStatus.includes(status))
       recorder.recordError('unexpected_status', micros, status, this.bytes);
-    else if (this.chunks !== null && !hasJsonField(Buffer.concat(this.chunks), this.step.expectJson as string[]))
+    else if (
+      this.chunks !== null &&
+      !hasJsonField(Buffer.concat(this.chunks), this.step.expectJson as string[])
+    )
       recorder.recordError('check_failed', micros, status, this.bytes);
     else recorder.recordSuccess(micros, status, this.bytes);
     this.chunks = null;
@@ -340,7 +344,9 @@ class Exchange {
     const sameOrigin = next.origin === this.target.origin;
     if (!sameOrigin && !this.engine.mayRedirectTo(next)) {
       const micros = (performance.now() - this.measuredFrom) * 1000;
-      this.engine.recorderFor(this.target.index, this.step.actionIndex).recordError('not_allowed', micros, 0, 0);
+      this.engine
+        .recorderFor(this.target.index, this.step.actionIndex)
+        .recordError('not_allowed', micros, 0, 0);
       this.inFlight = false;
       this.done();
       return true;
@@ -350,7 +356,7 @@ class Exchange {
     const options: Dispatcher.DispatchOptions = {
       origin: next.origin,
       path: next.pathname + next.search,
-      method: this.method as Dispatcher.HttpMethod,
+      method: this.method,
       headers: this.step.step.headers.concat(this.cookieHeader ? ['cookie', this.cookieHeader] : []),
       body: keepBody ? this.step.body : null,
       headersTimeout: this.engine.plan.timeoutMs,
@@ -358,7 +364,7 @@ class Exchange {
     };
     const dispatcher = sameOrigin ? this.dispatcher : this.engine.redirectAgent();
     try {
-      dispatcher.dispatch(options, this as unknown as Dispatcher.DispatchHandler);
+      dispatcher.dispatch(options, this);
     } catch (error) {
       this.onError(error as Error);
     }
@@ -535,7 +541,10 @@ class Scheduler {
       const left = index * 2 + 1;
       const right = left + 1;
       let smallest = index;
-      if (left < heap.length && (heap[left] as { dueAt: number }).dueAt < (heap[smallest] as { dueAt: number }).dueAt)
+      if (
+        left < heap.length &&
+        (heap[left] as { dueAt: number }).dueAt < (heap[smallest] as { dueAt: number }).dueAt
+      )
         smallest = left;
       if (
         right < heap.length &&
@@ -607,7 +616,12 @@ class ArrivalSource {
 export class Engine {
   readonly openModel: boolean;
   readonly scheduler = new Scheduler();
-  readonly counters: EngineCounters = { sessionsStarted: 0, sessionsCompleted: 0, sessionsDropped: 0, unfinished: 0 };
+  readonly counters: EngineCounters = {
+    sessionsStarted: 0,
+    sessionsCompleted: 0,
+    sessionsDropped: 0,
+    unfinished: 0,
+  };
   inFlight = 0;
   stopping = false;
   /** Set once the dispatchers are being torn down: failures from here on are cuts, not errors. */
@@ -643,7 +657,9 @@ export class Engine {
       .join('');
     this.tagPrefix = `run=${plan.runId};${tags}`;
 
-    this.actions = [...new Set(plan.sessions.flatMap((session) => session.steps.map((step) => step.action)))].sort();
+    this.actions = [
+      ...new Set(plan.sessions.flatMap((session) => session.steps.map((step) => step.action))),
+    ].sort();
     this.recorders = plan.targets.map((target) =>
       this.actions.map((action) => new ActionRecorder(target.name, action)),
     );
@@ -671,7 +687,7 @@ export class Engine {
           options: this.targets.map((target) => ({
             origin: target.origin,
             path: target.basePath + step.path,
-            method: step.method as Dispatcher.HttpMethod,
+            method: step.method,
             headers,
             body,
             headersTimeout: plan.timeoutMs,
@@ -724,7 +740,7 @@ export class Engine {
         rejectUnauthorized: !plan.tls.insecure,
         ...(plan.tls.ca ? { ca: plan.tls.ca } : {}),
         lookup: this.allowlist.guardedLookup(),
-      } as Client.Options['connect'],
+      },
     };
   }
 
@@ -790,7 +806,9 @@ export class Engine {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
     const host = url.hostname.replace(/^\[|\]$/g, '');
     // Names not listed by name are checked against the ranges when the agent connects.
-    return !/^[\d.]+$|:/.test(host) || this.allowlist.allowsAddress(host) || this.allowlist.allowsHostName(host);
+    return (
+      !/^[\d.]+$|:/.test(host) || this.allowlist.allowsAddress(host) || this.allowlist.allowsHostName(host)
+    );
   }
 
   redirectAgent(): Agent {
@@ -846,7 +864,9 @@ export class Engine {
     this.closing = true;
     for (const runner of this.runners) for (const exchange of runner.exchanges) exchange.cut();
     // A connection still resolving or connecting can hold destroy() for seconds: do not wait.
-    const destroyed = Promise.all(this.dispatchers.map((dispatcher) => dispatcher.destroy().catch(() => undefined)));
+    const destroyed = Promise.all(
+      this.dispatchers.map((dispatcher) => dispatcher.destroy().catch(() => undefined)),
+    );
     await Promise.race([destroyed, new Promise((resolve) => setTimeout(resolve, 200).unref())]);
   }
 

@@ -184,8 +184,18 @@ export async function resolveLoadOptions(
   const arrival = r.oneOf(options.arrival, f('arrival'), ['uniform', 'poisson'] as const, 'uniform');
   const timeScale = r.number(options.timeScale, f('timeScale'), { min: 0, max: 1000 }, 1);
   const seed = r.number(options.seed, f('seed'), { min: 0, max: 2 ** 32 - 1, integer: true }, 1);
-  const timeoutMs = r.number(options.timeoutMs, f('timeoutMs'), { min: 1, max: 600_000, integer: true }, 10_000);
-  const maxRedirects = r.number(options.maxRedirects, f('maxRedirects'), { min: 0, max: 20, integer: true }, 5);
+  const timeoutMs = r.number(
+    options.timeoutMs,
+    f('timeoutMs'),
+    { min: 1, max: 600_000, integer: true },
+    10_000,
+  );
+  const maxRedirects = r.number(
+    options.maxRedirects,
+    f('maxRedirects'),
+    { min: 0, max: 20, integer: true },
+    5,
+  );
   const maxBodyBytes = r.number(
     options.maxBodyBytes,
     f('maxBodyBytes'),
@@ -309,7 +319,8 @@ async function checkTargets(
 }
 
 export function parseTargetUrl(text: unknown, field: string, r: FieldReader): URL | undefined {
-  if (typeof text !== 'string' || text.trim() === '') return r.fail(field, 'must be a URL such as http://127.0.0.1:8080');
+  if (typeof text !== 'string' || text.trim() === '')
+    return r.fail(field, 'must be a URL such as http://127.0.0.1:8080');
   let url: URL;
   try {
     url = new URL(text);

@@ -94,7 +94,9 @@ const addSessions = (a: SessionCounts, b: SessionCounts): SessionCounts => ({
   dropped: a.dropped + b.dropped,
 });
 
-export function probeSummaryOf(document: Pick<ProbeResultDocument, 'startedAt' | 'endedAt' | 'stats'>): ProbeSummary {
+export function probeSummaryOf(
+  document: Pick<ProbeResultDocument, 'startedAt' | 'endedAt' | 'stats'>,
+): ProbeSummary {
   const totals = totalsByTarget(document.stats);
   return {
     startedAt: document.startedAt,
@@ -165,7 +167,11 @@ export class LoadgenProber implements Prober {
     const shard = checkRequest(request);
     const resultId = probeResultId(request.rolloutId, request.tick);
     const shardId = `${resultId}#${shard.index}/${shard.count}`;
-    const log = this.options.logger?.child({ rolloutId: request.rolloutId, tick: request.tick, shard: shardId });
+    const log = this.options.logger?.child({
+      rolloutId: request.rolloutId,
+      tick: request.tick,
+      shard: shardId,
+    });
 
     // A retry after the result was written: the window has been played.
     if (shard.count === 1) {
@@ -197,6 +203,7 @@ export class LoadgenProber implements Prober {
     let played = playedMs;
 
     if (remainingMs >= MIN_RESUME_MS) {
+      progress({ phase: 'starting', playedMs, durationMs: request.durationMs });
       const profiles = await profilesById(this.options.db, request.profileIds, 'profileIds');
       const plan = await resolveLoadOptions(
         {
@@ -213,12 +220,18 @@ export class LoadgenProber implements Prober {
           timeScale: this.options.timeScale ?? 1,
           ...(this.options.threads ? { threads: this.options.threads } : {}),
           ...(this.options.requestTimeoutMs ? { timeoutMs: this.options.requestTimeoutMs } : {}),
-          snapshotIntervalMs: this.options.snapshotIntervalMs ?? 5000,
+          // Every snapshot is a heartbeat, and a heartbeat is how a cancellation arrives.
+          snapshotIntervalMs: this.options.snapshotIntervalMs ?? 1000,
         },
         {
           limits: this.options.limits ?? DEFAULT_LIMITS,
           allowlist: this.allowlist,
-          names: { targets: 'targets', durationMs: 'durationMs', concurrency: 'concurrency', sessions: 'profileIds' },
+          names: {
+            targets: 'targets',
+            durationMs: 'durationMs',
+            concurrency: 'concurrency',
+            sessions: 'profileIds',
+          },
         },
       );
 

@@ -45,7 +45,10 @@ export function sessionsFromProfiles(
           path: rendered.path,
           headers,
           ...(rendered.body !== undefined ? { body: rendered.body } : {}),
-          expect: { status: [...rendered.expect.status], ...(rendered.expect.json ? { json: rendered.expect.json } : {}) },
+          expect: {
+            status: [...rendered.expect.status],
+            ...(rendered.expect.json ? { json: rendered.expect.json } : {}),
+          },
           offsetMs: Math.max(0, pattern.timestamp - first),
         });
       } catch (error) {
@@ -92,7 +95,8 @@ export async function profilesByCriteria(
   const store = new ProfileStore(db);
   const candidates = await store.sampleCandidates(compiled.filter, options.maxPopulation ?? 1_000_000);
   const sample = stratifiedSample(candidates, options.sampleSize, options.seed);
-  if (sample.userIds.length === 0) throw new ValidationError([{ field, rule: 'match no profiles in the store' }]);
+  if (sample.userIds.length === 0)
+    throw new ValidationError([{ field, rule: 'match no profiles in the store' }]);
   return (await store.getMany(sample.userIds)) as Profile[];
 }
 
@@ -110,7 +114,11 @@ export function profilesFromFile(file: string, ontology: Ontology, field = 'prof
   let documents: unknown[];
   try {
     const parsed: unknown = JSON.parse(text);
-    documents = Array.isArray(parsed) ? parsed : isPlainObject(parsed) && Array.isArray(parsed.profiles) ? parsed.profiles : [parsed];
+    documents = Array.isArray(parsed)
+      ? parsed
+      : isPlainObject(parsed) && Array.isArray(parsed.profiles)
+        ? parsed.profiles
+        : [parsed];
   } catch {
     const lines = text.split('\n').filter((line) => line.trim() !== '');
     documents = [];

@@ -2,7 +2,8 @@
 import type { LoadResult, LoadSnapshot } from './run-load';
 import { summarize, type ActionSummary } from './stats';
 
-const ms = (value: number | null) => (value === null ? '-' : value < 10 ? value.toFixed(2) : value.toFixed(1));
+const ms = (value: number | null) =>
+  value === null ? '-' : value < 10 ? value.toFixed(2) : value.toFixed(1);
 
 /** One line: elapsed, requests, current rate, errors, p99 of the last interval. */
 export function formatProgress(snapshot: LoadSnapshot, durationMs: number): string {
@@ -31,7 +32,10 @@ function errorText(row: ActionSummary): string {
 }
 
 /** The final table: per target and action, count, rps, p50/p90/p99 in ms and errors. */
-export function formatSummaryTable(rows: ActionSummary[], result: Pick<LoadResult, 'elapsedMs' | 'sessions' | 'unfinished' | 'status'>): string {
+export function formatSummaryTable(
+  rows: ActionSummary[],
+  result: Pick<LoadResult, 'elapsedMs' | 'sessions' | 'unfinished' | 'status'>,
+): string {
   const header = ['target', 'action', 'count', 'rps', 'p50 ms', 'p90 ms', 'p99 ms', 'errors'];
   const body = rows.map((row) => [
     row.target,
@@ -43,11 +47,15 @@ export function formatSummaryTable(rows: ActionSummary[], result: Pick<LoadResul
     ms(row.p99),
     errorText(row),
   ]);
-  const widths = header.map((title, column) => Math.max(title.length, ...body.map((line) => (line[column] ?? '').length)));
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...body.map((line) => (line[column] ?? '').length)),
+  );
   const numeric = new Set([2, 3, 4, 5, 6]);
   const render = (line: string[]) =>
     line
-      .map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0)))
+      .map((cell, column) =>
+        numeric.has(column) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0),
+      )
       .join('  ')
       .trimEnd();
   const lines = [render(header), ...body.map(render)];

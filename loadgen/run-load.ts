@@ -166,17 +166,22 @@ export async function playPlan(
   signal?: AbortSignal,
 ): Promise<LoadResult> {
   const threads = Array.from({ length: plan.threads }, (_, index) => new EngineThread(plan, index));
-  let failed: Error | undefined;
+  // Set from thread callbacks: a holder, so the checks below see the update.
+  const failure: { error?: Error } = {};
   let wake: (() => void) | undefined;
   for (const thread of threads)
     thread.onFail((error) => {
-      failed ??= error;
+      failure.error ??= error;
       wake?.();
     });
+  const throwIfFailed = (): void => {
+    if (failure.error) throw failure.error;
+  };
   try {
     const ready = await Promise.all(threads.map((thread) => thread.wait('ready', 60_000)));
-    if (failed) throw failed;
-    if (ready.some((message) => message === undefined)) throw new Error('an engine thread did not start within 60 s');
+    throwIfFailed();
+    if (ready.some((message) => message === undefined))
+      throw new Error('an engine thread did not start within 60 s');
     if (signal?.aborted) return emptyResult(plan, Date.now(), 'cancelled');
 
     const startedAt = Date.now() + 20;
@@ -247,7 +252,7 @@ export async function playPlan(
         const now = Date.now();
         const nextSnapshot = startedAt + (seq + 1) * plan.snapshotIntervalMs;
         const wakeAt = Math.min(nextSnapshot, endAt);
-        if (!cancelled && !failed && wakeAt > now) {
+        if (!cancelled && !failure.error && wakeAt > now) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, wakeAt - now);
             wake = () => {
@@ -257,7 +262,7 @@ export async function playPlan(
           });
           wake = undefined;
         }
-        if (failed) throw failed;
+        throwIfFailed();
         if (cancelled || Date.now() >= endAt) break;
         seq++;
         const currentSeq = seq;
@@ -276,7 +281,7 @@ export async function playPlan(
     for (const thread of threads) thread.post({ type: how });
     const grace = cancelled ? 700 : plan.drainMs + 5000;
     const finals = await Promise.all(threads.map((thread) => thread.wait('done', grace)));
-    if (failed) throw failed;
+    throwIfFailed();
     seq++;
     const { interval } = absorb(finals.map((reply) => (reply?.type === 'done' ? reply.delta : undefined)));
     const status = cancelled ? 'cancelled' : 'completed';

@@ -5,7 +5,12 @@
  * so merging is addition and the merge of shards equals the run that did all the work itself.
  * No I/O here.
  */
-import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import {
+  build,
+  decodeFromCompressedBase64,
+  encodeIntoCompressedBase64,
+  type Histogram,
+} from 'hdr-histogram-js';
 
 /** 1 µs to 1 hour at 3 significant digits: every value a request can take, ±0.1 %. */
 export const HISTOGRAM_CONFIG = {
@@ -59,7 +64,11 @@ export function encodeHistogram(histogram: Histogram): string {
 }
 
 const clamp = (micros: number) =>
-  micros < 1 ? 1 : micros > HISTOGRAM_CONFIG.highestTrackableValue ? HISTOGRAM_CONFIG.highestTrackableValue : micros;
+  micros < 1
+    ? 1
+    : micros > HISTOGRAM_CONFIG.highestTrackableValue
+      ? HISTOGRAM_CONFIG.highestTrackableValue
+      : micros;
 
 /**
  * The mutable side, owned by one thread: recording is a few array writes and one histogram
@@ -185,7 +194,9 @@ export function mergeStats(lists: readonly (readonly ActionStats[])[]): ActionSt
       ),
     });
   }
-  return merged.sort((a, b) => (a.target === b.target ? compare(a.action, b.action) : compare(a.target, b.target)));
+  return merged.sort((a, b) =>
+    a.target === b.target ? compare(a.action, b.action) : compare(a.target, b.target),
+  );
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -241,7 +252,9 @@ export function summarize(stats: readonly ActionStats[], elapsedMs: number): Act
 }
 
 /** Requests and errors per target, e.g. for a ProbeSummary. */
-export function totalsByTarget(stats: readonly ActionStats[]): Record<string, { requests: number; errors: number }> {
+export function totalsByTarget(
+  stats: readonly ActionStats[],
+): Record<string, { requests: number; errors: number }> {
   const totals: Record<string, { requests: number; errors: number }> = {};
   for (const entry of stats) {
     const total = (totals[entry.target] ??= { requests: 0, errors: 0 });

@@ -44,13 +44,17 @@ function probeOnlyDeps(prober: Prober): ActivityDeps {
 }
 
 export async function createLoadgenWorker(options: LoadgenWorkerOptions): Promise<Worker> {
-  const { probe } = createActivities(probeOnlyDeps(options.prober));
+  const activities = createActivities(probeOnlyDeps(options.prober));
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? LOADGEN_TASK_QUEUE,
-    activities: { probe },
+    activities: { probe: (input: Parameters<typeof activities.probe>[0]) => activities.probe(input) },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentProbes ?? 2,
+    // A cancellation reaches an activity in the answer to a heartbeat: the SDK's default throttle
+    // (0.8 x heartbeat timeout) would hold it back for seconds, the probe heartbeats every second.
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
     shutdownGraceTime: '5 seconds',
   });
 }

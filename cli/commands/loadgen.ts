@@ -58,7 +58,10 @@ export function register(program: Command): void {
   program
     .command('loadgen')
     .description('Replay behaviour profiles against a target, or against baseline and canary in pairs')
-    .requiredOption('--profiles <spec>', 'a profiles file (JSON/NDJSON), comma-separated profile ids, or JSON criteria')
+    .requiredOption(
+      '--profiles <spec>',
+      'a profiles file (JSON/NDJSON), comma-separated profile ids, or JSON criteria',
+    )
     .option('--target <url>', 'the one target to load')
     .option('--baseline <url>', 'baseline of a paired probe (with --canary)')
     .option('--canary <url>', 'canary of a paired probe (with --baseline)')
@@ -75,13 +78,23 @@ export function register(program: Command): void {
     .option('--insecure', 'accept any TLS certificate')
     .option('--ca <file>', 'PEM CA certificates to trust for https targets')
     .option('--header <name:value>', 'extra request header (repeatable)', collect, [])
-    .option('--tag <key=value>', 'label of the run, sent in the tag header and snapshots (repeatable)', collect, [])
+    .option(
+      '--tag <key=value>',
+      'label of the run, sent in the tag header and snapshots (repeatable)',
+      collect,
+      [],
+    )
     .option('--no-tag-header', 'do not mark requests with the x-canary-probe header')
     .option('--sample <n>', 'with criteria: how many profiles to sample', '100')
     .option('--ontology <file>', 'action ontology (default: the shop ontology)')
     .option('--mongo-uri <uri>', 'profile store for ids and criteria (default CANARY_MONGO_URI)')
     .option('--db <name>', 'database of the profile store (default CANARY_MONGO_DB or canary)')
-    .option('--allow <host|cidr>', 'add to the target allowlist (default LOADGEN_ALLOWED_TARGETS or loopback)', collect, [])
+    .option(
+      '--allow <host|cidr>',
+      'add to the target allowlist (default LOADGEN_ALLOWED_TARGETS or loopback)',
+      collect,
+      [],
+    )
     .option('--interval <seconds>', 'snapshot interval (default 1 on a terminal, 5 otherwise)')
     .option('--json', 'NDJSON snapshots on stdout, then the result')
     .action(async (flags: LoadgenFlags) => {
@@ -89,7 +102,12 @@ export function register(program: Command): void {
     });
 }
 
-function readNumber(r: FieldReader, text: string | undefined, field: string, bounds: Parameters<FieldReader['number']>[2]) {
+function readNumber(
+  r: FieldReader,
+  text: string | undefined,
+  field: string,
+  bounds: Parameters<FieldReader['number']>[2],
+) {
   if (text === undefined) return undefined;
   return r.number(text.trim() === '' ? NaN : Number(text), field, bounds);
 }
@@ -100,7 +118,12 @@ function readSeconds(r: FieldReader, text: string, field: string): number | unde
   return Math.round(ms);
 }
 
-function readPairs(r: FieldReader, values: string[], field: string, separator: string): Record<string, string> {
+function readPairs(
+  r: FieldReader,
+  values: string[],
+  field: string,
+  separator: string,
+): Record<string, string> {
   const pairs: Record<string, string> = {};
   for (const value of values) {
     const at = value.indexOf(separator);
@@ -116,7 +139,8 @@ async function runLoadgen(flags: LoadgenFlags): Promise<number> {
   const concurrency = readNumber(r, flags.concurrency, '--concurrency', { min: 1, integer: true });
   const rate = readNumber(r, flags.rate, '--rate', { exclusiveMin: 0 });
   if (flags.open && flags.rate === undefined) r.fail('--rate', 'is required with --open');
-  if (!flags.open && flags.rate !== undefined) r.fail('--rate', 'needs --open (the closed model has no rate)');
+  if (!flags.open && flags.rate !== undefined)
+    r.fail('--rate', 'needs --open (the closed model has no rate)');
   const timeScale = readNumber(r, flags.timeScale, '--time-scale', { min: 0 });
   const seed = readNumber(r, flags.seed, '--seed', { min: 0, integer: true });
   const timeoutMs = flags.timeout === undefined ? undefined : readSeconds(r, flags.timeout, '--timeout');
@@ -218,7 +242,8 @@ async function runLoadgen(flags: LoadgenFlags): Promise<number> {
       plan,
       (snapshot: LoadSnapshot) => {
         if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'snapshot', ...snapshot })}\n`);
-        else if (live && !snapshot.final) process.stderr.write(`\r\u001b[2K${formatProgress(snapshot, plan.durationMs)}`);
+        else if (live && !snapshot.final)
+          process.stderr.write(`\r\u001b[2K${formatProgress(snapshot, plan.durationMs)}`);
       },
       controller.signal,
     );
@@ -251,7 +276,9 @@ async function loadProfiles(
     try {
       criteria = JSON.parse(spec) as Record<string, Json>;
     } catch {
-      throw new ValidationError([{ field: '--profiles', rule: 'looks like JSON criteria but does not parse' }]);
+      throw new ValidationError([
+        { field: '--profiles', rule: 'looks like JSON criteria but does not parse' },
+      ]);
     }
   } else if (!ID_LIST.test(spec)) {
     throw new ValidationError([
@@ -268,7 +295,10 @@ async function loadProfiles(
       await client.connect();
     } catch (error) {
       throw new ValidationError([
-        { field: '--mongo-uri', rule: `cannot reach the profile store at ${uri}: ${(error as Error).message}` },
+        {
+          field: '--mongo-uri',
+          rule: `cannot reach the profile store at ${uri}: ${(error as Error).message}`,
+        },
       ]);
     }
     const db = client.db(flags.db ?? process.env.CANARY_MONGO_DB ?? 'canary');

@@ -40,7 +40,10 @@ export const RunRequest = Type.Object(
     target_url: Type.Union([
       Type.String({ minLength: 1, maxLength: 2048 }),
       Type.Object(
-        { baseline: Type.String({ minLength: 1, maxLength: 2048 }), canary: Type.String({ minLength: 1, maxLength: 2048 }) },
+        {
+          baseline: Type.String({ minLength: 1, maxLength: 2048 }),
+          canary: Type.String({ minLength: 1, maxLength: 2048 }),
+        },
         { additionalProperties: false },
       ),
     ]),
@@ -98,13 +101,16 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ValidationError) return badRequest(reply, error.issues);
-    if (error instanceof TooManyRunsError) return reply.code(429).send({ error: 'too_many_runs', message: error.message });
+    if (error instanceof TooManyRunsError)
+      return reply.code(429).send({ error: 'too_many_runs', message: error.message });
     switch (error.code) {
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return badRequest(reply, [{ field: 'body', rule: 'must be valid, non-empty JSON' }]);
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return reply.code(415).send({ error: 'unsupported_media_type', message: 'body: must be application/json' });
+        return reply
+          .code(415)
+          .send({ error: 'unsupported_media_type', message: 'body: must be application/json' });
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         return reply.code(413).send({ error: 'payload_too_large', message: 'body: is too large' });
     }
@@ -119,7 +125,9 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
     app.addHook('onRequest', async (request, reply) => {
       const given = Buffer.from(request.headers.authorization ?? '');
       if (given.length !== expected.length || !timingSafeEqual(given, expected))
-        return reply.code(401).send({ error: 'unauthorized', message: 'authorization: must be Bearer <token>' });
+        return reply
+          .code(401)
+          .send({ error: 'unauthorized', message: 'authorization: must be Bearer <token>' });
     });
   }
 
@@ -128,7 +136,9 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
     if (issues.length > 0) return badRequest(reply, issues);
     const body = request.body as RunRequest;
     if ((body.profile_id === undefined) === (body.criteria === undefined))
-      throw new ValidationError([{ field: 'profile_id', rule: 'give either profile_id or criteria (exactly one)' }]);
+      throw new ValidationError([
+        { field: 'profile_id', rule: 'give either profile_id or criteria (exactly one)' },
+      ]);
     const targets: LoadTarget[] =
       typeof body.target_url === 'string'
         ? [{ name: 'target', url: body.target_url, field: 'target_url' }]
@@ -139,7 +149,11 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
     const seed = body.seed ?? 1;
     const profiles =
       body.profile_id !== undefined
-        ? await profilesById(options.db, typeof body.profile_id === 'string' ? [body.profile_id] : body.profile_id, 'profile_id')
+        ? await profilesById(
+            options.db,
+            typeof body.profile_id === 'string' ? [body.profile_id] : body.profile_id,
+            'profile_id',
+          )
         : await profilesByCriteria(
             options.db,
             body.criteria as Record<string, Json>,
@@ -148,7 +162,11 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
           );
     const plan = await resolveLoadOptions(
       {
-        sessions: sessionsFromProfiles(profiles, ontology, body.profile_id !== undefined ? 'profile_id' : 'criteria'),
+        sessions: sessionsFromProfiles(
+          profiles,
+          ontology,
+          body.profile_id !== undefined ? 'profile_id' : 'criteria',
+        ),
         targets,
         durationMs: Math.round(body.duration * 1000),
         concurrency: body.concurrency,
@@ -181,7 +199,7 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
         },
       },
     );
-    const run = runs.start(plan, body as unknown as Record<string, unknown>);
+    const run = runs.start(plan, body);
     return reply.code(201).header('location', `/runs/${run.id}`).send({ id: run.id, status: run.status });
   });
 
@@ -202,7 +220,9 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
   app.get('/healthz', async () => ({ ok: true, active_runs: runs.active }));
 }
 
-export async function buildLoadgenApp(options: LoadgenServiceOptions & { logger?: Logger }): Promise<FastifyInstance> {
+export async function buildLoadgenApp(
+  options: LoadgenServiceOptions & { logger?: Logger },
+): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   // The schema documents the body; the handler reports every bad field as `field: rule`.
   app.setValidatorCompiler(() => (value: unknown) => ({ value }));

@@ -59,7 +59,12 @@ export class RunRegistry {
   private readonly runs = new Map<string, RunRecord>();
 
   constructor(
-    private readonly options: { maxActive: number; keepFinished: number; maxSnapshots: number; logger?: Logger },
+    private readonly options: {
+      maxActive: number;
+      keepFinished: number;
+      maxSnapshots: number;
+      logger?: Logger;
+    },
   ) {}
 
   get active(): number {
@@ -68,7 +73,9 @@ export class RunRegistry {
 
   start(plan: EnginePlan, request: Record<string, unknown>): RunView {
     if (this.active >= this.options.maxActive)
-      throw new TooManyRunsError(`${this.active} runs are in progress (the limit is ${this.options.maxActive})`);
+      throw new TooManyRunsError(
+        `${this.active} runs are in progress (the limit is ${this.options.maxActive})`,
+      );
     const controller = new AbortController();
     const record: RunRecord = {
       id: plan.runId,
@@ -91,7 +98,10 @@ export class RunRegistry {
           seq: snapshot.seq,
           at: snapshot.at,
           elapsed_ms: snapshot.elapsedMs,
-          interval: summarize(snapshot.interval.stats, Math.max(1, snapshot.interval.to - snapshot.interval.from)),
+          interval: summarize(
+            snapshot.interval.stats,
+            Math.max(1, snapshot.interval.to - snapshot.interval.from),
+          ),
           sessions: snapshot.sessions,
           in_flight: snapshot.inFlight,
         });

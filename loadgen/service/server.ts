@@ -16,8 +16,16 @@ import { buildLoadgenApp } from './app';
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const logger = createLogger('loadgen-service');
   const r = new FieldReader();
-  const port = r.number(Number(env.LOADGEN_PORT ?? '8082'), 'LOADGEN_PORT', { min: 0, max: 65535, integer: true });
-  const maxRuns = r.number(Number(env.LOADGEN_MAX_RUNS ?? '2'), 'LOADGEN_MAX_RUNS', { min: 1, max: 64, integer: true });
+  const port = r.number(Number(env.LOADGEN_PORT ?? '8082'), 'LOADGEN_PORT', {
+    min: 0,
+    max: 65535,
+    integer: true,
+  });
+  const maxRuns = r.number(Number(env.LOADGEN_MAX_RUNS ?? '2'), 'LOADGEN_MAX_RUNS', {
+    min: 1,
+    max: 64,
+    integer: true,
+  });
   const token = env.LOADGEN_API_TOKEN;
   if (token !== undefined && token.length < 16) r.fail('LOADGEN_API_TOKEN', 'must be at least 16 characters');
   r.throwIfAny();

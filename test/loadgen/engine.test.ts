@@ -76,7 +76,10 @@ describe('closed model', () => {
     for (const requests of sessions.values()) {
       const actions = requests.map(actionOf);
       expect(requests.map((request) => request.seq)).toEqual(actions.map((_, index) => index));
-      const expected = actions[0] === 'page_view' ? ['page_view', 'search', 'view_product'] : ['login', 'add_to_cart', 'checkout'];
+      const expected =
+        actions[0] === 'page_view'
+          ? ['page_view', 'search', 'view_product']
+          : ['login', 'add_to_cart', 'checkout'];
       expect(actions).toEqual(expected.slice(0, actions.length));
       if (actions.length === 3) {
         if (actions[0] === 'page_view') browsing++;
@@ -156,7 +159,8 @@ describe('open model', () => {
     const begin = baseline.requests[0]?.at ?? 0;
     const arrivalsIn = (from: number, to: number) =>
       baseline.requests.filter(
-        (request) => actionOf(request) === 'page_view' && request.at >= begin + from && request.at < begin + to,
+        (request) =>
+          actionOf(request) === 'page_view' && request.at >= begin + from && request.at < begin + to,
       ).length;
     // 100 sessions/s: 50 per half second, before, during and after the stall.
     for (const [from, to] of [
@@ -212,7 +216,8 @@ describe('paired probing', () => {
       seed: 42,
       threads: 1,
     });
-    const key = (request: SeenRequest) => `${request.session}/${request.seq} ${request.method} ${request.path} ${request.body}`;
+    const key = (request: SeenRequest) =>
+      `${request.session}/${request.seq} ${request.method} ${request.path} ${request.body}`;
     const onBaseline = new Map(baseline.requests.map((request) => [key(request), request]));
     const onCanary = new Map(canary.requests.map((request) => [key(request), request]));
     expect(onBaseline.size).toBeGreaterThan(30);
@@ -220,7 +225,9 @@ describe('paired probing', () => {
     // Only requests cut at the very end may reach one target and not the other.
     expect(onBaseline.size - common.length).toBeLessThanOrEqual(3);
     expect(onCanary.size - common.length).toBeLessThanOrEqual(3);
-    const skews = common.map((k) => Math.abs((onBaseline.get(k) as SeenRequest).at - (onCanary.get(k) as SeenRequest).at)).sort((a, b) => a - b);
+    const skews = common
+      .map((k) => Math.abs((onBaseline.get(k) as SeenRequest).at - (onCanary.get(k) as SeenRequest).at))
+      .sort((a, b) => a - b);
     expect(skews[Math.floor(skews.length / 2)]).toBeLessThan(5);
     expect(count(result.stats, 'baseline', 'search')).toBe(count(result.stats, 'canary', 'search'));
   });
@@ -256,25 +263,26 @@ describe('cancellation and failures', () => {
       ['big', 'status'],
       ['redirect', 'status'],
       ['away', 'status'],
-    ].map(([endpoint]) => profile(`api-${endpoint}`, [{ t: 0, action: 'api_call', data: { endpoint: endpoint as string } }]));
+    ].map(([endpoint]) =>
+      profile(`api-${endpoint}`, [{ t: 0, action: 'api_call', data: { endpoint: endpoint as string } }]),
+    );
     const nojson = profile('nojson', [{ t: 0, action: 'view_product', data: { product_id: 'nojson' } }]);
     const orphanCheckout = profile('orphan', [{ t: 0, action: 'checkout' }]);
     const begin = Date.now();
-    const result = await runLoad(
-      {
-        sessions: sessionsFromProfiles([...calls, nojson, orphanCheckout], ontology),
-        targets: [{ name: 'target', url: baseline.url }],
-        durationMs: 1200,
-        concurrency: 7,
-        timeScale: 0,
-        timeoutMs: 300,
-        maxBodyBytes: 10_000,
-        threads: 1,
-      },
-    );
+    const result = await runLoad({
+      sessions: sessionsFromProfiles([...calls, nojson, orphanCheckout], ontology),
+      targets: [{ name: 'target', url: baseline.url }],
+      durationMs: 1200,
+      concurrency: 7,
+      timeScale: 0,
+      timeoutMs: 300,
+      maxBodyBytes: 10_000,
+      threads: 1,
+    });
     expect(Date.now() - begin).toBeLessThan(5000);
     const kinds: Record<string, number> = {};
-    for (const entry of result.stats) for (const [kind, n] of Object.entries(entry.errorKinds)) kinds[kind] = (kinds[kind] ?? 0) + n;
+    for (const entry of result.stats)
+      for (const [kind, n] of Object.entries(entry.errorKinds)) kinds[kind] = (kinds[kind] ?? 0) + n;
     expect(kinds.unexpected_status).toBeGreaterThan(0); // 500 and 401
     expect(kinds.timeout).toBeGreaterThan(0);
     expect(kinds.body_too_large).toBeGreaterThan(0);
@@ -296,7 +304,11 @@ describe('cancellation and failures', () => {
       threads: 1,
     });
     expect(down.status).toBe('completed');
-    expect(down.stats.every((entry) => entry.successes === 0 && entry.errorKinds.connection_refused === entry.errors)).toBe(true);
+    expect(
+      down.stats.every(
+        (entry) => entry.successes === 0 && entry.errorKinds.connection_refused === entry.errors,
+      ),
+    ).toBe(true);
 
     const dns = await runLoad(
       {
@@ -320,16 +332,28 @@ describe('cancellation and failures', () => {
       try {
         await runLoad(options);
       } catch (error) {
-        if (error instanceof ValidationError) return error.issues.map((issue) => `${issue.field}: ${issue.rule}`);
+        if (error instanceof ValidationError)
+          return error.issues.map((issue) => `${issue.field}: ${issue.rule}`);
         throw error;
       }
       throw new Error('expected a ValidationError');
     };
-    expect(await issues({ sessions, targets: [{ name: 'target', url: 'http://10.1.2.3' }], durationMs: 1000, concurrency: 1 })).toEqual([
-      expect.stringMatching(/^targets: host 10\.1\.2\.3 is not in the target allowlist/),
-    ]);
     expect(
-      await issues({ sessions, targets: [{ name: 'target', url: 'ftp://127.0.0.1/' }], durationMs: 1000, concurrency: 1_000_000, model: 'open' }),
+      await issues({
+        sessions,
+        targets: [{ name: 'target', url: 'http://10.1.2.3' }],
+        durationMs: 1000,
+        concurrency: 1,
+      }),
+    ).toEqual([expect.stringMatching(/^targets: host 10\.1\.2\.3 is not in the target allowlist/)]);
+    expect(
+      await issues({
+        sessions,
+        targets: [{ name: 'target', url: 'ftp://127.0.0.1/' }],
+        durationMs: 1000,
+        concurrency: 1_000_000,
+        model: 'open',
+      }),
     ).toEqual([
       'concurrency: must be <= 1000',
       'rate: is required with the open model',
@@ -338,8 +362,8 @@ describe('cancellation and failures', () => {
     expect(() => sessionsFromProfiles([profile('odd', [{ t: 0, action: 'teleport' }])], ontology)).toThrow(
       /profiles\[odd\]\.behavioral_patterns\[0\]\.action: must be an action of ontology shop@1\.0\.0/,
     );
-    expect(() => sessionsFromProfiles([profile('odd', [{ t: 0, action: 'view_product' }])], ontology)).toThrow(
-      /profiles\[odd\]\.behavioral_patterns\[0\]\.data\.product_id: is required/,
-    );
+    expect(() =>
+      sessionsFromProfiles([profile('odd', [{ t: 0, action: 'view_product' }])], ontology),
+    ).toThrow(/profiles\[odd\]\.behavioral_patterns\[0\]\.data\.product_id: is required/);
   });
 });

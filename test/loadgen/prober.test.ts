@@ -28,7 +28,10 @@ let canary: ShopServer;
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'canary-loadgen-'));
   [ferret, baseline, canary] = await Promise.all([
-    FerretDbServer.start({ dataDir: path.join(dataDir, 'ferretdb'), logFile: path.join(dataDir, 'ferretdb.log') }),
+    FerretDbServer.start({
+      dataDir: path.join(dataDir, 'ferretdb'),
+      logFile: path.join(dataDir, 'ferretdb.log'),
+    }),
     ShopServer.start(),
     ShopServer.start(),
   ]);
@@ -83,7 +86,18 @@ describe('LoadgenProber', () => {
     const document = await db.collection(PROBE_RESULTS_COLLECTION).findOne({ rolloutId: 'shop-v2', tick: 1 });
     expect(document).not.toBeNull();
     expect(Object.keys(document ?? {}).sort()).toEqual(
-      ['_id', 'durationMs', 'endedAt', 'rolloutId', 'sessions', 'shards', 'startedAt', 'stats', 'tick', 'unfinished'].sort(),
+      [
+        '_id',
+        'durationMs',
+        'endedAt',
+        'rolloutId',
+        'sessions',
+        'shards',
+        'startedAt',
+        'stats',
+        'tick',
+        'unfinished',
+      ].sort(),
     );
     const stats = document?.stats as Record<string, unknown>[];
     expect(new Set(stats.map((entry) => entry.target))).toEqual(new Set(['baseline', 'canary']));
@@ -92,7 +106,17 @@ describe('LoadgenProber', () => {
     );
     for (const entry of stats) {
       expect(Object.keys(entry).sort()).toEqual(
-        ['action', 'bytes', 'errorKinds', 'errorLatencyHistogram', 'errors', 'latencyHistogram', 'statusCounts', 'successes', 'target'].sort(),
+        [
+          'action',
+          'bytes',
+          'errorKinds',
+          'errorLatencyHistogram',
+          'errors',
+          'latencyHistogram',
+          'statusCounts',
+          'successes',
+          'target',
+        ].sort(),
       );
       const histogram = decodeHistogram(entry.latencyHistogram as string);
       expect(histogram.totalCount).toBe(entry.successes);
@@ -104,16 +128,25 @@ describe('LoadgenProber', () => {
     expect(summary.requests.baseline).toBe(summary.requests.canary);
     expect(summary.requests.baseline).toBeGreaterThan(10);
     expect(summary.requests.baseline).toBe(
-      stats.filter((entry) => entry.target === 'baseline').reduce((sum, entry) => sum + (entry.successes as number), 0),
+      stats
+        .filter((entry) => entry.target === 'baseline')
+        .reduce((sum, entry) => sum + (entry.successes as number), 0),
     );
     expect(heartbeats.length).toBeGreaterThanOrEqual(2);
-    expect(heartbeats[0]).toMatchObject({ requests: { baseline: expect.any(Number), canary: expect.any(Number) } });
+    expect(heartbeats[0]).toEqual({ phase: 'starting', playedMs: 0, durationMs: 1500 });
+    const figures = heartbeats.slice(1) as { requests: { baseline: number; canary: number } }[];
+    expect(
+      figures.every((beat) => beat.requests.baseline === beat.requests.canary || beat.requests.baseline >= 0),
+    ).toBe(true);
+    expect(figures.at(-1)?.requests.baseline).toBe(summary.requests.baseline);
 
     const seen = baseline.requests.length;
     const again = await prober.probe(request(), () => undefined, noSignal());
     expect(again).toEqual(summary);
     expect(baseline.requests.length).toBe(seen);
-    expect(await db.collection(PROBE_RESULTS_COLLECTION).countDocuments({ rolloutId: 'shop-v2', tick: 1 })).toBe(1);
+    expect(
+      await db.collection(PROBE_RESULTS_COLLECTION).countDocuments({ rolloutId: 'shop-v2', tick: 1 }),
+    ).toBe(1);
   });
 
   test('stops within a second when cancelled, and the retry plays only the rest of the window', async () => {
@@ -149,13 +182,19 @@ describe('LoadgenProber', () => {
     const prober = new LoadgenProber({ db, snapshotIntervalMs: 1000, threads: 1 });
     const shards = await Promise.all(
       [0, 1].map((index) =>
-        prober.probe(request({ tick: 3, concurrency: 4, shard: { index, count: 2 } }), () => undefined, noSignal()),
+        prober.probe(
+          request({ tick: 3, concurrency: 4, shard: { index, count: 2 } }),
+          () => undefined,
+          noSignal(),
+        ),
       ),
     );
     const document = await db.collection(PROBE_RESULTS_COLLECTION).findOne({ rolloutId: 'shop-v2', tick: 3 });
     expect(document?.shards).toBe(2);
     const stats = document?.stats as { target: string; successes: number; errors: number }[];
-    const total = stats.filter((entry) => entry.target === 'canary').reduce((sum, entry) => sum + entry.successes + entry.errors, 0);
+    const total = stats
+      .filter((entry) => entry.target === 'canary')
+      .reduce((sum, entry) => sum + entry.successes + entry.errors, 0);
     expect(total).toBe(shards[0]!.requests.canary + shards[1]!.requests.canary);
     // Shard 0 plays virtual users 0 and 2, shard 1 users 1 and 3: their sessions never overlap.
     const sessions = new Set(baseline.requests.map((seen) => seen.session));
@@ -165,12 +204,17 @@ describe('LoadgenProber', () => {
 
   test('unknown profile ids and targets outside the allowlist fail fast, naming the field', async () => {
     const prober = new LoadgenProber({ db, threads: 1 });
-    await expect(prober.probe(request({ tick: 4, profileIds: ['shopper-1', 'ghost'] }), () => undefined, noSignal())).rejects.toThrow(
+    await expect(
+      prober.probe(request({ tick: 4, profileIds: ['shopper-1', 'ghost'] }), () => undefined, noSignal()),
+    ).rejects.toThrow(
       new ValidationError([{ field: 'profileIds', rule: 'name profiles that are not in the store: ghost' }]),
     );
     await expect(
       prober.probe(
-        request({ tick: 4, targets: { baseline: { url: baseline.url }, canary: { url: 'http://192.168.7.7' } } }),
+        request({
+          tick: 4,
+          targets: { baseline: { url: baseline.url }, canary: { url: 'http://192.168.7.7' } },
+        }),
         () => undefined,
         noSignal(),
       ),
@@ -192,11 +236,21 @@ describe('loadgen service', () => {
     const created = await app.inject({
       method: 'POST',
       url: '/runs',
-      payload: { profile_id: 'shopper-1', duration: 1.2, concurrency: 2, target_url: baseline.url, snapshot_interval_ms: 400 },
+      payload: {
+        profile_id: 'shopper-1',
+        duration: 1.2,
+        concurrency: 2,
+        target_url: baseline.url,
+        snapshot_interval_ms: 400,
+      },
     });
     expect(created.statusCode).toBe(201);
     const { id } = created.json<{ id: string }>();
-    let run = (await app.inject({ url: `/runs/${id}` })).json<{ status: string; snapshots: unknown[]; summary: { actions: { action: string; requests: number }[] } | null }>();
+    let run = (await app.inject({ url: `/runs/${id}` })).json<{
+      status: string;
+      snapshots: unknown[];
+      summary: { actions: { action: string; requests: number }[] } | null;
+    }>();
     expect(run.status).toBe('running');
     while (run.status === 'running') {
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -204,12 +258,21 @@ describe('loadgen service', () => {
     }
     expect(run.status).toBe('completed');
     expect(run.snapshots.length).toBeGreaterThanOrEqual(1);
-    expect(run.summary?.actions.map((row) => row.action).sort()).toEqual(['page_view', 'search', 'view_product']);
+    expect(run.summary?.actions.map((row) => row.action).sort()).toEqual([
+      'page_view',
+      'search',
+      'view_product',
+    ]);
 
     const long = await app.inject({
       method: 'POST',
       url: '/runs',
-      payload: { criteria: { device_type: 'desktop' }, duration: 60, concurrency: 2, target_url: { baseline: baseline.url, canary: canary.url } },
+      payload: {
+        criteria: { device_type: 'desktop' },
+        duration: 60,
+        concurrency: 2,
+        target_url: { baseline: baseline.url, canary: canary.url },
+      },
     });
     expect(long.statusCode).toBe(201);
     const begin = Date.now();
@@ -225,20 +288,24 @@ describe('loadgen service', () => {
       expect(response.statusCode).toBe(400);
       return response.json<{ message: string }>().message;
     };
-    expect(await bad({ profile_id: 'shopper-1', duration: 5, concurrency: 2, target_url: 'http://10.0.0.8' })).toMatch(
-      /^target_url: host 10\.0\.0\.8 is not in the target allowlist/,
-    );
-    expect(await bad({ profile_id: 'shopper-1', duration: 99999, concurrency: 5000, target_url: baseline.url })).toBe(
-      'duration: must be at most 1h; concurrency: must be <= 1000',
-    );
+    expect(
+      await bad({ profile_id: 'shopper-1', duration: 5, concurrency: 2, target_url: 'http://10.0.0.8' }),
+    ).toMatch(/^target_url: host 10\.0\.0\.8 is not in the target allowlist/);
+    expect(
+      await bad({ profile_id: 'shopper-1', duration: 99999, concurrency: 5000, target_url: baseline.url }),
+    ).toBe('duration: must be at most 1h; concurrency: must be <= 1000');
     expect(await bad({ profile_id: 'nobody', duration: 5, concurrency: 2, target_url: baseline.url })).toBe(
       'profile_id: name profiles that are not in the store: nobody',
     );
-    expect(await bad({ duration: 5, concurrency: 2, target_url: 'not a url', extra: 1 })).toMatch(/extra: is not a known field/);
+    expect(await bad({ duration: 5, concurrency: 2, target_url: 'not a url', extra: 1 })).toMatch(
+      /extra: is not a known field/,
+    );
     expect(await bad({ duration: 5, concurrency: 2, target_url: 'not a url' })).toBe(
       'profile_id: give either profile_id or criteria (exactly one)',
     );
-    expect(await bad({ criteria: { $where: 'sleep(1)' }, duration: 5, concurrency: 2, target_url: baseline.url })).toMatch(/^criteria/);
+    expect(
+      await bad({ criteria: { $where: 'sleep(1)' }, duration: 5, concurrency: 2, target_url: baseline.url }),
+    ).toMatch(/^criteria/);
     expect((await app.inject({ url: '/runs/nope' })).statusCode).toBe(404);
     expect(baseline.requests).toHaveLength(0);
   });
