@@ -3,6 +3,10 @@ import { defaultOntology, sessionsFromProfiles } from '../../loadgen/profile-ses
 import { decodeHistogram, type ActionStats } from '../../loadgen/stats';
 import { TargetAllowlist } from '../../loadgen/allowlist';
 import { ValidationError } from '../../workflows/validation';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { freePort } from '../../stack/ports';
 import { profile, ShopServer, type SeenRequest } from './support/shop-server';
 
@@ -324,6 +328,35 @@ describe('cancellation and failures', () => {
       { allowlist: new TargetAllowlist(['no-such-host.invalid']) },
     );
     expect(dns.stats[0]?.errorKinds.dns).toBeGreaterThan(0);
+  });
+
+  test('https: an untrusted certificate is a tls error; the CA option makes it pass', async () => {
+    const cert = readFileSync(path.join(__dirname, 'fixtures', 'localhost-cert.pem'), 'utf8');
+    const key = readFileSync(path.join(__dirname, 'fixtures', 'localhost-key.pem'), 'utf8');
+    const server = https.createServer({ cert, key }, (_request, response) => response.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `https://localhost:${(server.address() as AddressInfo).port}`;
+    const play = (tls: { ca?: string }) =>
+      runLoad({
+        sessions: sessionsFromProfiles([profile('tls', [{ t: 0, action: 'page_view' }])], ontology),
+        targets: [{ name: 'target', url }],
+        durationMs: 400,
+        concurrency: 1,
+        timeScale: 0,
+        threads: 1,
+        tls,
+      });
+    try {
+      const untrusted = await play({});
+      expect(untrusted.stats[0]?.successes).toBe(0);
+      expect(untrusted.stats[0]?.errorKinds.tls).toBe(untrusted.stats[0]?.errors);
+      const trusted = await play({ ca: cert });
+      expect(trusted.stats[0]?.errors).toBe(0);
+      expect(trusted.stats[0]?.successes).toBeGreaterThan(10);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   test('refuses targets outside the allowlist, bad URLs, caps and unknown actions, naming the field', async () => {
