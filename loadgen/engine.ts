@@ -678,7 +678,8 @@ export class Engine {
       id: session.id,
       steps: session.steps.map((step) => {
         const body = step.body === undefined ? null : Buffer.from(step.body);
-        const headers = plan.headers.length > 0 ? mergeHeaders(step.headers, plan.headers) : step.headers;
+        // The ontology's headers, then the session's, then the run's: the later ones win.
+        const headers = mergeHeaders(mergeHeaders(step.headers, session.headers ?? []), plan.headers);
         const prepared: RequestStep = { ...step, headers };
         return {
           step: prepared,
@@ -877,6 +878,7 @@ export class Engine {
 }
 
 function mergeHeaders(base: string[], extra: string[]): string[] {
+  if (extra.length === 0) return base;
   const names = new Set<string>();
   for (let i = 0; i < extra.length; i += 2) names.add(extra[i] as string);
   const merged: string[] = [];

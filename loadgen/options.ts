@@ -27,6 +27,8 @@ export interface SessionPlan {
   /** Where the session came from, e.g. a profile's user_id. */
   id: string;
   steps: RequestStep[];
+  /** Sent with every request of the session, e.g. the user agent of the profile's device. */
+  headers?: string[];
 }
 
 export interface LoadTarget {

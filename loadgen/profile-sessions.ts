@@ -17,7 +17,18 @@ import type { RequestStep, SessionPlan } from './options';
 export { defaultOntology, loadOntology, type Ontology };
 
 /** What the engine needs of a profile. */
-export type ReplayableProfile = Pick<Profile, 'user_id' | 'behavioral_patterns'>;
+export type ReplayableProfile = Pick<Profile, 'user_id' | 'behavioral_patterns'> &
+  Partial<Pick<Profile, 'device_type'>>;
+
+/** A user agent per device type, so a target's device-specific paths see their share of users. */
+const USER_AGENTS: Record<string, string> = {
+  mobile: 'Mozilla/5.0 (Linux; Android 14; Pixel 8) canary-loadgen/1 mobile',
+  tablet: 'Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) canary-loadgen/1 tablet',
+  desktop: 'Mozilla/5.0 (X11; Linux x86_64) canary-loadgen/1 desktop',
+  bot: 'canary-loadgen/1 bot',
+  tv: 'Mozilla/5.0 (SMART-TV; Linux) canary-loadgen/1 tv',
+  wearable: 'Mozilla/5.0 (Linux; Wear OS 4) canary-loadgen/1 wearable',
+};
 
 /**
  * Renders every profile entry through the ontology. Gaps are kept as recorded, measured from the
@@ -58,7 +69,8 @@ export function sessionsFromProfiles(
     });
     if (profile.behavioral_patterns.length === 0)
       issues.push({ field: `${field}[${profile.user_id}]`, rule: 'has no behavioral_patterns' });
-    return { id: profile.user_id, steps };
+    const agent = USER_AGENTS[profile.device_type ?? ''] ?? 'canary-loadgen/1';
+    return { id: profile.user_id, steps, headers: ['user-agent', agent] };
   });
   if (issues.length > 0) throw new ValidationError(issues.slice(0, 50));
   return sessions;

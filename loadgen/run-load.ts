@@ -178,11 +178,22 @@ export async function playPlan(
     if (failure.error) throw failure.error;
   };
   try {
-    const ready = await Promise.all(threads.map((thread) => thread.wait('ready', 60_000)));
+    // A cancellation while the threads start (they load and compile the engine) ends it at once.
+    let onStartAbort: (() => void) | undefined;
+    const aborted = new Promise<'aborted'>((resolve) => {
+      onStartAbort = () => resolve('aborted');
+      if (signal?.aborted) resolve('aborted');
+      signal?.addEventListener('abort', onStartAbort, { once: true });
+    });
+    const ready = await Promise.race([
+      Promise.all(threads.map((thread) => thread.wait('ready', 60_000))),
+      aborted,
+    ]);
+    if (onStartAbort) signal?.removeEventListener('abort', onStartAbort);
+    if (ready === 'aborted' || signal?.aborted) return emptyResult(plan, Date.now(), 'cancelled');
     throwIfFailed();
     if (ready.some((message) => message === undefined))
       throw new Error('an engine thread did not start within 60 s');
-    if (signal?.aborted) return emptyResult(plan, Date.now(), 'cancelled');
 
     const startedAt = Date.now() + 20;
     const endAt = startedAt + plan.durationMs;

@@ -104,6 +104,10 @@ describe('closed model', () => {
     const checkout = result.stats.find((entry) => entry.action === 'checkout');
     expect(checkout?.errors).toBe(0);
     expect(checkout?.successes).toBeGreaterThan(0);
+    // Per-session headers: the profiles' device type as the user agent.
+    expect(new Set(baseline.requests.map((request) => request.userAgent))).toEqual(
+      new Set(['Mozilla/5.0 (X11; Linux x86_64) canary-loadgen/1 desktop']),
+    );
     const bodies = baseline.requests.filter((request) => actionOf(request) === 'add_to_cart');
     expect(JSON.parse(bodies[0]?.body ?? '{}')).toEqual({ product_id: 'p-9', quantity: 2 });
   });

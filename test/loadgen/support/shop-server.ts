@@ -12,6 +12,7 @@ export interface SeenRequest {
   path: string;
   body: string;
   cookie: string | undefined;
+  userAgent: string | undefined;
   /** From the x-canary-probe tag: the session number and the step within it. */
   session: number | undefined;
   seq: number | undefined;
@@ -70,6 +71,7 @@ export class ShopServer {
         path: request.url ?? '/',
         body: Buffer.concat(chunks).toString('utf8'),
         cookie: request.headers.cookie,
+        userAgent: request.headers['user-agent'],
         session: session === undefined ? undefined : Number(session),
         seq: seq === undefined ? undefined : Number(seq),
         at,
