@@ -324,7 +324,7 @@ function readBody(
     r.onlyKeys(body, ['json'], field);
     const template = body.json as Json;
     for (const text of templateStrings(template)) {
-      // A whole-value placeholder may be optional (the key is dropped); an embedded one may not.
+      // A whole-value placeholder keeps the parameter's type in the JSON body.
       const whole = wholePlaceholder(text);
       if (whole !== undefined) {
         if (!declared.has(whole))
@@ -479,20 +479,45 @@ export function checkActionData(
     }
     issues.push(...checkParamValue(param, value, join(dataField, name)));
   }
+  if (issues.length === 0) {
+    const pathname = renderPath(spec, valuesOf(spec, values));
+    if (pathname.split('/').some((segment) => segment === '..' || segment === '.'))
+      issues.push({
+        field: dataField,
+        rule: `renders the path ${pathname}, which contains . or .. segments`,
+      });
+  }
   return issues;
 }
 
-/** A param without a default is required unless its only uses are droppable (whole JSON values, query values). */
+function valuesOf(spec: ActionSpec, data: Record<string, unknown>): Record<string, Scalar> {
+  const values: Record<string, Scalar> = {};
+  for (const [name, param] of Object.entries(spec.params)) {
+    const value = data[name] ?? param.default;
+    if (value !== undefined) values[name] = value as Scalar;
+  }
+  return values;
+}
+
+function renderPath(spec: ActionSpec, values: Record<string, Scalar>): string {
+  const pathname = spec.request.path.replace(PLACEHOLDER, (_match, plus: string, name: string) =>
+    plus === '+' ? encodeReserved(String(values[name])) : encodeURIComponent(String(values[name])),
+  );
+  return pathname.startsWith('/') ? pathname : `/${pathname}`;
+}
+
+/** A param without a default is required wherever a template uses it: a request is never sent with a hole in it. */
 function isRequired(spec: ActionSpec, name: string): boolean {
   const uses = (template: string) =>
     placeholdersOf(template).some((placeholder) => placeholder.name === name);
-  if (uses(spec.request.path)) return true;
-  if (Object.values(spec.request.headers).some(uses)) return true;
   const body = spec.request.body;
-  if (body?.kind === 'bytes' && uses(body.size)) return true;
-  if (body?.kind === 'json')
-    return templateStrings(body.template).some((text) => wholePlaceholder(text) !== name && uses(text));
-  return false;
+  return (
+    uses(spec.request.path) ||
+    Object.values(spec.request.query).some(uses) ||
+    Object.values(spec.request.headers).some(uses) ||
+    (body?.kind === 'bytes' && uses(body.size)) ||
+    (body?.kind === 'json' && templateStrings(body.template).some(uses))
+  );
 }
 
 function describeUse(spec: ActionSpec, name: string): string {
@@ -513,24 +538,13 @@ export function renderRequest(
   const issues = checkActionData(ontology, action, data);
   if (issues.length > 0) throw new ValidationError(issues);
   const spec = ontology.actions[action] as ActionSpec;
-  const values: Record<string, Scalar> = {};
-  for (const [name, param] of Object.entries(spec.params)) {
-    const value = data[name] ?? param.default;
-    if (value !== undefined) values[name] = value as Scalar;
-  }
+  const values = valuesOf(spec, data);
   const text = (name: string) => String(values[name]);
 
   const fill = (template: string, encode: (value: string, reserved: boolean) => string) =>
     template.replace(PLACEHOLDER, (_match, plus: string, name: string) => encode(text(name), plus === '+'));
 
-  let pathname = fill(spec.request.path, (value, reserved) =>
-    reserved ? encodeReserved(value) : encodeURIComponent(value),
-  );
-  if (!pathname.startsWith('/')) pathname = `/${pathname}`;
-  if (pathname.split('/').some((segment) => segment === '..' || segment === '.'))
-    throw new ValidationError([
-      { field: 'data', rule: `renders the path ${pathname}, which contains . or .. segments` },
-    ]);
+  const pathname = renderPath(spec, values);
 
   const query = new URLSearchParams();
   for (const [key, template] of Object.entries(spec.request.query)) {
