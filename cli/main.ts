@@ -7,9 +7,10 @@
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../workflows/validation';
 import { CliError } from './errors';
+import { register as registerLoadgen } from './commands/loadgen';
 import { register as registerRollout } from './commands/rollout';
 
-const COMMANDS: ((program: Command) => void)[] = [registerRollout];
+const COMMANDS: ((program: Command) => void)[] = [registerRollout, registerLoadgen];
 
 export function buildProgram(): Command {
   const program = new Command('canary')

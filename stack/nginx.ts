@@ -116,3 +116,12 @@ ${options.http}
 }
 `;
 }
+
+/** A server block answering every request with `body` from memory (a reference upstream). */
+export function nginxStaticHttp(port: number, body: string): string {
+  const escaped = body.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  return `    server {
+        listen 127.0.0.1:${port} reuseport backlog=4096;
+        location / { default_type text/plain; return 200 "${escaped}"; }
+    }`;
+}

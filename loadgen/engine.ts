@@ -1,0 +1,889 @@
+/**
+ * The load engine of one thread. It plays its share of the seeded workload (virtual users in the
+ * closed model, arrivals in the open model) against every target, in pairs: a step goes to all
+ * targets at the same moment and the session moves on when all have answered, so baseline and
+ * canary see the same requests at the same times.
+ *
+ * The hot path is undici's `dispatch` with a handler object per (session slot, target) that is
+ * reused for every request, dispatch options prepared once per (step, target), and recorders
+ * indexed by (target, action): after warm-up a request allocates only what undici itself needs.
+ * undici's raw handler callbacks (onConnect/onHeaders/onData/onComplete/onError) are used because
+ * the newer controller API wraps every request in two objects and parses every header block.
+ */
+import { performance } from 'node:perf_hooks';
+import { Agent, Client, Pool, type Dispatcher } from 'undici';
+import { TargetAllowlist, TargetNotAllowedError } from './allowlist';
+import { ActionRecorder, type ActionStats, type ErrorKind } from './stats';
+import type { EnginePlan, RequestStep } from './options';
+import { ArrivalClock, closedSessionIndex, openSessionIndex, owns, seededOrder } from './schedule';
+
+export interface EngineCounters {
+  sessionsStarted: number;
+  sessionsCompleted: number;
+  /** Open model: arrivals that found every session slot busy and were not played. */
+  sessionsDropped: number;
+  /** Requests cut at the end of the run or by cancellation (neither successes nor errors). */
+  unfinished: number;
+}
+
+export interface EngineDelta {
+  stats: ActionStats[];
+  counters: EngineCounters;
+  inFlight: number;
+}
+
+interface PreparedStep {
+  step: RequestStep;
+  actionIndex: number;
+  body: Buffer | null;
+  /** Per target, reused for every dispatch of this step. */
+  options: Dispatcher.DispatchOptions[];
+  expectStatus: number[];
+  expectJson: string[] | null;
+  /** Scaled offset from the session start, ms. */
+  offsetMs: number;
+}
+
+interface PreparedSession {
+  id: string;
+  steps: PreparedStep[];
+}
+
+interface TargetRuntime {
+  index: number;
+  name: string;
+  origin: string;
+  basePath: string;
+  /** Open model: one pool per target; closed model: one client per virtual user instead. */
+  pool: Pool | null;
+}
+
+class BodyTooLargeError extends Error {
+  readonly code = 'ERR_LOADGEN_BODY_TOO_LARGE';
+}
+
+class RequestCutError extends Error {
+  readonly code = 'ERR_LOADGEN_CUT';
+}
+
+const CUT = new RequestCutError('the run ended before the response');
+const TOO_LARGE = new BodyTooLargeError('response body larger than the limit');
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+export function classifyError(error: unknown): ErrorKind {
+  if (error instanceof BodyTooLargeError) return 'body_too_large';
+  if (error instanceof TargetNotAllowedError) return 'not_allowed';
+  const code = (error as { code?: unknown }).code;
+  const text = typeof code === 'string' ? code : '';
+  switch (text) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'ECONNREFUSED':
+      return 'connection_refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+    case 'ECONNABORTED':
+      return 'connection_reset';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NONAME':
+      return 'dns';
+    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+      return 'body_too_large';
+  }
+  if (
+    /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|ERR_OSSL)/.test(text) ||
+    /SSL routines|certificate/i.test(String((error as Error).message))
+  )
+    return 'tls';
+  return 'other';
+}
+
+/** `a.b.c` exists in the JSON body. */
+function hasJsonField(body: Buffer, path: string[]): boolean {
+  let cursor: unknown;
+  try {
+    cursor = JSON.parse(body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  for (const key of path) {
+    if (typeof cursor !== 'object' || cursor === null || Array.isArray(cursor) || !(key in cursor))
+      return false;
+    cursor = (cursor as Record<string, unknown>)[key];
+  }
+  return true;
+}
+
+const SET_COOKIE = Buffer.from('set-cookie');
+const LOCATION = Buffer.from('location');
+
+function headerIs(raw: Buffer | string, name: Buffer): boolean {
+  if (typeof raw === 'string') return raw.toLowerCase() === name.toString();
+  if (raw.length !== name.length) return false;
+  for (let i = 0; i < raw.length; i++) if (((raw[i] as number) | 0x20) !== name[i]) return false;
+  return true;
+}
+
+/**
+ * One request slot: a (session runner, target) pair. It is its own undici handler, so nothing is
+ * allocated to track a request.
+ */
+class Exchange {
+  step!: PreparedStep;
+  /**
+   * Latency is measured from here: when undici writes the request to the connection (onConnect),
+   * or, for a step the server made overdue, from when it was due.
+   */
+  measuredFrom = 0;
+  private measureFromWrite = true;
+  status = 0;
+  bytes = 0;
+  chunks: Buffer[] | null = null;
+  abort: ((error?: Error) => void) | null = null;
+  inFlight = false;
+  redirects = 0;
+  location: string | null = null;
+  currentOrigin: string;
+  method = 'GET';
+  private cookies: Map<string, string> | null = null;
+  private cookieHeader: string | null = null;
+  private readonly headerBuffer: string[] = [];
+
+  constructor(
+    private readonly engine: Engine,
+    readonly runner: Runner,
+    readonly target: TargetRuntime,
+    readonly dispatcher: Dispatcher,
+  ) {
+    this.currentOrigin = target.origin;
+  }
+
+  resetSession(): void {
+    this.cookies?.clear();
+    this.cookieHeader = null;
+  }
+
+  /** `overdueSince`: when the step was due, if the server made it late; otherwise NaN. */
+  send(step: PreparedStep, now: number, overdueSince: number, tag: string | null): void {
+    this.step = step;
+    this.measureFromWrite = overdueSince !== overdueSince;
+    this.measuredFrom = this.measureFromWrite ? now : overdueSince;
+    this.status = 0;
+    this.bytes = 0;
+    this.redirects = 0;
+    this.location = null;
+    this.abort = null;
+    this.chunks = step.expectJson ? [] : null;
+    this.currentOrigin = this.target.origin;
+    this.method = step.step.method;
+    this.inFlight = true;
+    this.engine.inFlight++;
+    const options = step.options[this.target.index] as Dispatcher.DispatchOptions;
+    if (tag !== null || this.cookieHeader !== null) {
+      options.headers = this.headersWith(step.step.headers, tag);
+      this.dispatch(options);
+      options.headers = step.step.headers;
+    } else this.dispatch(options);
+  }
+
+  private headersWith(base: string[], tag: string | null): string[] {
+    const headers = this.headerBuffer;
+    headers.length = 0;
+    for (let i = 0; i < base.length; i++) headers.push(base[i] as string);
+    if (this.cookieHeader !== null) headers.push('cookie', this.cookieHeader);
+    if (tag !== null) headers.push(this.engine.tagHeader as string, tag);
+    return headers;
+  }
+
+  private dispatch(options: Dispatcher.DispatchOptions): void {
+    try {
+      this.dispatcher.dispatch(options, this);
+    } catch (error) {
+      this.onError(error as Error);
+    }
+  }
+
+  // undici handler ------------------------------------------------------------------------
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.abort = abort;
+    // undici may hold a request for a loop turn before writing it (it first checks an idle
+    // keep-alive socket for a close from the server): that wait is the client's, not the server's.
+    if (this.measureFromWrite && this.redirects === 0) this.measuredFrom = performance.now();
+  }
+
+  onHeaders(status: number, rawHeaders: (Buffer | string)[], _resume: () => void, _text: string): boolean {
+    if (status < 200) return true;
+    this.status = status;
+    const following = this.engine.plan.maxRedirects > 0 && REDIRECTS.has(status);
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i] as Buffer | string;
+      if (headerIs(name, SET_COOKIE)) this.storeCookie(String(rawHeaders[i + 1]));
+      else if (following && headerIs(name, LOCATION)) this.location = String(rawHeaders[i + 1]);
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.bytes += chunk.length;
+    if (this.bytes > this.engine.plan.maxBodyBytes) {
+      this.abort?.(TOO_LARGE);
+      return false;
+    }
+    if (this.chunks !== null && this.location === null) this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(_trailers: unknown): void {
+    if (!this.inFlight) return;
+    if (this.location !== null && this.followRedirect()) return;
+    this.inFlight = false;
+    const end = performance.now();
+    const micros = (end - this.measuredFrom) * 1000;
+    const recorder = this.engine.recorderFor(this.target.index, this.step.actionIndex);
+    const status = this.status;
+    if (this.location !== null) recorder.recordError('too_many_redirects', micros, status, this.bytes);
+    else if (!this.step.expectStatus.includes(status))
+      recorder.recordError('unexpected_status', micros, status, this.bytes);
+    else if (
+      this.chunks !== null &&
+      !hasJsonField(Buffer.concat(this.chunks), this.step.expectJson as string[])
+    )
+      recorder.recordError('check_failed', micros, status, this.bytes);
+    else recorder.recordSuccess(micros, status, this.bytes);
+    this.chunks = null;
+    this.done();
+  }
+
+  onError(error: Error): void {
+    if (!this.inFlight) return;
+    this.inFlight = false;
+    this.chunks = null;
+    if (error === CUT || this.engine.closing) {
+      this.engine.counters.unfinished++;
+    } else {
+      const micros = (performance.now() - this.measuredFrom) * 1000;
+      const kind = classifyError(error);
+      // A response cut short still had a status; a refused connection had none.
+      this.engine
+        .recorderFor(this.target.index, this.step.actionIndex)
+        .recordError(kind, micros, kind === 'body_too_large' ? this.status : 0, this.bytes);
+    }
+    // undici reports some errors while it walks its queue: dispatching the next request from
+    // inside this callback would re-enter the client, so the session continues a moment later.
+    queueMicrotask(this.doneLater);
+  }
+
+  private readonly doneLater = () => this.done();
+
+  onBodySent(): void {}
+  onResponseStarted(): void {}
+
+  // ---------------------------------------------------------------------------------------
+
+  /** Ends the request in flight without recording it; true when there was one. */
+  cut(): boolean {
+    if (!this.inFlight) return false;
+    this.abort?.(CUT);
+    if (!this.inFlight) return true;
+    // Not connected yet (a DNS lookup or a connect in progress): undici cannot abort it, so the
+    // slot lets go of it here and ignores whatever undici reports later.
+    this.inFlight = false;
+    this.engine.counters.unfinished++;
+    this.engine.inFlight--;
+    return true;
+  }
+
+  private done(): void {
+    this.abort = null;
+    this.engine.inFlight--;
+    this.runner.exchangeDone();
+    if (this.engine.stopping) this.engine.settled();
+  }
+
+  private storeCookie(header: string): void {
+    const end = header.indexOf(';');
+    const pair = end < 0 ? header : header.slice(0, end);
+    const eq = pair.indexOf('=');
+    if (eq <= 0) return;
+    const name = pair.slice(0, eq).trim();
+    const value = pair.slice(eq + 1).trim();
+    this.cookies ??= new Map();
+    const attributes = end < 0 ? '' : header.slice(end).toLowerCase();
+    if (/;\s*max-age=(0|-\d+)/.test(attributes) || /;\s*expires=[^;]*19[0-9]{2}/.test(attributes))
+      this.cookies.delete(name);
+    else this.cookies.set(name, value);
+    this.cookieHeader =
+      this.cookies.size === 0 ? null : [...this.cookies].map(([key, val]) => `${key}=${val}`).join('; ');
+  }
+
+  /** Follows a redirect to an allowlisted origin; false when it may not (the caller records why). */
+  private followRedirect(): boolean {
+    const location = this.location as string;
+    if (this.redirects >= this.engine.plan.maxRedirects) return false;
+    let next: URL;
+    try {
+      next = new URL(location, `${this.currentOrigin}/`);
+    } catch {
+      return false;
+    }
+    if (this.status === 303 || ((this.status === 301 || this.status === 302) && this.method === 'POST'))
+      this.method = 'GET';
+    this.redirects++;
+    this.location = null;
+    this.chunks = this.step.expectJson ? [] : null;
+    this.bytes = 0;
+    this.status = 0;
+    const sameOrigin = next.origin === this.target.origin;
+    if (!sameOrigin && !this.engine.mayRedirectTo(next)) {
+      const micros = (performance.now() - this.measuredFrom) * 1000;
+      this.engine
+        .recorderFor(this.target.index, this.step.actionIndex)
+        .recordError('not_allowed', micros, 0, 0);
+      this.inFlight = false;
+      this.done();
+      return true;
+    }
+    this.currentOrigin = next.origin;
+    const keepBody = this.method !== 'GET' && this.method !== 'HEAD';
+    const options: Dispatcher.DispatchOptions = {
+      origin: next.origin,
+      path: next.pathname + next.search,
+      method: this.method,
+      headers: this.step.step.headers.concat(this.cookieHeader ? ['cookie', this.cookieHeader] : []),
+      body: keepBody ? this.step.body : null,
+      headersTimeout: this.engine.plan.timeoutMs,
+      bodyTimeout: this.engine.plan.timeoutMs,
+    };
+    const dispatcher = sameOrigin ? this.dispatcher : this.engine.redirectAgent();
+    try {
+      dispatcher.dispatch(options, this);
+    } catch (error) {
+      this.onError(error as Error);
+    }
+    return true;
+  }
+}
+
+/** Plays sessions one after another (closed model) or one arrival's session (open model). */
+class Runner {
+  exchanges: Exchange[] = [];
+  session!: PreparedSession;
+  sessionNumber = 0;
+  stepIndex = 0;
+  sessionStart = 0;
+  pending = 0;
+  iteration = 0;
+  active = false;
+  /** Heap bookkeeping for the scheduler. */
+  dueAt = 0;
+  heapIndex = -1;
+  private sending = false;
+  private completedWhileSending = false;
+
+  constructor(
+    private readonly engine: Engine,
+    /** Closed model: the global virtual-user index. */
+    readonly vu: number,
+  ) {}
+
+  startSession(session: PreparedSession, sessionNumber: number, startAt: number): void {
+    this.session = session;
+    this.sessionNumber = sessionNumber;
+    this.stepIndex = 0;
+    this.sessionStart = startAt;
+    this.active = true;
+    for (const exchange of this.exchanges) exchange.resetSession();
+    this.engine.counters.sessionsStarted++;
+    this.scheduleStep(false);
+  }
+
+  /**
+   * Sends the current step to every target, now or at its time. `lateIsTheServers`: the step is
+   * overdue because the previous answer came late (open model), so its latency counts from when
+   * it was due, and a stall cannot hide behind the requests it delayed (coordinated omission).
+   * Lateness of the generator's own timers is not the server's and is not counted.
+   */
+  private scheduleStep(lateIsTheServers: boolean): void {
+    const step = this.session.steps[this.stepIndex] as PreparedStep;
+    const dueAt = this.sessionStart + step.offsetMs;
+    const now = performance.now();
+    if (dueAt > now + 0.5) this.engine.scheduler.schedule(this, dueAt);
+    else this.sendStep(now, lateIsTheServers && dueAt < now - 0.5 ? dueAt : NaN);
+  }
+
+  /** Scheduler callback. */
+  fire(now: number): void {
+    if (this.engine.stopping) return;
+    this.sendStep(now, NaN);
+  }
+
+  private sendStep(now: number, overdueSince: number): void {
+    const step = this.session.steps[this.stepIndex] as PreparedStep;
+    const tag = this.engine.tagFor(this.sessionNumber, this.stepIndex);
+    this.pending = this.exchanges.length;
+    this.sending = true;
+    this.completedWhileSending = false;
+    for (const exchange of this.exchanges) exchange.send(step, now, overdueSince, tag);
+    this.sending = false;
+    // Completions inside dispatch (a synchronous failure) continue on the next turn, so a dead
+    // target cannot recurse through the whole session in one stack.
+    if (this.completedWhileSending) setImmediate(() => this.advance());
+  }
+
+  exchangeDone(): void {
+    if (--this.pending > 0) return;
+    if (this.sending) {
+      this.completedWhileSending = true;
+      return;
+    }
+    this.advance();
+  }
+
+  private advance(): void {
+    if (this.engine.stopping) {
+      this.active = false;
+      return;
+    }
+    this.stepIndex++;
+    if (this.stepIndex < this.session.steps.length) {
+      if (this.engine.openModel) this.scheduleStep(true);
+      else {
+        // Closed model: the recorded gap is think time after the previous answer.
+        const previous = this.session.steps[this.stepIndex - 1] as PreparedStep;
+        const step = this.session.steps[this.stepIndex] as PreparedStep;
+        this.sessionStart = performance.now() - previous.offsetMs;
+        if (step.offsetMs - previous.offsetMs <= 0) this.sendStep(performance.now(), NaN);
+        else this.scheduleStep(false);
+      }
+      return;
+    }
+    this.engine.counters.sessionsCompleted++;
+    this.active = false;
+    this.engine.sessionEnded(this);
+  }
+}
+
+/** A binary min-heap of runners by due time, behind one timer. */
+class Scheduler {
+  private readonly heap: { dueAt: number; heapIndex: number; fire(now: number): void }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private armedFor = Infinity;
+  private stopped = false;
+
+  schedule(item: { dueAt: number; heapIndex: number; fire(now: number): void }, dueAt: number): void {
+    item.dueAt = dueAt;
+    item.heapIndex = this.heap.length;
+    this.heap.push(item);
+    this.up(item.heapIndex);
+    this.arm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.heap.length = 0;
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    const first = this.heap[0];
+    if (!first || first.dueAt >= this.armedFor) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.armedFor = first.dueAt;
+    this.timer = setTimeout(() => this.run(), Math.max(0, first.dueAt - performance.now()));
+  }
+
+  private run(): void {
+    this.timer = null;
+    this.armedFor = Infinity;
+    const now = performance.now();
+    let first = this.heap[0];
+    while (first && first.dueAt <= now + 0.5 && !this.stopped) {
+      this.pop();
+      first.heapIndex = -1;
+      first.fire(now);
+      first = this.heap[0];
+    }
+    this.arm();
+  }
+
+  private pop(): void {
+    const last = this.heap.pop();
+    if (this.heap.length > 0 && last) {
+      this.heap[0] = last;
+      last.heapIndex = 0;
+      this.down(0);
+    }
+  }
+
+  private up(index: number): void {
+    const heap = this.heap;
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if ((heap[parent] as { dueAt: number }).dueAt <= (heap[index] as { dueAt: number }).dueAt) break;
+      this.swap(index, parent);
+      index = parent;
+    }
+  }
+
+  private down(index: number): void {
+    const heap = this.heap;
+    for (;;) {
+      const left = index * 2 + 1;
+      const right = left + 1;
+      let smallest = index;
+      if (
+        left < heap.length &&
+        (heap[left] as { dueAt: number }).dueAt < (heap[smallest] as { dueAt: number }).dueAt
+      )
+        smallest = left;
+      if (
+        right < heap.length &&
+        (heap[right] as { dueAt: number }).dueAt < (heap[smallest] as { dueAt: number }).dueAt
+      )
+        smallest = right;
+      if (smallest === index) return;
+      this.swap(index, smallest);
+      index = smallest;
+    }
+  }
+
+  private swap(a: number, b: number): void {
+    const heap = this.heap;
+    const itemA = heap[a] as { heapIndex: number };
+    const itemB = heap[b] as { heapIndex: number };
+    heap[a] = itemB as (typeof heap)[number];
+    heap[b] = itemA as (typeof heap)[number];
+    itemA.heapIndex = b;
+    itemB.heapIndex = a;
+  }
+}
+
+/** Open model: turns the seeded arrival clock into sessions on free slots, or drops. */
+class ArrivalSource {
+  dueAt = 0;
+  heapIndex = -1;
+  private readonly clock: ArrivalClock;
+  private nextArrival: { index: number; at: number };
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly startAt: number,
+    private readonly endAt: number,
+  ) {
+    const plan = engine.plan;
+    this.clock = new ArrivalClock(plan.rate, plan.arrival, plan.seed);
+    this.nextArrival = this.advanceToOwned();
+  }
+
+  begin(): void {
+    this.scheduleNext();
+  }
+
+  private advanceToOwned(): { index: number; at: number } {
+    for (;;) {
+      const arrival = this.clock.next();
+      if (owns(arrival.index, this.engine.share, this.engine.shares)) return arrival;
+      if (this.startAt + arrival.at > this.endAt) return arrival;
+    }
+  }
+
+  private scheduleNext(): void {
+    const dueAt = this.startAt + this.nextArrival.at;
+    if (dueAt >= this.endAt) return;
+    this.engine.scheduler.schedule(this, dueAt);
+  }
+
+  fire(now: number): void {
+    if (this.engine.stopping) return;
+    const arrival = this.nextArrival;
+    const dueAt = this.startAt + arrival.at;
+    this.engine.arrive(arrival.index, dueAt, now);
+    this.nextArrival = this.advanceToOwned();
+    this.scheduleNext();
+  }
+}
+
+export class Engine {
+  readonly openModel: boolean;
+  readonly scheduler = new Scheduler();
+  readonly counters: EngineCounters = {
+    sessionsStarted: 0,
+    sessionsCompleted: 0,
+    sessionsDropped: 0,
+    unfinished: 0,
+  };
+  inFlight = 0;
+  stopping = false;
+  /** Set once the dispatchers are being torn down: failures from here on are cuts, not errors. */
+  closing = false;
+  readonly tagHeader: string | null;
+  /** This thread's partition of the workload: index `share` of `shares`. */
+  readonly share: number;
+  readonly shares: number;
+  private readonly recorders: ActionRecorder[][];
+  private readonly actions: string[];
+  private readonly sessions: PreparedSession[];
+  private readonly order: Uint32Array;
+  private readonly targets: TargetRuntime[];
+  private readonly runners: Runner[] = [];
+  private readonly idle: Runner[] = [];
+  private readonly dispatchers: Dispatcher[] = [];
+  private readonly allowlist: TargetAllowlist;
+  private agent: Agent | null = null;
+  private readonly tagPrefix: string;
+  private finishWaiter: (() => void) | null = null;
+
+  constructor(
+    readonly plan: EnginePlan,
+    threadIndex: number,
+  ) {
+    this.openModel = plan.model === 'open';
+    this.tagHeader = plan.tagHeader;
+    this.shares = plan.shard.count * plan.threads;
+    this.share = threadIndex * plan.shard.count + plan.shard.index;
+    this.allowlist = new TargetAllowlist(plan.allowlist);
+    const tags = Object.entries(plan.tags)
+      .map(([key, value]) => `${key}=${value};`)
+      .join('');
+    this.tagPrefix = `run=${plan.runId};${tags}`;
+
+    this.actions = [
+      ...new Set(plan.sessions.flatMap((session) => session.steps.map((step) => step.action))),
+    ].sort();
+    this.recorders = plan.targets.map((target) =>
+      this.actions.map((action) => new ActionRecorder(target.name, action)),
+    );
+    this.targets = plan.targets.map((target, index) => {
+      const url = new URL(target.url);
+      return {
+        index,
+        name: target.name,
+        origin: url.origin,
+        basePath: url.pathname.replace(/\/$/, ''),
+        pool: null,
+      };
+    });
+    const actionIndex = new Map(this.actions.map((action, index) => [action, index]));
+    this.sessions = plan.sessions.map((session) => ({
+      id: session.id,
+      steps: session.steps.map((step) => {
+        const body = step.body === undefined ? null : Buffer.from(step.body);
+        // The ontology's headers, then the session's, then the run's: the later ones win.
+        const headers = mergeHeaders(mergeHeaders(step.headers, session.headers ?? []), plan.headers);
+        const prepared: RequestStep = { ...step, headers };
+        return {
+          step: prepared,
+          actionIndex: actionIndex.get(step.action) as number,
+          body,
+          options: this.targets.map((target) => ({
+            origin: target.origin,
+            path: target.basePath + step.path,
+            method: step.method,
+            headers,
+            body,
+            headersTimeout: plan.timeoutMs,
+            bodyTimeout: plan.timeoutMs,
+            reset: !plan.keepAlive,
+            blocking: false,
+          })),
+          expectStatus: step.expect.status,
+          expectJson: step.expect.json ? step.expect.json.split('.') : null,
+          offsetMs: step.offsetMs * plan.timeScale,
+        };
+      }),
+    }));
+    this.order = seededOrder(this.sessions.length, plan.seed);
+
+    let slots = 0;
+    for (let vu = 0; vu < plan.concurrency; vu++) if (owns(vu, this.share, this.shares)) slots++;
+    if (this.openModel) {
+      for (const target of this.targets) {
+        target.pool = new Pool(target.origin, { ...this.clientOptions(), connections: Math.max(1, slots) });
+        this.dispatchers.push(target.pool);
+      }
+    }
+    for (let vu = 0; vu < plan.concurrency; vu++) {
+      if (!owns(vu, this.share, this.shares)) continue;
+      const runner = new Runner(this, vu);
+      runner.exchanges = this.targets.map((target) => {
+        let dispatcher: Dispatcher;
+        if (target.pool) dispatcher = target.pool;
+        else {
+          dispatcher = new Client(target.origin, this.clientOptions());
+          this.dispatchers.push(dispatcher);
+        }
+        return new Exchange(this, runner, target, dispatcher);
+      });
+      this.runners.push(runner);
+      this.idle.push(runner);
+    }
+  }
+
+  private clientOptions(): Client.Options {
+    const plan = this.plan;
+    return {
+      pipelining: 1,
+      headersTimeout: plan.timeoutMs,
+      bodyTimeout: plan.timeoutMs,
+      keepAliveTimeout: 30_000,
+      connect: {
+        timeout: plan.timeoutMs,
+        rejectUnauthorized: !plan.tls.insecure,
+        ...(plan.tls.ca ? { ca: plan.tls.ca } : {}),
+        lookup: this.allowlist.guardedLookup(),
+      },
+    };
+  }
+
+  /** Begins at `startAt` (this thread's performance.now() scale) and plays until `endAt`. */
+  start(startAt: number, endAt: number): void {
+    if (this.openModel) {
+      new ArrivalSource(this, startAt, endAt).begin();
+      return;
+    }
+    for (const runner of this.idle.splice(0)) {
+      const begin = {
+        dueAt: 0,
+        heapIndex: -1,
+        fire: () => this.nextClosedSession(runner),
+      };
+      this.scheduler.schedule(begin, startAt);
+    }
+  }
+
+  private nextClosedSession(runner: Runner): void {
+    if (this.stopping) return;
+    const users = this.plan.concurrency;
+    const index = closedSessionIndex(this.order, runner.vu, runner.iteration, users);
+    const sessionNumber = runner.vu + runner.iteration * users;
+    runner.iteration++;
+    runner.startSession(this.sessions[index] as PreparedSession, sessionNumber, performance.now());
+  }
+
+  /** Open model: an arrival due at `dueAt` takes a free slot or is dropped. */
+  arrive(index: number, dueAt: number, _now: number): void {
+    const runner = this.idle.pop();
+    if (!runner) {
+      this.counters.sessionsDropped++;
+      return;
+    }
+    const session = this.sessions[openSessionIndex(this.order, index)] as PreparedSession;
+    runner.startSession(session, index, dueAt);
+  }
+
+  sessionEnded(runner: Runner): void {
+    if (this.openModel) {
+      this.idle.push(runner);
+      this.checkFinished();
+      return;
+    }
+    if (this.stopping) {
+      this.checkFinished();
+      return;
+    }
+    this.nextClosedSession(runner);
+  }
+
+  recorderFor(target: number, action: number): ActionRecorder {
+    return (this.recorders[target] as ActionRecorder[])[action] as ActionRecorder;
+  }
+
+  tagFor(sessionNumber: number, step: number): string | null {
+    if (this.tagHeader === null) return null;
+    return `${this.tagPrefix}session=${sessionNumber};seq=${step}`;
+  }
+
+  mayRedirectTo(url: URL): boolean {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    // Names not listed by name are checked against the ranges when the agent connects.
+    return (
+      !/^[\d.]+$|:/.test(host) || this.allowlist.allowsAddress(host) || this.allowlist.allowsHostName(host)
+    );
+  }
+
+  redirectAgent(): Agent {
+    this.agent ??= new Agent({ ...this.clientOptions(), connections: 4 });
+    if (!this.dispatchers.includes(this.agent)) this.dispatchers.push(this.agent);
+    return this.agent;
+  }
+
+  /** What was recorded since the last call. */
+  drain(): EngineDelta {
+    const stats: ActionStats[] = [];
+    for (const row of this.recorders) {
+      for (const recorder of row) {
+        if (recorder.requests > 0) stats.push(recorder.drain());
+      }
+    }
+    const counters = { ...this.counters };
+    this.counters.sessionsStarted = 0;
+    this.counters.sessionsCompleted = 0;
+    this.counters.sessionsDropped = 0;
+    this.counters.unfinished = 0;
+    return { stats, counters, inFlight: this.inFlight };
+  }
+
+  /** Stops starting requests, lets those in flight finish for `drainMs`, then cuts the rest. */
+  async finish(drainMs: number): Promise<void> {
+    this.stopping = true;
+    this.scheduler.stop();
+    if (this.inFlight > 0 && drainMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainMs);
+        this.finishWaiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await this.close();
+  }
+
+  /** Cuts everything in flight now. */
+  async cancel(): Promise<void> {
+    this.stopping = true;
+    this.scheduler.stop();
+    await this.close();
+  }
+
+  private checkFinished(): void {
+    if (this.stopping && this.inFlight === 0) this.finishWaiter?.();
+  }
+
+  private async close(): Promise<void> {
+    this.closing = true;
+    for (const runner of this.runners) for (const exchange of runner.exchanges) exchange.cut();
+    // A connection still resolving or connecting can hold destroy() for seconds: do not wait.
+    const destroyed = Promise.all(
+      this.dispatchers.map((dispatcher) => dispatcher.destroy().catch(() => undefined)),
+    );
+    await Promise.race([destroyed, new Promise((resolve) => setTimeout(resolve, 200).unref())]);
+  }
+
+  /** Called by exchanges when the last request of a stopping engine settles. */
+  settled(): void {
+    this.checkFinished();
+  }
+}
+
+function mergeHeaders(base: string[], extra: string[]): string[] {
+  if (extra.length === 0) return base;
+  const names = new Set<string>();
+  for (let i = 0; i < extra.length; i += 2) names.add(extra[i] as string);
+  const merged: string[] = [];
+  for (let i = 0; i < base.length; i += 2) {
+    if (!names.has(base[i] as string)) merged.push(base[i] as string, base[i + 1] as string);
+  }
+  return merged.concat(extra);
+}

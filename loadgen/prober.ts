@@ -1,0 +1,338 @@
+/**
+ * The rollout's Prober port on the traffic generator. One probe window plays the sampled profiles
+ * against baseline and canary in pairs and writes one `probe_results` document per
+ * (rolloutId, tick), the analysis engine's input:
+ *
+ *   { rolloutId, tick, startedAt, endedAt, stats: ActionStats[] }  (+ sessions, unfinished, shards)
+ *
+ * Retries are safe and sensible: a retry of a window that was written returns the written result;
+ * a retry of a window that failed half-way plays only the remaining time and adds it to what the
+ * failed attempt had checkpointed; the upsert key makes a rewrite overwrite, never duplicate.
+ *
+ * Fan-out: with `shard: { index, count }` each activity plays its share of the same seeded
+ * workload and stores it in `probe_shards`; the activity that completes the set writes the exact
+ * merge to `probe_results` (every finisher checks, so one of them always sees all shards).
+ */
+import type { Collection, Db } from 'mongodb';
+import type { Prober, ProbeRequest } from '../activities/ports';
+import type { ProbeSummary } from '../workflows/types';
+import { FieldReader, type Json } from '../workflows/validation';
+import type { Logger } from '../lib/logger';
+import { TargetAllowlist } from './allowlist';
+import { DEFAULT_LIMITS, resolveLoadOptions, type LoadLimits } from './options';
+import { defaultOntology, profilesById, sessionsFromProfiles, type Ontology } from './profile-sessions';
+import { playPlan, type LoadSnapshot, type SessionCounts } from './run-load';
+import { mergeStats, totalsByTarget, type ActionStats } from './stats';
+
+export const PROBE_RESULTS_COLLECTION = 'probe_results';
+export const PROBE_SHARDS_COLLECTION = 'probe_shards';
+export const PROBE_CHECKPOINTS_COLLECTION = 'probe_checkpoints';
+
+export interface ProbeShard {
+  index: number;
+  count: number;
+}
+
+/** A ProbeRequest that may carry a shard (fan-out); without one the probe plays everything. */
+export interface ShardedProbeRequest extends ProbeRequest {
+  shard?: ProbeShard;
+}
+
+export interface ProbeResultDocument {
+  _id?: string;
+  rolloutId: string;
+  tick: number;
+  startedAt: number;
+  endedAt: number;
+  stats: ActionStats[];
+  // Additions to the contract:
+  sessions: SessionCounts;
+  unfinished: number;
+  /** How many shards (probe activities) the window was played by. */
+  shards: number;
+  durationMs: number;
+}
+
+interface ShardDocument extends ProbeResultDocument {
+  shard: number;
+}
+
+interface CheckpointDocument {
+  _id: string;
+  rolloutId: string;
+  tick: number;
+  startedAt: number;
+  /** Workload time already played by earlier attempts, ms. */
+  playedMs: number;
+  stats: ActionStats[];
+  sessions: SessionCounts;
+  unfinished: number;
+  attempts: number;
+  updatedAt: number;
+}
+
+export interface LoadgenProberOptions {
+  db: Db;
+  ontology?: Ontology;
+  allowlist?: TargetAllowlist;
+  limits?: LoadLimits;
+  logger?: Logger;
+  /** Engine threads per probe (default: the engine's own choice). */
+  threads?: number;
+  /** Multiplies the profiles' recorded think times (default 1: real time). */
+  timeScale?: number;
+  snapshotIntervalMs?: number;
+  requestTimeoutMs?: number;
+}
+
+/** Windows shorter than this are not worth resuming: the retry counts the window as played. */
+const MIN_RESUME_MS = 1000;
+
+const addSessions = (a: SessionCounts, b: SessionCounts): SessionCounts => ({
+  started: a.started + b.started,
+  completed: a.completed + b.completed,
+  dropped: a.dropped + b.dropped,
+});
+
+export function probeSummaryOf(
+  document: Pick<ProbeResultDocument, 'startedAt' | 'endedAt' | 'stats'>,
+): ProbeSummary {
+  const totals = totalsByTarget(document.stats);
+  return {
+    startedAt: document.startedAt,
+    endedAt: document.endedAt,
+    requests: { baseline: totals.baseline?.requests ?? 0, canary: totals.canary?.requests ?? 0 },
+    errors: { baseline: totals.baseline?.errors ?? 0, canary: totals.canary?.errors ?? 0 },
+  };
+}
+
+/** Exact merge of the documents of one window's shards (or of several windows, for reports). */
+export function mergeProbeResults(documents: readonly ProbeResultDocument[]): ProbeResultDocument {
+  const first = documents[0];
+  if (!first) throw new Error('mergeProbeResults needs at least one document');
+  return {
+    rolloutId: first.rolloutId,
+    tick: first.tick,
+    startedAt: Math.min(...documents.map((document) => document.startedAt)),
+    endedAt: Math.max(...documents.map((document) => document.endedAt)),
+    stats: mergeStats(documents.map((document) => document.stats)),
+    sessions: documents.reduce((sum, document) => addSessions(sum, document.sessions), {
+      started: 0,
+      completed: 0,
+      dropped: 0,
+    }),
+    unfinished: documents.reduce((sum, document) => sum + document.unfinished, 0),
+    shards: documents.reduce((sum, document) => sum + document.shards, 0),
+    durationMs: Math.max(...documents.map((document) => document.durationMs)),
+  };
+}
+
+/** What a workflow that fanned a probe out reports for the tick: the sums of its shards' summaries. */
+export function mergeProbeSummaries(summaries: readonly ProbeSummary[]): ProbeSummary {
+  return {
+    startedAt: Math.min(...summaries.map((summary) => summary.startedAt)),
+    endedAt: Math.max(...summaries.map((summary) => summary.endedAt)),
+    requests: {
+      baseline: summaries.reduce((sum, summary) => sum + summary.requests.baseline, 0),
+      canary: summaries.reduce((sum, summary) => sum + summary.requests.canary, 0),
+    },
+    errors: {
+      baseline: summaries.reduce((sum, summary) => sum + summary.errors.baseline, 0),
+      canary: summaries.reduce((sum, summary) => sum + summary.errors.canary, 0),
+    },
+  };
+}
+
+export const probeResultId = (rolloutId: string, tick: number) => `${rolloutId}#${tick}`;
+
+export class LoadgenProber implements Prober {
+  private readonly results: Collection<ProbeResultDocument>;
+  private readonly shards: Collection<ShardDocument>;
+  private readonly checkpoints: Collection<CheckpointDocument>;
+  private readonly allowlist: TargetAllowlist;
+
+  constructor(private readonly options: LoadgenProberOptions) {
+    this.results = options.db.collection<ProbeResultDocument>(PROBE_RESULTS_COLLECTION);
+    this.shards = options.db.collection<ShardDocument>(PROBE_SHARDS_COLLECTION);
+    this.checkpoints = options.db.collection<CheckpointDocument>(PROBE_CHECKPOINTS_COLLECTION);
+    this.allowlist = options.allowlist ?? new TargetAllowlist();
+  }
+
+  async probe(
+    input: ProbeRequest,
+    progress: (details: Json) => void,
+    signal: AbortSignal,
+  ): Promise<ProbeSummary> {
+    const request = input as ShardedProbeRequest;
+    const shard = checkRequest(request);
+    const resultId = probeResultId(request.rolloutId, request.tick);
+    const shardId = `${resultId}#${shard.index}/${shard.count}`;
+    const log = this.options.logger?.child({
+      rolloutId: request.rolloutId,
+      tick: request.tick,
+      shard: shardId,
+    });
+
+    // A retry after the result was written: the window has been played.
+    if (shard.count === 1) {
+      const written = await this.results.findOne({ _id: resultId });
+      if (written && written.shards === 1) return probeSummaryOf(written);
+    } else {
+      const written = await this.shards.findOne({ _id: shardId });
+      if (written) {
+        await this.mergeShardsIfComplete(request, shard.count);
+        return probeSummaryOf(written);
+      }
+    }
+
+    const checkpointId = shardId;
+    const checkpoint = await this.checkpoints.findOne({ _id: checkpointId });
+    const playedMs = checkpoint?.playedMs ?? 0;
+    const remainingMs = request.durationMs - playedMs;
+    const previous = {
+      stats: checkpoint?.stats ?? [],
+      sessions: checkpoint?.sessions ?? { started: 0, completed: 0, dropped: 0 },
+      unfinished: checkpoint?.unfinished ?? 0,
+    };
+    if (checkpoint) log?.info({ playedMs, remainingMs }, 'resuming a probe window after a failed attempt');
+
+    let stats = previous.stats;
+    let sessions = previous.sessions;
+    let unfinished = previous.unfinished;
+    let startedAt = checkpoint?.startedAt ?? Date.now();
+    let played = playedMs;
+
+    if (remainingMs >= MIN_RESUME_MS) {
+      progress({ phase: 'starting', playedMs, durationMs: request.durationMs });
+      const profiles = await profilesById(this.options.db, request.profileIds, 'profileIds');
+      const plan = await resolveLoadOptions(
+        {
+          runId: shard.count === 1 ? resultId : shardId,
+          sessions: sessionsFromProfiles(profiles, this.options.ontology ?? defaultOntology(), 'profileIds'),
+          targets: [
+            { name: 'baseline', url: request.targets.baseline.url },
+            { name: 'canary', url: request.targets.canary.url },
+          ],
+          durationMs: remainingMs,
+          concurrency: request.concurrency,
+          seed: request.seed >>> 0,
+          shard,
+          timeScale: this.options.timeScale ?? 1,
+          ...(this.options.threads ? { threads: this.options.threads } : {}),
+          ...(this.options.requestTimeoutMs ? { timeoutMs: this.options.requestTimeoutMs } : {}),
+          // Every snapshot is a heartbeat, and a heartbeat is how a cancellation arrives.
+          snapshotIntervalMs: this.options.snapshotIntervalMs ?? 1000,
+        },
+        {
+          limits: this.options.limits ?? DEFAULT_LIMITS,
+          allowlist: this.allowlist,
+          names: {
+            targets: 'targets',
+            durationMs: 'durationMs',
+            concurrency: 'concurrency',
+            sessions: 'profileIds',
+          },
+        },
+      );
+
+      let checkpointWrite: Promise<unknown> = Promise.resolve();
+      const saveCheckpoint = (snapshot: LoadSnapshot) => {
+        const document: CheckpointDocument = {
+          _id: checkpointId,
+          rolloutId: request.rolloutId,
+          tick: request.tick,
+          startedAt: checkpoint?.startedAt ?? snapshot.startedAt,
+          playedMs: playedMs + snapshot.elapsedMs,
+          stats: mergeStats([previous.stats, snapshot.totals]),
+          sessions: addSessions(previous.sessions, snapshot.sessions),
+          unfinished: previous.unfinished + snapshot.unfinished,
+          attempts: (checkpoint?.attempts ?? 0) + 1,
+          updatedAt: Date.now(),
+        };
+        // Writes are chained so an older snapshot never overwrites a newer one.
+        checkpointWrite = checkpointWrite
+          .then(() => this.checkpoints.replaceOne({ _id: checkpointId }, document, { upsert: true }))
+          .catch((error: unknown) => log?.warn({ err: error }, 'could not checkpoint the probe'));
+      };
+
+      const result = await playPlan(
+        plan,
+        (snapshot) => {
+          const totals = totalsByTarget(snapshot.totals);
+          progress({
+            runId: snapshot.runId,
+            seq: snapshot.seq,
+            elapsedMs: playedMs + snapshot.elapsedMs,
+            durationMs: request.durationMs,
+            requests: { baseline: totals.baseline?.requests ?? 0, canary: totals.canary?.requests ?? 0 },
+            errors: { baseline: totals.baseline?.errors ?? 0, canary: totals.canary?.errors ?? 0 },
+            sessions: { ...snapshot.sessions },
+          });
+          saveCheckpoint(snapshot);
+        },
+        signal,
+      );
+      await checkpointWrite;
+      if (result.status === 'cancelled') {
+        log?.info({ elapsedMs: result.elapsedMs }, 'probe cancelled');
+        throw signal.reason instanceof Error ? signal.reason : new Error('probe cancelled');
+      }
+      stats = mergeStats([previous.stats, result.stats]);
+      sessions = addSessions(previous.sessions, result.sessions);
+      unfinished = previous.unfinished + result.unfinished;
+      startedAt = checkpoint?.startedAt ?? result.startedAt;
+      played = playedMs + result.elapsedMs;
+    }
+
+    const document: ProbeResultDocument = {
+      rolloutId: request.rolloutId,
+      tick: request.tick,
+      startedAt,
+      endedAt: Date.now(),
+      stats,
+      sessions,
+      unfinished,
+      shards: 1,
+      durationMs: played,
+    };
+    if (shard.count === 1) {
+      await this.results.replaceOne({ _id: resultId }, document, { upsert: true });
+    } else {
+      await this.shards.replaceOne(
+        { _id: shardId },
+        { ...document, shard: shard.index, shards: 1 },
+        { upsert: true },
+      );
+      await this.mergeShardsIfComplete(request, shard.count);
+    }
+    await this.checkpoints.deleteOne({ _id: checkpointId });
+    log?.info(probeSummaryOf(document), 'probe window written');
+    return probeSummaryOf(document);
+  }
+
+  private async mergeShardsIfComplete(request: ShardedProbeRequest, count: number): Promise<void> {
+    const parts = await this.shards
+      .find({ rolloutId: request.rolloutId, tick: request.tick })
+      .sort({ _id: 1 })
+      .toArray();
+    const ofThisFanOut = parts.filter((part) => part._id?.endsWith(`/${count}`));
+    if (ofThisFanOut.length < count) return;
+    const resultId = probeResultId(request.rolloutId, request.tick);
+    const merged = mergeProbeResults(ofThisFanOut.map(({ shard: _shard, _id, ...rest }) => rest));
+    await this.results.replaceOne({ _id: resultId }, merged, { upsert: true });
+  }
+}
+
+function checkRequest(request: ShardedProbeRequest): ProbeShard {
+  const r = new FieldReader();
+  r.string(request.rolloutId, 'rolloutId');
+  r.number(request.tick, 'tick', { min: 0, integer: true });
+  if (!Array.isArray(request.profileIds) || request.profileIds.length === 0)
+    r.fail('profileIds', 'must name at least one profile');
+  r.number(request.seed, 'seed', { integer: true });
+  const shard = request.shard ?? { index: 0, count: 1 };
+  const count = r.number(shard.count, 'shard.count', { min: 1, max: 1000, integer: true });
+  r.number(shard.index, 'shard.index', { min: 0, max: Math.max(0, (count ?? 1) - 1), integer: true });
+  r.throwIfAny();
+  return shard;
+}

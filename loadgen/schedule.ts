@@ -1,0 +1,114 @@
+/**
+ * The seeded workload schedule, pure: which session each virtual user plays next and when each
+ * open-model session arrives. Every thread, process and probe shard computes the same schedule
+ * from the same seed and takes its share by index, so baseline and canary, and the shards of a
+ * fanned-out probe, replay one workload and not several similar ones.
+ */
+
+/** sfc32 seeded through splitmix32: fast, portable, and identical on every platform. */
+export class SeededRandom {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+
+  constructor(seed: number) {
+    let state = seed >>> 0;
+    const next = () => {
+      state = (state + 0x9e3779b9) | 0;
+      let z = state;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.a = next();
+    this.b = next();
+    this.c = next();
+    this.d = 1;
+    for (let i = 0; i < 12; i++) this.nextUint32();
+  }
+
+  nextUint32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    return this.nextUint32() / 4294967296;
+  }
+
+  /** Uniform integer in [0, n). */
+  below(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+}
+
+/** A seeded permutation of 0..n-1 (Fisher-Yates). */
+export function seededOrder(n: number, seed: number): Uint32Array {
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const random = new SeededRandom(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = random.below(i + 1);
+    const swap = order[i] as number;
+    order[i] = order[j] as number;
+    order[j] = swap;
+  }
+  return order;
+}
+
+/**
+ * Closed model: the session virtual user `vu` (of `users`) plays in its `iteration`-th loop.
+ * Users start spread evenly over the seeded order and each walks it one session at a time, so
+ * every user plays every profile in turn and the counts per profile differ by at most `users`:
+ * the session mix is the profiles', whatever their lengths.
+ */
+export function closedSessionIndex(order: Uint32Array, vu: number, iteration: number, users: number): number {
+  const start = Math.floor((vu * order.length) / users);
+  return order[(start + iteration) % order.length] as number;
+}
+
+/** Open model: the session the `arrival`-th arrival plays. */
+export function openSessionIndex(order: Uint32Array, arrival: number): number {
+  return order[arrival % order.length] as number;
+}
+
+export type ArrivalProcess = 'uniform' | 'poisson';
+
+/**
+ * Arrival times (ms from the run's start) of an open-model workload at `rate` sessions per
+ * second: evenly spaced, or a Poisson process (exponential gaps) drawn from the seed.
+ */
+export class ArrivalClock {
+  private readonly random: SeededRandom;
+  private index = 0;
+  private time = 0;
+
+  constructor(
+    private readonly rate: number,
+    private readonly process: ArrivalProcess,
+    seed: number,
+  ) {
+    this.random = new SeededRandom(seed ^ 0x5bd1e995);
+  }
+
+  /** The next arrival: its global index and its time in ms from the start. */
+  next(): { index: number; at: number } {
+    const index = this.index++;
+    if (this.process === 'uniform') return { index, at: (index * 1000) / this.rate };
+    const at = this.time;
+    this.time += (-Math.log(1 - this.random.next()) * 1000) / this.rate;
+    return { index, at };
+  }
+}
+
+/** Whether the partition `share` (one of `shares`) owns the item with global index `index`. */
+export function owns(index: number, share: number, shares: number): boolean {
+  return index % shares === share;
+}
