@@ -33,11 +33,6 @@ export interface ProbeShard {
   count: number;
 }
 
-/** A ProbeRequest that may carry a shard (fan-out); without one the probe plays everything. */
-export interface ShardedProbeRequest extends ProbeRequest {
-  shard?: ProbeShard;
-}
-
 export interface ProbeResultDocument {
   _id?: string;
   rolloutId: string;
@@ -127,22 +122,6 @@ export function mergeProbeResults(documents: readonly ProbeResultDocument[]): Pr
   };
 }
 
-/** What a workflow that fanned a probe out reports for the tick: the sums of its shards' summaries. */
-export function mergeProbeSummaries(summaries: readonly ProbeSummary[]): ProbeSummary {
-  return {
-    startedAt: Math.min(...summaries.map((summary) => summary.startedAt)),
-    endedAt: Math.max(...summaries.map((summary) => summary.endedAt)),
-    requests: {
-      baseline: summaries.reduce((sum, summary) => sum + summary.requests.baseline, 0),
-      canary: summaries.reduce((sum, summary) => sum + summary.requests.canary, 0),
-    },
-    errors: {
-      baseline: summaries.reduce((sum, summary) => sum + summary.errors.baseline, 0),
-      canary: summaries.reduce((sum, summary) => sum + summary.errors.canary, 0),
-    },
-  };
-}
-
 export const probeResultId = (rolloutId: string, tick: number) => `${rolloutId}#${tick}`;
 
 export class LoadgenProber implements Prober {
@@ -159,11 +138,10 @@ export class LoadgenProber implements Prober {
   }
 
   async probe(
-    input: ProbeRequest,
+    request: ProbeRequest,
     progress: (details: Json) => void,
     signal: AbortSignal,
   ): Promise<ProbeSummary> {
-    const request = input as ShardedProbeRequest;
     const shard = checkRequest(request);
     const resultId = probeResultId(request.rolloutId, request.tick);
     const shardId = `${resultId}#${shard.index}/${shard.count}`;
@@ -310,7 +288,7 @@ export class LoadgenProber implements Prober {
     return probeSummaryOf(document);
   }
 
-  private async mergeShardsIfComplete(request: ShardedProbeRequest, count: number): Promise<void> {
+  private async mergeShardsIfComplete(request: ProbeRequest, count: number): Promise<void> {
     const parts = await this.shards
       .find({ rolloutId: request.rolloutId, tick: request.tick })
       .sort({ _id: 1 })
@@ -323,7 +301,7 @@ export class LoadgenProber implements Prober {
   }
 }
 
-function checkRequest(request: ShardedProbeRequest): ProbeShard {
+function checkRequest(request: ProbeRequest): ProbeShard {
   const r = new FieldReader();
   r.string(request.rolloutId, 'rolloutId');
   r.number(request.tick, 'tick', { min: 0, integer: true });

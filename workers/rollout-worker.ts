@@ -29,7 +29,10 @@ export async function createRolloutWorker(options: RolloutWorkerOptions): Promis
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 200,
     maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions ?? 40,
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1000,
-    // Signals must reach a paused rollout quickly; shut down promptly on SIGTERM.
+    // Probes heartbeat every second; a cancellation (a person rolled back) arrives in the answer
+    // to a heartbeat, so the SDK's default throttle (0.8 x heartbeat timeout) would delay it.
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
     shutdownGraceTime: '5 seconds',
   });
 }

@@ -33,6 +33,7 @@ import type { PolicyDecision } from './policy';
 import { RolloutState } from './rollout-state';
 import { mergePolicy } from './spec';
 import type { AlertEvent, Investigation, ProbeSummary, RolloutInput, RolloutResult } from './types';
+import { mergeProbeSummaries } from './probe-summary';
 
 /** Probes run for the spec's duration and heartbeat; a lost worker is noticed within the heartbeat timeout. */
 export const probeOptions: ActivityOptions = {
@@ -194,6 +195,10 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     }
   };
 
+  const prober = spec.probe.taskQueue
+    ? proxyActivities<RolloutActivities>({ ...probeOptions, taskQueue: spec.probe.taskQueue })
+    : probing;
+
   const runTick = async (): Promise<void> => {
     const tick = state.tick + 1;
     const scheduledAt = state.nextTickAt;
@@ -205,7 +210,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     tickScope = scope;
     try {
       const result = await scope.run(async () => {
-        const summary = await probing.probe({
+        const request = {
           rolloutId,
           tick,
           targets: spec.targets,
@@ -213,7 +218,18 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
           durationMs: spec.probe.durationMs,
           concurrency: spec.probe.concurrency,
           seed: spec.profiles.seed + tick,
-        });
+        };
+        const shards = spec.probe.shards ?? 1;
+        const summary =
+          shards === 1
+            ? await prober.probe(request)
+            : mergeProbeSummaries(
+                await Promise.all(
+                  Array.from({ length: shards }, (_, index) =>
+                    prober.probe({ ...request, shard: { index, count: shards } }),
+                  ),
+                ),
+              );
         const window = { from: summary.startedAt, to: summary.endedAt };
         await analysis.collectMetrics({
           rolloutId,

@@ -57,7 +57,17 @@ export interface RolloutSpec {
   targets: { baseline: TargetSpec; canary: TargetSpec };
   router: AdapterSpec;
   profiles: { criteria: Record<string, Json>; sampleSize: number; seed: number };
-  probe: { durationMs: number; concurrency: number };
+  /**
+   * `shards` > 1 splits each probe into that many activities (same seeded workload, results
+   * merged exactly); `taskQueue` sends probes to dedicated load-generation workers.
+   */
+  probe: {
+    durationMs: number;
+    concurrency: number;
+    /** Optional: workflow inputs recorded before fan-out existed do not have it (means 1). */
+    shards?: number;
+    taskQueue?: string;
+  };
   analysis: { method: AnalysisMethod; alpha: number; options: Record<string, Json> };
   alerts: { sinks: AdapterSpec[] };
   policy: TrafficPolicy;
@@ -155,7 +165,7 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
   const intervalMs = r.duration(root.interval, 'interval', { minMs: 200, maxMs: 3_600_000 }, 60_000);
 
   const probeIn = r.optionalObject(root.probe, 'probe');
-  if (probeIn) r.onlyKeys(probeIn, ['duration', 'concurrency'], 'probe');
+  if (probeIn) r.onlyKeys(probeIn, ['duration', 'concurrency', 'shards', 'taskQueue'], 'probe');
   const defaultProbeMs = intervalMs === undefined ? undefined : Math.max(100, Math.round(intervalMs * 0.75));
   // Without a valid interval there is no default to fall back on; interval's own issue says why.
   const probeDurationMs =
@@ -171,6 +181,22 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
     { min: 1, max: 1000, integer: true },
     10,
   );
+  const shards = r.number(probeIn?.shards, 'probe.shards', { min: 1, max: 64, integer: true }, 1);
+  const probeTaskQueue =
+    probeIn?.taskQueue === undefined
+      ? undefined
+      : r.string(
+          probeIn.taskQueue,
+          'probe.taskQueue',
+          /^[A-Za-z0-9._-]{1,200}$/,
+          'must be a task queue name',
+        );
+  if (shards !== undefined && concurrency !== undefined && shards > concurrency) {
+    r.fail(
+      'probe.shards',
+      `must not exceed probe.concurrency (${concurrency}): each shard runs at least one user`,
+    );
+  }
 
   const analysisIn = r.optionalObject(root.analysis, 'analysis');
   const method = r.oneOf(analysisIn?.method, 'analysis.method', ANALYSIS_METHODS, 'sequential');
@@ -221,7 +247,12 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
     targets: { baseline: baseline!, canary: canary! },
     router: router!,
     profiles: { criteria: criteria as Record<string, Json>, sampleSize: sampleSize!, seed: seed! },
-    probe: { durationMs: probeDurationMs!, concurrency: concurrency! },
+    probe: {
+      durationMs: probeDurationMs!,
+      concurrency: concurrency!,
+      shards: shards!,
+      ...(probeTaskQueue ? { taskQueue: probeTaskQueue } : {}),
+    },
     analysis: { method: method!, alpha: alpha!, options: analysisOptions },
     alerts: { sinks },
     policy: policy!,

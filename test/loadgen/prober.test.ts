@@ -1,3 +1,4 @@
+import type { ProbeRequest } from '../../activities/ports';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,12 +8,7 @@ import { FerretDbServer } from '../../stack/ferretdb';
 import { defaultOntology } from '../../loadgen/profile-sessions';
 import { parseProfile } from '../../profiles-api/profile-schema';
 import { ProfileStore } from '../../profiles-api/store';
-import {
-  LoadgenProber,
-  PROBE_CHECKPOINTS_COLLECTION,
-  PROBE_RESULTS_COLLECTION,
-  type ShardedProbeRequest,
-} from '../../loadgen/prober';
+import { LoadgenProber, PROBE_CHECKPOINTS_COLLECTION, PROBE_RESULTS_COLLECTION } from '../../loadgen/prober';
 import { decodeHistogram } from '../../loadgen/stats';
 import { buildLoadgenApp } from '../../loadgen/service/app';
 import { ValidationError, type Json } from '../../workflows/validation';
@@ -64,7 +60,7 @@ beforeEach(() => {
   canary.reset();
 });
 
-const request = (overrides: Partial<ShardedProbeRequest> = {}): ShardedProbeRequest => ({
+const request = (overrides: Partial<ProbeRequest> = {}): ProbeRequest => ({
   rolloutId: 'shop-v2',
   tick: 1,
   targets: { baseline: { url: baseline.url }, canary: { url: canary.url } },

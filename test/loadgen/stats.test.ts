@@ -1,13 +1,9 @@
+import { mergeProbeSummaries } from '../../workflows/probe-summary';
 import fc from 'fast-check';
 import { TargetAllowlist } from '../../loadgen/allowlist';
 import { closedSessionIndex, seededOrder } from '../../loadgen/schedule';
 import { ActionRecorder, decodeHistogram, mergeStats, type ActionStats } from '../../loadgen/stats';
-import {
-  mergeProbeResults,
-  mergeProbeSummaries,
-  probeSummaryOf,
-  type ProbeResultDocument,
-} from '../../loadgen/prober';
+import { mergeProbeResults, probeSummaryOf, type ProbeResultDocument } from '../../loadgen/prober';
 
 type Sample = {
   target: 'baseline' | 'canary';

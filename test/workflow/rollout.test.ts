@@ -244,6 +244,24 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
     });
   });
 
+  test('a probe fans out over shards on a dedicated task queue and their summaries add up', async () => {
+    const worker = await testWorker(servers, 'fan-out');
+    const probeWorker = await testWorker(servers, 'fan-out-probes');
+    const spec = testSpec({
+      probe: { duration: '100ms', concurrency: 4, shards: 2, taskQueue: 'fan-out-probes' },
+      policy: { probingTicks: 1, promoteAt: 6 },
+    });
+    const result = await probeWorker.runUntil(() =>
+      worker.runUntil(async () =>
+        (await startRollout(servers.env.client, spec, { taskQueue: 'fan-out' })).result(),
+      ),
+    );
+    expect(result.outcome).toBe('promoted');
+    const ticks = await new RolloutStore(servers.db).listTicks(result.rolloutId);
+    // Each shard's double reports profiles x concurrency requests per target; two shards add up.
+    expect(ticks.every((tick) => tick.probe?.requests.canary === 2 * 5 * 4)).toBe(true);
+  });
+
   test('starting the same deployment twice is refused', async () => {
     const taskQueue = 'duplicate';
     const worker = await testWorker(servers, taskQueue);

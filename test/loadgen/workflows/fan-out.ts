@@ -21,8 +21,6 @@ const { probe } = proxyActivities<RolloutActivities>({
 
 export async function fanOutProbe(request: ProbeRequest, shards: number): Promise<ProbeSummary[]> {
   return Promise.all(
-    Array.from({ length: shards }, (_, index) =>
-      probe({ ...request, shard: { index, count: shards } } as ProbeRequest),
-    ),
+    Array.from({ length: shards }, (_, index) => probe({ ...request, shard: { index, count: shards } })),
   );
 }
