@@ -1,0 +1,181 @@
+/**
+ * Fixed log-spaced buckets shared by every target, action and tick, so histograms from any
+ * source (raw values, HDR histograms, Prometheus) merge by adding counts and the state a rollout
+ * carries stays bounded: at most one counter per occupied bucket, whatever the sample count.
+ *
+ * Bucket 0 holds values <= MIN_VALUE; bucket i >= 1 holds (MIN_VALUE·R^(i-1), MIN_VALUE·R^i] with
+ * R = 2^(1/SUB_BUCKETS) (2.2 % wide), up to MAX_INDEX (~1.8e13 in the metric's unit).
+ * Pure: no I/O.
+ */
+
+export const SUB_BUCKETS = 32;
+export const MIN_VALUE = 1e-6;
+export const MAX_INDEX = SUB_BUCKETS * 64;
+/** Relative width of one bucket, e.g. 0.0219: the resolution of every quantile bound. */
+export const BUCKET_RATIO = 2 ** (1 / SUB_BUCKETS);
+
+export function bucketIndex(value: number): number {
+  if (!(value > MIN_VALUE)) return 0;
+  const exact = Math.log2(value / MIN_VALUE) * SUB_BUCKETS;
+  let index = Math.ceil(exact - 1e-9);
+  if (upperEdge(index) < value) index += 1; // guard the rounding of log2 at an edge
+  return Math.min(MAX_INDEX, Math.max(1, index));
+}
+
+/** Largest value of bucket `index`; the last bucket is open-ended and reports its nominal edge. */
+export function upperEdge(index: number): number {
+  return MIN_VALUE * 2 ** (index / SUB_BUCKETS);
+}
+
+/** Geometric centre of a bucket: the value a bucket stands for in means and point estimates. */
+export function bucketCentre(index: number): number {
+  return index === 0 ? MIN_VALUE : MIN_VALUE * 2 ** ((index - 0.5) / SUB_BUCKETS);
+}
+
+/** Sparse histogram: strictly increasing bucket indices with positive counts. */
+export interface LogHistogram {
+  indices: number[];
+  counts: number[];
+  total: number;
+}
+
+export function emptyHistogram(): LogHistogram {
+  return { indices: [], counts: [], total: 0 };
+}
+
+export function histogramOf(values: Iterable<number>): LogHistogram {
+  const byIndex = new Map<number, number>();
+  for (const value of values) {
+    const index = bucketIndex(value);
+    byIndex.set(index, (byIndex.get(index) ?? 0) + 1);
+  }
+  return fromBucketMap(byIndex);
+}
+
+export function fromBucketMap(byIndex: Map<number, number>): LogHistogram {
+  const indices = [...byIndex.keys()].filter((index) => (byIndex.get(index) ?? 0) > 0).sort((a, b) => a - b);
+  const counts = indices.map((index) => byIndex.get(index) as number);
+  return { indices, counts, total: counts.reduce((sum, count) => sum + count, 0) };
+}
+
+export function mergeHistograms(a: LogHistogram, b: LogHistogram): LogHistogram {
+  const indices: number[] = [];
+  const counts: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.indices.length || j < b.indices.length) {
+    const ai = a.indices[i] ?? Infinity;
+    const bj = b.indices[j] ?? Infinity;
+    if (ai === bj) {
+      indices.push(ai);
+      counts.push((a.counts[i] as number) + (b.counts[j] as number));
+      i += 1;
+      j += 1;
+    } else if (ai < bj) {
+      indices.push(ai);
+      counts.push(a.counts[i] as number);
+      i += 1;
+    } else {
+      indices.push(bj);
+      counts.push(b.counts[j] as number);
+      j += 1;
+    }
+  }
+  return { indices, counts, total: a.total + b.total };
+}
+
+/** Number of values <= upperEdge(index). */
+export function countAtOrBelow(histogram: LogHistogram, index: number): number {
+  let count = 0;
+  for (let k = 0; k < histogram.indices.length; k += 1) {
+    if ((histogram.indices[k] as number) > index) break;
+    count += histogram.counts[k] as number;
+  }
+  return count;
+}
+
+/** Cumulative counts aligned with `indices`: cumulative[k] = values <= upperEdge(indices[k]). */
+export function cumulativeCounts(histogram: LogHistogram): number[] {
+  const cumulative = new Array<number>(histogram.counts.length);
+  let running = 0;
+  for (let k = 0; k < histogram.counts.length; k += 1) {
+    running += histogram.counts[k] as number;
+    cumulative[k] = running;
+  }
+  return cumulative;
+}
+
+/** Count of values <= upperEdge(index), by binary search over precomputed cumulative counts. */
+export function cumulativeAt(histogram: LogHistogram, cumulative: number[], index: number): number {
+  let lo = 0;
+  let hi = histogram.indices.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if ((histogram.indices[mid] as number) <= index) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found < 0 ? 0 : (cumulative[found] as number);
+}
+
+/** Empirical quantile, interpolated geometrically inside its bucket (a point estimate only). */
+export function estimateQuantile(histogram: LogHistogram, p: number): number {
+  if (histogram.total === 0) return NaN;
+  const rank = p * histogram.total;
+  let below = 0;
+  for (let k = 0; k < histogram.indices.length; k += 1) {
+    const count = histogram.counts[k] as number;
+    const index = histogram.indices[k] as number;
+    if (below + count >= rank) {
+      if (index === 0) return MIN_VALUE;
+      const fraction = count === 0 ? 0.5 : Math.min(1, Math.max(0, (rank - below) / count));
+      return MIN_VALUE * 2 ** ((index - 1 + fraction) / SUB_BUCKETS);
+    }
+    below += count;
+  }
+  return upperEdge(histogram.indices[histogram.indices.length - 1] as number);
+}
+
+export function histogramMean(histogram: LogHistogram): number {
+  if (histogram.total === 0) return NaN;
+  let sum = 0;
+  for (let k = 0; k < histogram.indices.length; k += 1)
+    sum += bucketCentre(histogram.indices[k] as number) * (histogram.counts[k] as number);
+  return sum / histogram.total;
+}
+
+/**
+ * Compact text form for the carried state: `delta.count` pairs in base 36, comma separated,
+ * where delta is the index step from the previous occupied bucket. ~5 characters per bucket.
+ */
+export function encodeHistogram(histogram: LogHistogram): string {
+  let previous = 0;
+  const parts: string[] = [];
+  for (let k = 0; k < histogram.indices.length; k += 1) {
+    const index = histogram.indices[k] as number;
+    parts.push(`${(index - previous).toString(36)}.${(histogram.counts[k] as number).toString(36)}`);
+    previous = index;
+  }
+  return parts.join(',');
+}
+
+export function decodeHistogram(text: string): LogHistogram {
+  const histogram = emptyHistogram();
+  if (text === '') return histogram;
+  let index = 0;
+  for (const part of text.split(',')) {
+    const [delta, count] = part.split('.');
+    index += parseInt(delta ?? '', 36);
+    const value = parseInt(count ?? '', 36);
+    if (!Number.isInteger(index) || !Number.isInteger(value) || value <= 0 || index > MAX_INDEX)
+      throw new Error(`corrupt histogram state near "${part}"`);
+    if (histogram.indices.length > 0 && index <= (histogram.indices[histogram.indices.length - 1] as number))
+      throw new Error(`corrupt histogram state: indices must increase near "${part}"`);
+    histogram.indices.push(index);
+    histogram.counts.push(value);
+    histogram.total += value;
+  }
+  return histogram;
+}
