@@ -6,9 +6,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../workflows/validation';
+import { register as registerAnalyze } from './commands/analyze';
 import { CliError } from './errors';
 
-const COMMANDS: ((program: Command) => void)[] = [];
+const COMMANDS: ((program: Command) => void)[] = [registerAnalyze];
 
 export function buildProgram(): Command {
   const program = new Command('canary')
