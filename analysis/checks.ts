@@ -15,7 +15,7 @@ export interface Check {
    * benchmark can calibrate methods on the same scale.
    */
   pFire: number;
-  /** Relative effect of canary vs baseline (0.38 = +38 %) and its interval. */
+  /** Relative effect of canary vs baseline (0.38 = +38 %) and its interval (anomalous checks only; else [0, 0]). */
   effect: number;
   interval: [number, number];
   statistic: string;

@@ -26,7 +26,7 @@ export interface EngineState {
   fp: string;
   /** Last tick analysed (-1 before the first). */
   tick: number;
-  /** Action slots in the order they were first seen; their number is at most maxActions. */
+  /** Action slots: `analysis.actions` when given, else in the order first seen (at most maxActions). */
   actions: string[];
   /** metric -> slot -> the method's state for that cell. */
   cells: Record<string, Record<string, Json>>;
@@ -44,7 +44,7 @@ export function initialState(config: AnalysisConfig): EngineState {
     method: config.method,
     fp: configFingerprint(config),
     tick: -1,
-    actions: [],
+    actions: [...(config.actions ?? [])],
     cells: {},
   };
 }
@@ -72,7 +72,12 @@ export function restoreState(
       note: 'analysis configuration changed: evidence restarts from this tick',
     };
   }
-  return { state: structuredClone(candidate as EngineState) };
+  // Copy the containers this tick mutates; cell states are replaced, never mutated, by the methods.
+  const carried = candidate as EngineState;
+  const cells = Object.fromEntries(
+    Object.entries(carried.cells).map(([metric, slots]) => [metric, { ...slots }]),
+  );
+  return { state: { ...carried, actions: [...carried.actions], cells } };
 }
 
 export function analyzeTick(

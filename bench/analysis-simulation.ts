@@ -1,0 +1,333 @@
+/**
+ * The simulated rollouts of the analysis benchmark: six actions with different volumes and
+ * realistic latency shapes (log-normal bodies with a Pareto tail, bimodal cache hit/miss),
+ * Bernoulli errors, and regressions injected into one action of the canary. Seeded: the same
+ * seed gives the same rollouts. Runs in a worker thread or inline.
+ */
+import { analyzeTick } from '../analysis/engine';
+import type { AnalysisConfig } from '../analysis/config';
+import { bucketCentre, bucketIndex } from '../analysis/histogram';
+import type { Sample } from '../analysis/samples';
+import type { AnalysisMethod } from '../workflows/spec';
+
+export type Random = () => number;
+
+/** sfc32: small, fast, seedable; good enough for simulation. */
+export function seededRandom(seed: number): Random {
+  let a = 0x9e3779b9 ^ seed;
+  let b = 0x243f6a88 + seed * 7;
+  let c = 0xb7e15162 ^ (seed * 13);
+  let d = 1;
+  const next = () => {
+    a |= 0;
+    b |= 0;
+    c |= 0;
+    d |= 0;
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < 15; i += 1) next();
+  return next;
+}
+
+function gaussian(random: Random): number {
+  const u = Math.max(random(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+}
+
+interface LatencyShape {
+  /** Mixture of log-normal components (weight, median ms, sigma). */
+  modes: { weight: number; median: number; sigma: number }[];
+  /** Share of requests that hit a slow path: multiplied by a Pareto(1.5) factor >= 1. */
+  tail: number;
+}
+
+export interface ActionProfile {
+  name: string;
+  /** Share of the probe traffic. */
+  volume: number;
+  latency: LatencyShape;
+  errorRate: number;
+}
+
+export const ACTIONS: ActionProfile[] = [
+  {
+    name: 'browse',
+    volume: 0.34,
+    latency: {
+      modes: [
+        { weight: 0.7, median: 8, sigma: 0.3 },
+        { weight: 0.3, median: 60, sigma: 0.4 },
+      ],
+      tail: 0.01,
+    },
+    errorRate: 0.005,
+  },
+  {
+    name: 'search',
+    volume: 0.24,
+    latency: { modes: [{ weight: 1, median: 45, sigma: 0.5 }], tail: 0.02 },
+    errorRate: 0.005,
+  },
+  {
+    name: 'product',
+    volume: 0.18,
+    latency: {
+      modes: [
+        { weight: 0.8, median: 12, sigma: 0.25 },
+        { weight: 0.2, median: 90, sigma: 0.35 },
+      ],
+      tail: 0.01,
+    },
+    errorRate: 0.005,
+  },
+  {
+    name: 'cart',
+    volume: 0.11,
+    latency: { modes: [{ weight: 1, median: 30, sigma: 0.4 }], tail: 0.02 },
+    errorRate: 0.005,
+  },
+  {
+    name: 'checkout',
+    volume: 0.08,
+    latency: { modes: [{ weight: 1, median: 120, sigma: 0.45 }], tail: 0.03 },
+    errorRate: 0.005,
+  },
+  {
+    name: 'login',
+    volume: 0.05,
+    latency: { modes: [{ weight: 1, median: 70, sigma: 0.35 }], tail: 0.01 },
+    errorRate: 0.005,
+  },
+];
+
+/** The action every regression is injected into (mid volume: 11 % of probes). */
+export const REGRESSED_ACTION = 'cart';
+
+export interface Scenario {
+  id: string;
+  title: string;
+  /** True when a detection is the right answer; false scenarios count false rollbacks. */
+  regression: boolean;
+  /** How the canary's regressed action differs. */
+  latencyScale?: number;
+  slowTail?: { share: number; factor: number };
+  errorRate?: number;
+}
+
+export const SCENARIOS: Scenario[] = [
+  { id: 'aa', title: 'A/A', regression: false },
+  { id: 'p90+4', title: 'p90 +4 % (within 5 % tolerance)', regression: false, latencyScale: 1.04 },
+  { id: 'p90+10', title: 'p90 +10 %', regression: true, latencyScale: 1.1 },
+  { id: 'p90+25', title: 'p90 +25 %', regression: true, latencyScale: 1.25 },
+  { id: 'p90+50', title: 'p90 +50 %', regression: true, latencyScale: 1.5 },
+  { id: 'err1', title: 'errors 0.5 % -> 1 %', regression: true, errorRate: 0.01 },
+  { id: 'err2', title: 'errors 0.5 % -> 2 %', regression: true, errorRate: 0.02 },
+  { id: 'tail', title: 'tail only (p99)', regression: true, slowTail: { share: 0.015, factor: 2.5 } },
+];
+
+function drawLatency(random: Random, shape: LatencyShape, scenario: Scenario | undefined): number {
+  let pick = random();
+  let mode = shape.modes[shape.modes.length - 1] as LatencyShape['modes'][number];
+  for (const candidate of shape.modes) {
+    if (pick < candidate.weight) {
+      mode = candidate;
+      break;
+    }
+    pick -= candidate.weight;
+  }
+  let value = mode.median * Math.exp(mode.sigma * gaussian(random));
+  if (random() < shape.tail) value *= Math.max(random(), 1e-9) ** (-1 / 1.5);
+  if (scenario?.latencyScale) value *= scenario.latencyScale;
+  if (scenario?.slowTail && random() < scenario.slowTail.share) value *= scenario.slowTail.factor;
+  return value;
+}
+
+/** Walker alias table over bucket indices: O(1) draws from the bucketed distribution. */
+interface AliasTable {
+  indices: Int32Array;
+  probability: Float64Array;
+  alias: Int32Array;
+}
+
+function buildAlias(weights: Map<number, number>): AliasTable {
+  const entries = [...weights.entries()].sort((a, b) => a[0] - b[0]);
+  const n = entries.length;
+  const total = entries.reduce((sum, [, w]) => sum + w, 0);
+  const indices = new Int32Array(entries.map(([index]) => index));
+  const scaled = entries.map(([, w]) => (w * n) / total);
+  const probability = new Float64Array(n);
+  const alias = new Int32Array(n);
+  const small: number[] = [];
+  const large: number[] = [];
+  scaled.forEach((p, i) => (p < 1 ? small : large).push(i));
+  while (small.length > 0 && large.length > 0) {
+    const s = small.pop() as number;
+    const l = large.pop() as number;
+    probability[s] = scaled[s] as number;
+    alias[s] = l;
+    scaled[l] = (scaled[l] as number) + (scaled[s] as number) - 1;
+    (scaled[l] < 1 ? small : large).push(l);
+  }
+  for (const i of [...small, ...large]) probability[i] = 1;
+  return { indices, probability, alias };
+}
+
+/** The exact bucketed distribution of a latency shape, estimated once by a large Monte Carlo draw. */
+export function latencyTable(
+  shape: LatencyShape,
+  scenario: Scenario | undefined,
+  seed: number,
+  draws = 400_000,
+): AliasTable {
+  const random = seededRandom(seed);
+  const weights = new Map<number, number>();
+  for (let i = 0; i < draws; i += 1) {
+    const index = bucketIndex(drawLatency(random, shape, scenario));
+    weights.set(index, (weights.get(index) ?? 0) + 1);
+  }
+  return buildAlias(weights);
+}
+
+function sampleHistogram(
+  random: Random,
+  table: AliasTable,
+  n: number,
+): { values: number[]; counts: number[] } {
+  const counts = new Map<number, number>();
+  const size = table.indices.length;
+  for (let i = 0; i < n; i += 1) {
+    const u = random() * size;
+    const k = Math.floor(u);
+    const pick = u - k < (table.probability[k] as number) ? k : (table.alias[k] as number);
+    const index = table.indices[pick] as number;
+    counts.set(index, (counts.get(index) ?? 0) + 1);
+  }
+  const indices = [...counts.keys()].sort((a, b) => a - b);
+  return { values: indices.map(bucketCentre), counts: indices.map((index) => counts.get(index) as number) };
+}
+
+function binomial(random: Random, n: number, p: number): number {
+  let count = 0;
+  for (let i = 0; i < n; i += 1) if (random() < p) count += 1;
+  return count;
+}
+
+export interface SimulationTables {
+  baseline: Map<string, AliasTable>;
+  canary: Map<string, Map<string, AliasTable>>;
+}
+
+export function buildTables(seed: number, scenarios: Scenario[], draws?: number): SimulationTables {
+  const baseline = new Map<string, AliasTable>();
+  ACTIONS.forEach((action, i) =>
+    baseline.set(action.name, latencyTable(action.latency, undefined, seed + i, draws)),
+  );
+  const canary = new Map<string, Map<string, AliasTable>>();
+  const regressed = ACTIONS.find((action) => action.name === REGRESSED_ACTION) as ActionProfile;
+  for (const scenario of scenarios) {
+    if (!scenario.latencyScale && !scenario.slowTail) continue;
+    canary.set(
+      scenario.id,
+      new Map([[REGRESSED_ACTION, latencyTable(regressed.latency, scenario, seed + 101, draws)]]),
+    );
+  }
+  return { baseline, canary };
+}
+
+/** One tick of probe samples for both targets. */
+export function simulateTick(
+  random: Random,
+  tables: SimulationTables,
+  scenario: Scenario,
+  t: number,
+  perTarget: number,
+): Sample[] {
+  const samples: Sample[] = [];
+  for (const target of ['baseline', 'canary'] as const) {
+    for (const action of ACTIONS) {
+      const n = Math.max(1, Math.round(perTarget * action.volume * (1 + 0.1 * gaussian(random))));
+      const regressed = target === 'canary' && action.name === REGRESSED_ACTION;
+      const table =
+        (regressed ? tables.canary.get(scenario.id)?.get(action.name) : undefined) ??
+        tables.baseline.get(action.name);
+      samples.push({
+        t,
+        target,
+        metric: 'latency_ms',
+        action: action.name,
+        histogram: sampleHistogram(random, table as AliasTable, n),
+      });
+      const rate = regressed && scenario.errorRate ? scenario.errorRate : action.errorRate;
+      samples.push({
+        t,
+        target,
+        metric: 'error',
+        action: action.name,
+        counts: { events: binomial(random, n, rate), trials: n },
+      });
+    }
+  }
+  return samples;
+}
+
+/** Per tick: the smallest alpha at which the method would fire, and the action it would name. */
+export interface RolloutTrace {
+  minP: number[];
+  action: number[];
+}
+
+export function runRollout(config: AnalysisConfig, samplesPerTick: Sample[][]): RolloutTrace {
+  let state: unknown = null;
+  const minP: number[] = [];
+  const action: number[] = [];
+  samplesPerTick.forEach((samples, i) => {
+    const result = analyzeTick(config, state, i + 1, samples);
+    state = result.state;
+    let best = 1;
+    let bestAction = -1;
+    for (const check of result.checks) {
+      if (check.status === 'insufficient' || check.pFire >= best) continue;
+      best = check.pFire;
+      bestAction = ACTIONS.findIndex((a) => a.name === check.action);
+    }
+    minP.push(best);
+    action.push(bestAction);
+  });
+  return { minP, action };
+}
+
+export function configFor(method: AnalysisMethod): AnalysisConfig {
+  return {
+    method,
+    alpha: 0.05,
+    metrics: [
+      {
+        name: 'latency_ms',
+        kind: 'distribution',
+        direction: 'increase',
+        tolerance: 0.05,
+        quantiles: [0.5, 0.9, 0.99],
+        minSamples: 50,
+        critical: false,
+      },
+      {
+        name: 'error',
+        kind: 'rate',
+        direction: 'increase',
+        tolerance: 0.05,
+        quantiles: [],
+        minSamples: 100,
+        critical: false,
+      },
+    ],
+    maxActions: ACTIONS.length,
+    actions: ACTIONS.map((a) => a.name),
+    seedWindow: 10,
+  };
+}
