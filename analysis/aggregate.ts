@@ -61,10 +61,7 @@ export function aggregateTick(
   let sampleCount = 0;
   for (const sample of samples) {
     const metric = byName.get(sample.metric);
-    if (!metric) {
-      rejected.add(`ignored samples of unconfigured metric ${sample.metric}`);
-      continue;
-    }
+    if (!metric) continue; // sources report more than a rollout analyses (e.g. status_5xx)
     const slot = slotFor(sample.action);
     if (slot === null) {
       rejected.add(
@@ -103,7 +100,8 @@ function newAccumulator(): Accumulator {
 
 function shapeProblem(metric: MetricConfig, sample: Sample): string | undefined {
   if (metric.kind === 'rate') {
-    if (sample.histogram) return 'a rate metric takes value 0/1 or counts, not a histogram';
+    if (sample.histogram && sample.histogram.values.some((value) => value !== 0 && value !== 1))
+      return 'a rate metric takes 0/1 values or counts';
     if (sample.value !== undefined && sample.value !== 0 && sample.value !== 1)
       return 'a rate metric value must be 0 or 1';
     return undefined;
@@ -127,6 +125,7 @@ function addSample(accumulator: Accumulator, sample: Sample): void {
       accumulator.buckets.set(index, (accumulator.buckets.get(index) ?? 0) + count);
       accumulator.sum += value * count;
       accumulator.trials += count;
+      if (value === 1) accumulator.events += count;
     }
   } else {
     const value = sample.value;

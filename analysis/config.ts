@@ -141,7 +141,7 @@ export function readMetricConfig(r: FieldReader, input: unknown, field: string):
 
 /**
  * Reads the statistics part of `analysis.options` (metrics, actions, maxActions, seedWindow).
- * Other keys (`sources`, `templates`) belong to metric collection and are checked there.
+ * `sources` belongs to metric collection and is checked there (metrics/config.ts).
  */
 export function readAnalysisConfig(
   r: FieldReader,

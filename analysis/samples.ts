@@ -117,3 +117,77 @@ function readCounts(r: FieldReader, input: unknown, field: string): CountsPayloa
   if (events > trials) return r.fail(`${field}.events`, `must not exceed ${field}.trials (${trials})`);
   return { events, trials };
 }
+
+/** At most this many distinct values per target, metric and action are stored exactly. */
+export const EXACT_VALUES_LIMIT = 512;
+
+/**
+ * Shrinks a tick's samples for storage without changing any analysis: counts are summed, and
+ * values and histograms become one histogram per (target, metric, action), exact when it has
+ * few distinct values, else on the analysis's own log buckets (each bucket at its centre).
+ */
+export function compactSamples(
+  samples: readonly Sample[],
+  bucketOf: (value: number) => number,
+  centreOf: (bucket: number) => number,
+): Sample[] {
+  interface Group {
+    base: Omit<SampleBase, never>;
+    values: Map<number, number>;
+    counts?: CountsPayload;
+  }
+  const groups = new Map<string, Group>();
+  for (const sample of samples) {
+    const key = JSON.stringify([
+      sample.t,
+      sample.target,
+      sample.metric,
+      sample.action ?? null,
+      sample.counts ? 'c' : 'v',
+    ]);
+    let group = groups.get(key);
+    if (!group) {
+      const base = {
+        t: sample.t,
+        target: sample.target,
+        metric: sample.metric,
+        ...(sample.action === undefined ? {} : { action: sample.action }),
+      };
+      groups.set(key, (group = { base, values: new Map() }));
+    }
+    if (sample.counts) {
+      group.counts = {
+        events: (group.counts?.events ?? 0) + sample.counts.events,
+        trials: (group.counts?.trials ?? 0) + sample.counts.trials,
+      };
+    } else if (sample.histogram) {
+      sample.histogram.values.forEach((value, i) =>
+        group.values.set(value, (group.values.get(value) ?? 0) + (sample.histogram.counts[i] as number)),
+      );
+    } else {
+      group.values.set(sample.value, (group.values.get(sample.value) ?? 0) + 1);
+    }
+  }
+  const out: Sample[] = [];
+  for (const group of groups.values()) {
+    if (group.counts) {
+      out.push({ ...group.base, counts: group.counts });
+      continue;
+    }
+    let entries = [...group.values.entries()].filter(([, count]) => count > 0);
+    if (entries.length > EXACT_VALUES_LIMIT) {
+      const buckets = new Map<number, number>();
+      for (const [value, count] of entries) {
+        const bucket = bucketOf(value);
+        buckets.set(bucket, (buckets.get(bucket) ?? 0) + count);
+      }
+      entries = [...buckets.entries()].map(([bucket, count]) => [centreOf(bucket), count]);
+    }
+    entries.sort((a, b) => a[0] - b[0]);
+    out.push({
+      ...group.base,
+      histogram: { values: entries.map(([value]) => value), counts: entries.map(([, count]) => count) },
+    });
+  }
+  return out;
+}

@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # one package per line, with the binary that proves it is installed: "package:binary"
+  prometheus:prometheus
 )
 
 missing=()

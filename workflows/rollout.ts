@@ -198,6 +198,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
           window,
           targets: spec.targets,
           router: spec.router,
+          analysis: spec.analysis,
         });
         const analysed = await analysis.analyze({
           rolloutId,

@@ -239,7 +239,7 @@ describe('analysis engine', () => {
       const fields = (error as ValidationError).issues.map((issue) => `${issue.field}: ${issue.rule}`);
       expect(fields).toEqual(
         expect.arrayContaining([
-          'analysis.colour: is not a known field (known: metrics, maxActions, actions, seedWindow, sources, templates)',
+          'analysis.colour: is not a known field (known: metrics, maxActions, actions, seedWindow, sources)',
           'analysis.metrics[0].tolerance: must be >= 0',
           'analysis.metrics[0].quantiles[0]: must be <= 0.999',
           'analysis.metrics[1].kind: must be one of distribution, rate',
