@@ -73,14 +73,7 @@ export function defaultMetric(name: string, kind: MetricKind): MetricConfig {
 }
 
 const METRIC_KEYS = ['name', 'kind', 'direction', 'tolerance', 'quantiles', 'minSamples', 'critical'];
-export const ANALYSIS_OPTION_KEYS = [
-  'metrics',
-  'maxActions',
-  'actions',
-  'seedWindow',
-  'sources',
-  'templates',
-];
+export const ANALYSIS_OPTION_KEYS = ['metrics', 'maxActions', 'actions', 'seedWindow', 'sources'];
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
 
 /** Reads one metric; `field` is e.g. `analysis.metrics[2]`. */
