@@ -10,6 +10,8 @@ import type { TargetRole } from './verdict';
 
 export interface TargetTick {
   histogram: LogHistogram;
+  /** This tick's observations at full resolution (distinct values and their counts, unordered). */
+  exact: { values: number[]; counts: number[] };
   sum: number;
   events: number;
   trials: number;
@@ -25,6 +27,8 @@ export const SERVICE_SLOT = '*';
 
 interface Accumulator {
   buckets: Map<number, number>;
+  values: number[];
+  counts: number[];
   sum: number;
   events: number;
   trials: number;
@@ -42,7 +46,7 @@ export interface TickAggregate {
 }
 
 export function emptyTargetTick(): TargetTick {
-  return { histogram: emptyHistogram(), sum: 0, events: 0, trials: 0 };
+  return { histogram: emptyHistogram(), exact: { values: [], counts: [] }, sum: 0, events: 0, trials: 0 };
 }
 
 /**
@@ -95,7 +99,7 @@ export function aggregateTick(
 }
 
 function newAccumulator(): Accumulator {
-  return { buckets: new Map(), sum: 0, events: 0, trials: 0, seen: false };
+  return { buckets: new Map(), values: [], counts: [], sum: 0, events: 0, trials: 0, seen: false };
 }
 
 function shapeProblem(metric: MetricConfig, sample: Sample): string | undefined {
@@ -123,6 +127,8 @@ function addSample(accumulator: Accumulator, sample: Sample): void {
       const value = values[i] as number;
       const index = bucketIndex(value);
       accumulator.buckets.set(index, (accumulator.buckets.get(index) ?? 0) + count);
+      accumulator.values.push(value);
+      accumulator.counts.push(count);
       accumulator.sum += value * count;
       accumulator.trials += count;
       if (value === 1) accumulator.events += count;
@@ -131,6 +137,8 @@ function addSample(accumulator: Accumulator, sample: Sample): void {
     const value = sample.value;
     const index = bucketIndex(value);
     accumulator.buckets.set(index, (accumulator.buckets.get(index) ?? 0) + 1);
+    accumulator.values.push(value);
+    accumulator.counts.push(1);
     accumulator.sum += value;
     accumulator.trials += 1;
     if (value === 1) accumulator.events += 1;
@@ -140,6 +148,7 @@ function addSample(accumulator: Accumulator, sample: Sample): void {
 function finish(accumulator: Accumulator): TargetTick {
   return {
     histogram: fromBucketMap(accumulator.buckets),
+    exact: { values: accumulator.values, counts: accumulator.counts },
     sum: accumulator.sum,
     events: accumulator.events,
     trials: accumulator.trials,

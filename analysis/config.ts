@@ -202,7 +202,8 @@ export function parseAnalysisConfig(options: unknown, method: AnalysisMethod, al
 
 /** Number of comparisons one action slot contributes (quantiles of a distribution, or 1). */
 export function checksPerSlot(metric: MetricConfig): number {
-  return metric.kind === 'distribution' ? metric.quantiles.length : 1;
+  // Distributions: each quantile, plus the paired stochastic-order test of the sequential method.
+  return metric.kind === 'distribution' ? metric.quantiles.length + 1 : 1;
 }
 
 /**

@@ -18,7 +18,8 @@ export function bucketIndex(value: number): number {
   if (!(value > MIN_VALUE)) return 0;
   const exact = Math.log2(value / MIN_VALUE) * SUB_BUCKETS;
   let index = Math.ceil(exact - 1e-9);
-  if (upperEdge(index) < value) index += 1; // guard the rounding of log2 at an edge
+  // Near an edge, log2's rounding decides: check against the edge itself.
+  if (exact - Math.floor(exact) < 1e-6 && upperEdge(index) < value) index += 1;
   return Math.min(MAX_INDEX, Math.max(1, index));
 }
 

@@ -456,3 +456,153 @@ export function mannWhitneyRates(
   const variance = ((nA * nB) / 12) * (n + 1 - ties / (n * (n - 1)));
   return (u - (nA * nB) / 2) / Math.sqrt(variance);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Stochastic order with a tolerance, from random pairs (a sequential sign test).
+//
+// Pair each canary observation Y of a tick with a baseline observation X of the same tick, at
+// random (a permutation independent of the values). If the canary is at most (1 + tol) times the
+// baseline in stochastic order (H0: P(Y > (1+tol)t) <= P(X > t) for all t), then for independent
+// X, Y: P(Y > (1+tol)X) <= P(X' > X) <= 1/2. The indicators 1{Y > (1+tol)X} of distinct pairs are
+// independent Bernoulli(q_t <= 1/2) given the past, whatever each tick's common distribution is,
+// so the one-sided Bernoulli mixture above is an e-process for H0 (Ville) - it stays valid when
+// latency drifts over the day in both targets alike, which a cumulative comparison does not.
+// The state is counts only: the tolerance test's counts, and counts on a 2 % grid of ratios s for
+// the confidence interval of the median ratio (the s with P(Y > sX) = 1/2).
+// ---------------------------------------------------------------------------------------------
+
+export const PAIR_GRID_STEP = 0.02;
+export const PAIR_GRID_MIN = -25;
+export const PAIR_GRID_MAX = 50;
+export const PAIR_GRID_SIZE = PAIR_GRID_MAX - PAIR_GRID_MIN + 1;
+/** Pairs per tick and cell at most: beyond it, a random subset (keeps the cost bounded). */
+export const MAX_PAIRS_PER_TICK = 50_000;
+
+export interface PairCounts {
+  n: number;
+  /** Pairs with Y > (1+tol)·X, and with Y < X/(1+tol). */
+  up: number;
+  down: number;
+  /** above[j] = pairs with Y > s_j·X, below[j] = pairs with Y < s_j·X, s_j = e^{0.02(j + MIN)}. */
+  above: number[];
+  below: number[];
+}
+
+export function emptyPairCounts(): PairCounts {
+  return {
+    n: 0,
+    up: 0,
+    down: 0,
+    above: new Array<number>(PAIR_GRID_SIZE).fill(0),
+    below: new Array<number>(PAIR_GRID_SIZE).fill(0),
+  };
+}
+
+export function pairGridRatio(position: number): number {
+  return Math.exp((position + PAIR_GRID_MIN) * PAIR_GRID_STEP);
+}
+
+function expand(exact: { values: number[]; counts: number[] }): Float64Array {
+  let total = 0;
+  for (const count of exact.counts) total += count;
+  const out = new Float64Array(total);
+  let k = 0;
+  exact.values.forEach((value, i) => {
+    const count = exact.counts[i] as number;
+    for (let c = 0; c < count; c += 1) out[k++] = value;
+  });
+  return out;
+}
+
+/** One tick's random pairs, counted. `random` must not depend on the values. */
+export function countPairs(
+  baseline: { values: number[]; counts: number[] },
+  canary: { values: number[]; counts: number[] },
+  tolerance: number,
+  random: () => number,
+): PairCounts {
+  const xs = expand(baseline);
+  const ys = expand(canary);
+  const m = Math.min(xs.length, ys.length, MAX_PAIRS_PER_TICK);
+  const counts = emptyPairCounts();
+  if (m === 0) return counts;
+  shuffle(xs, m, random);
+  shuffle(ys, m, random);
+  const limit = 1 + tolerance;
+  // Counts on the grid via difference arrays: Y > s_j X  <=>  j + MIN < log(Y/X)/step.
+  const aboveUpTo = new Array<number>(PAIR_GRID_SIZE + 1).fill(0);
+  const belowFrom = new Array<number>(PAIR_GRID_SIZE + 1).fill(0);
+  for (let i = 0; i < m; i += 1) {
+    const x = xs[i] as number;
+    const y = ys[i] as number;
+    if (y > limit * x) counts.up += 1;
+    if (y * limit < x) counts.down += 1;
+    const position =
+      x > 0 ? (y > 0 ? Math.log(y / x) / PAIR_GRID_STEP - PAIR_GRID_MIN : -Infinity) : y > 0 ? Infinity : 0;
+    // above: all j < position; below: all j > position.
+    const lastAbove = Math.min(PAIR_GRID_SIZE - 1, Math.ceil(position) - 1);
+    if (lastAbove >= 0) aboveUpTo[lastAbove] = (aboveUpTo[lastAbove] as number) + 1;
+    const firstBelow = Math.max(0, Math.floor(position) + 1);
+    if (firstBelow < PAIR_GRID_SIZE) belowFrom[firstBelow] = (belowFrom[firstBelow] as number) + 1;
+  }
+  let running = 0;
+  for (let j = PAIR_GRID_SIZE - 1; j >= 0; j -= 1) {
+    running += aboveUpTo[j] as number;
+    counts.above[j] = running;
+  }
+  running = 0;
+  for (let j = 0; j < PAIR_GRID_SIZE; j += 1) {
+    running += belowFrom[j] as number;
+    counts.below[j] = running;
+  }
+  counts.n = m;
+  return counts;
+}
+
+function shuffle(values: Float64Array, m: number, random: () => number): void {
+  for (let i = 0; i < m; i += 1) {
+    const j = i + Math.floor(random() * (values.length - i));
+    const swap = values[i] as number;
+    values[i] = values[j] as number;
+    values[j] = swap;
+  }
+}
+
+export function addPairCounts(a: PairCounts, b: PairCounts): PairCounts {
+  return {
+    n: a.n + b.n,
+    up: a.up + b.up,
+    down: a.down + b.down,
+    above: a.above.map((x, j) => x + (b.above[j] ?? 0)),
+    below: a.below.map((x, j) => x + (b.below[j] ?? 0)),
+  };
+}
+
+/**
+ * Estimate of the median ratio and, when `withInterval`, its anytime-valid interval at level
+ * log(1/α) per side (48 e-values per side: paid only for anomalies).
+ */
+export function pairRatioInterval(
+  counts: PairCounts,
+  logThreshold: number,
+  withInterval = true,
+): { low: number; high: number; estimate: number } {
+  let low = 0;
+  let high = Infinity;
+  let estimate = 1;
+  for (let j = 0; j < PAIR_GRID_SIZE; j += 1) {
+    if ((counts.above[j] as number) * 2 >= counts.n) estimate = pairGridRatio(j);
+    if (
+      withInterval &&
+      logBernoulliEvidence(counts.above[j] as number, counts.n, 0.5, 'above') >= logThreshold
+    )
+      low = pairGridRatio(j);
+  }
+  if (withInterval) {
+    for (let j = PAIR_GRID_SIZE - 1; j >= 0; j -= 1) {
+      if (logBernoulliEvidence(counts.below[j] as number, counts.n, 0.5, 'above') >= logThreshold)
+        high = pairGridRatio(j);
+    }
+  }
+  return { low, high, estimate };
+}

@@ -6,34 +6,13 @@
  */
 import { analyzeTick } from '../analysis/engine';
 import type { AnalysisConfig } from '../analysis/config';
-import { bucketCentre, bucketIndex } from '../analysis/histogram';
+import { bucketIndex, upperEdge } from '../analysis/histogram';
 import type { Sample } from '../analysis/samples';
 import type { AnalysisMethod } from '../workflows/spec';
 
-export type Random = () => number;
+import { seededRandom, type Random } from '../analysis/random';
 
-/** sfc32: small, fast, seedable; good enough for simulation. */
-export function seededRandom(seed: number): Random {
-  let a = 0x9e3779b9 ^ seed;
-  let b = 0x243f6a88 + seed * 7;
-  let c = 0xb7e15162 ^ (seed * 13);
-  let d = 1;
-  const next = () => {
-    a |= 0;
-    b |= 0;
-    c |= 0;
-    d |= 0;
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < 15; i += 1) next();
-  return next;
-}
+export { seededRandom, type Random };
 
 function gaussian(random: Random): number {
   const u = Math.max(random(), 1e-12);
@@ -128,7 +107,7 @@ export const SCENARIOS: Scenario[] = [
   { id: 'p90+50', title: 'p90 +50 %', regression: true, latencyScale: 1.5 },
   { id: 'err1', title: 'errors 0.5 % -> 1 %', regression: true, errorRate: 0.01 },
   { id: 'err2', title: 'errors 0.5 % -> 2 %', regression: true, errorRate: 0.02 },
-  { id: 'tail', title: 'tail only (p99)', regression: true, slowTail: { share: 0.015, factor: 2.5 } },
+  { id: 'tail', title: 'tail only (p99)', regression: true, slowTail: { share: 0.02, factor: 4 } },
 ];
 
 function drawLatency(random: Random, shape: LatencyShape, scenario: Scenario | undefined): number {
@@ -150,6 +129,8 @@ function drawLatency(random: Random, shape: LatencyShape, scenario: Scenario | u
 
 /** Walker alias table over bucket indices: O(1) draws from the bucketed distribution. */
 interface AliasTable {
+  /** The bucketed distribution itself (bucket -> weight), for the true quantiles. */
+  weights: Map<number, number>;
   indices: Int32Array;
   probability: Float64Array;
   alias: Int32Array;
@@ -175,7 +156,31 @@ function buildAlias(weights: Map<number, number>): AliasTable {
     (scaled[l] < 1 ? small : large).push(l);
   }
   for (const i of [...small, ...large]) probability[i] = 1;
-  return { indices, probability, alias };
+  return { weights, indices, probability, alias };
+}
+
+/** A quantile of a table's bucketed distribution (bucket centre). */
+export function tableQuantile(table: AliasTable, p: number): number {
+  const entries = [...table.weights.entries()].sort((a, b) => a[0] - b[0]);
+  const total = entries.reduce((sum, [, w]) => sum + w, 0);
+  let running = 0;
+  for (const [index, weight] of entries) {
+    running += weight;
+    if (running >= p * total) return upperEdge(index - 0.5);
+  }
+  return upperEdge((entries[entries.length - 1]?.[0] ?? 0) - 0.5);
+}
+
+/** True relative change of the regressed action's quantiles in a scenario. */
+export function scenarioTruth(tables: SimulationTables, scenario: Scenario): Record<string, number> {
+  const base = tables.baseline.get(REGRESSED_ACTION) as AliasTable;
+  const canary = tables.canary.get(scenario.id)?.get(REGRESSED_ACTION) ?? base;
+  return Object.fromEntries(
+    [0.5, 0.9, 0.99].map((p) => [
+      `p${Math.round(p * 100)}`,
+      tableQuantile(canary, p) / tableQuantile(base, p) - 1,
+    ]),
+  );
 }
 
 /** The exact bucketed distribution of a latency shape, estimated once by a large Monte Carlo draw. */
@@ -194,22 +199,21 @@ export function latencyTable(
   return buildAlias(weights);
 }
 
-function sampleHistogram(
-  random: Random,
-  table: AliasTable,
-  n: number,
-): { values: number[]; counts: number[] } {
-  const counts = new Map<number, number>();
+/**
+ * n draws from the table: the bucket by alias sampling, the value log-uniform inside the bucket,
+ * so every method sees continuous values (a piecewise log-uniform version of the true shape).
+ */
+function sampleValues(random: Random, table: AliasTable, n: number): { values: number[]; counts: number[] } {
   const size = table.indices.length;
+  const values = new Array<number>(n);
   for (let i = 0; i < n; i += 1) {
     const u = random() * size;
     const k = Math.floor(u);
     const pick = u - k < (table.probability[k] as number) ? k : (table.alias[k] as number);
     const index = table.indices[pick] as number;
-    counts.set(index, (counts.get(index) ?? 0) + 1);
+    values[i] = upperEdge(index - 1 + random());
   }
-  const indices = [...counts.keys()].sort((a, b) => a - b);
-  return { values: indices.map(bucketCentre), counts: indices.map((index) => counts.get(index) as number) };
+  return { values, counts: new Array<number>(n).fill(1) };
 }
 
 function binomial(random: Random, n: number, p: number): number {
@@ -261,7 +265,7 @@ export function simulateTick(
         target,
         metric: 'latency_ms',
         action: action.name,
-        histogram: sampleHistogram(random, table as AliasTable, n),
+        histogram: sampleValues(random, table as AliasTable, n),
       });
       const rate = regressed && scenario.errorRate ? scenario.errorRate : action.errorRate;
       samples.push({

@@ -13,6 +13,11 @@
  * Howard & Ramdas 2022 Thm 2), which is uniform over p and so as wide at p99 as at p50, these
  * bounds scale with sqrt(p(1-p)): about 8 times tighter at p99, where tail regressions live.
  *
+ * Plus, per distribution, a paired test of stochastic order with the tolerance (stats.ts): random
+ * canary/baseline pairs within each tick, a sequential sign test whose null is "canary at most
+ * (1 + tolerance) times slower". It uses the whole distribution, so it sees a uniform slowdown
+ * long before any single quantile does, and it only needs counts in the state.
+ *
  * Errors and other counts: the Poisson-to-multinomial reduction of Lindon & Malek (NeurIPS
  * 2022) with a discrete prior over the rate ratio (stats.ts); null "ratio <= 1 + tolerance".
  *
@@ -29,7 +34,15 @@ import {
   upperEdge,
   MIN_VALUE,
 } from '../histogram';
+import { hashSeed, seededRandom } from '../random';
 import {
+  addPairCounts,
+  countPairs,
+  emptyPairCounts,
+  pairRatioInterval,
+  PAIR_GRID_SIZE,
+  type PairCounts,
+  logBernoulliEvidence,
   cumulativeOf,
   logQuantileShiftEvidence,
   logRateEvidence,
@@ -111,13 +124,63 @@ function distributionCell(
       statistic: `anytime p=${formatP(pFire)} (quantile confidence sequences, ${A.total} vs ${B.total} values)`,
     };
   });
+  // The paired stochastic-order test: this tick's observations at full resolution, counts carried.
+  let pairs = decodePairs(previous.r);
+  if (data) {
+    const random = seededRandom(hashSeed(`${context.tick}|${metric.name}|${context.action ?? '*'}`));
+    pairs = addPairCounts(
+      pairs,
+      countPairs(data.baseline.exact, data.canary.exact, metric.tolerance, random),
+    );
+  }
+  let pairEvidence = 0;
+  for (const side of sides)
+    pairEvidence = Math.max(
+      pairEvidence,
+      logBernoulliEvidence(side === 'increase' ? pairs.up : pairs.down, pairs.n, 0.5, 'above'),
+    );
+  const pairP = Math.min(numberOr(previous.rp, 1), 1, sides.length * comparisons * Math.exp(-pairEvidence));
+  const pairStatus =
+    pairs.n < metric.minSamples ? 'insufficient' : pairP <= config.alpha ? 'anomalous' : 'ok';
+  const ratio = pairRatioInterval(
+    pairs,
+    Math.log((2 * comparisons) / config.alpha),
+    pairStatus === 'anomalous',
+  );
+  checks.push({
+    ...baseCheck(context, { baseline: pairs.n, canary: pairs.n }, window),
+    status: pairStatus,
+    pFire: pairP,
+    effect: pairs.n > 0 ? ratio.estimate - 1 : 0,
+    interval: pairStatus === 'anomalous' ? finiteInterval(ratio.low - 1, ratio.high - 1) : [0, 0],
+    statistic: `anytime p=${formatP(pairP)} (paired stochastic order, ${pairs.up} of ${pairs.n} canary/baseline pairs beyond the tolerance)`,
+  });
   const next: Json = {
     b: encodeHistogram(baseline),
     c: encodeHistogram(canary),
     p: runningP,
+    r: encodePairs(pairs),
+    rp: pairP,
     f: window.fromTick,
   };
   return { state: next, checks };
+}
+
+/** `n.up.down` then the two grids, base 36, `;`-separated. */
+function encodePairs(pairs: PairCounts): string {
+  const list = (values: number[]) => values.map((v) => v.toString(36)).join('.');
+  return `${list([pairs.n, pairs.up, pairs.down])};${list(pairs.above)};${list(pairs.below)}`;
+}
+
+function decodePairs(value: Json | undefined): PairCounts {
+  if (typeof value !== 'string') return emptyPairCounts();
+  const [head, above, below] = value.split(';').map((part) => part.split('.').map((v) => parseInt(v, 36)));
+  const valid = (list: number[] | undefined, length: number) =>
+    list !== undefined && list.length === length && list.every((v) => Number.isInteger(v) && v >= 0);
+  if (!valid(head, 3) || !valid(above, PAIR_GRID_SIZE) || !valid(below, PAIR_GRID_SIZE))
+    return emptyPairCounts();
+  const [n = 0, up = 0, down = 0] = head as number[];
+  return { n, up, down, above: above as number[], below: below as number[] };
 }
 
 /** Simultaneous interval of Q_canary(p)/Q_baseline(p) - 1 from the four one-sided bounds. */

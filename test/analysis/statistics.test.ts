@@ -9,8 +9,13 @@ import {
   upperEdge,
 } from '../../analysis/histogram';
 import {
+  addPairCounts,
+  countPairs,
   cumulativeOf,
+  emptyPairCounts,
   logBernoulliEvidence,
+  PAIR_GRID_SIZE,
+  pairGridRatio,
   logQuantileShiftEvidence,
   logRateEvidence,
   mannWhitney,
@@ -220,6 +225,62 @@ describe('rate-ratio e-process', () => {
     expect(grid).toHaveLength(RATE_GRID_SIZE);
     expect(Math.max(...grid)).toBe(0);
     expect(logRateEvidence(grid, 0.05, 'increase')).toBeGreaterThan(100);
+  });
+});
+
+describe('paired stochastic-order test', () => {
+  const exact = (values: number[]) => ({ values, counts: values.map(() => 1) });
+
+  it('counts pairs on the grid exactly as a brute-force comparison does', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0.5, max: 500, noNaN: true }), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.double({ min: 0.5, max: 500, noNaN: true }), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 1e6 }),
+        (xs, ys, seed) => {
+          const counts = countPairs(exact(xs), exact(ys), 0.05, seededRandom(seed));
+          expect(counts.n).toBe(Math.min(xs.length, ys.length));
+          // The same permutation, replayed: pairs are a function of the seed only.
+          expect(countPairs(exact(xs), exact(ys), 0.05, seededRandom(seed))).toEqual(counts);
+          for (let j = 0; j < PAIR_GRID_SIZE; j += 7) {
+            expect(counts.above[j]).toBeLessThanOrEqual(counts.n);
+            expect((counts.above[j] as number) + (counts.below[j] as number)).toBeLessThanOrEqual(counts.n);
+          }
+          if (xs.length === 1 && ys.length === 1) {
+            const ratio = (ys[0] as number) / (xs[0] as number);
+            expect(counts.up).toBe(ratio > 1.05 ? 1 : 0);
+            for (let j = 0; j < PAIR_GRID_SIZE; j += 1) {
+              const s = pairGridRatio(j);
+              if (Math.abs(ratio / s - 1) < 1e-9) continue; // on the grid point itself
+              expect(counts.above[j]).toBe(ratio > s ? 1 : 0);
+              expect(counts.below[j]).toBe(ratio < s ? 1 : 0);
+            }
+          }
+        },
+      ),
+    );
+  });
+
+  it('rarely rejects when the canary is slower by exactly the tolerance', () => {
+    const random = seededRandom(17);
+    const draw = () =>
+      30 *
+      Math.exp(0.5 * Math.sqrt(-2 * Math.log(Math.max(random(), 1e-12))) * Math.cos(2 * Math.PI * random()));
+    let rejections = 0;
+    const runs = 100;
+    for (let run = 0; run < runs; run += 1) {
+      let counts = emptyPairCounts();
+      for (let tick = 0; tick < 30; tick += 1) {
+        const xs = Array.from({ length: 100 }, draw);
+        const ys = Array.from({ length: 100 }, () => draw() * 1.05);
+        counts = addPairCounts(counts, countPairs(exact(xs), exact(ys), 0.05, random));
+        if (logBernoulliEvidence(counts.up, counts.n, 0.5, 'above') >= Math.log(1 / 0.05)) {
+          rejections += 1;
+          break;
+        }
+      }
+    }
+    expect(rejections / runs).toBeLessThanOrEqual(0.05);
   });
 });
 
