@@ -10,8 +10,8 @@
  * the canary's lower bound exceeds (1 + tolerance) times the baseline's upper bound; each bound
  * is tested at α/(2M), M = comparisons (Bonferroni over metrics × quantiles × action slots).
  * Unlike the time-uniform DKW band (ε_n ≈ 0.85·sqrt((log log(e·n) + 0.8·log(1612/α))/n),
- * Howard & Ramdas 2022 Thm 2), which is uniform over p and so as wide at p99 as at p50, these
- * bounds scale with sqrt(p(1-p)): about 8 times tighter at p99, where tail regressions live.
+ * Howard & Ramdas 2022; constants as quoted in our notes, unverified and unused in any decision), which is uniform over p and so as wide at p99 as at p50, these
+ * bounds scale with sqrt(p(1-p)): roughly 7 times tighter at p99, where tail regressions live.
  *
  * Plus, per distribution, a paired test of stochastic order with the tolerance (stats.ts): random
  * canary/baseline pairs within each tick, a sequential sign test whose null is "canary at most
