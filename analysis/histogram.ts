@@ -85,42 +85,6 @@ export function mergeHistograms(a: LogHistogram, b: LogHistogram): LogHistogram 
   return { indices, counts, total: a.total + b.total };
 }
 
-/** Number of values <= upperEdge(index). */
-export function countAtOrBelow(histogram: LogHistogram, index: number): number {
-  let count = 0;
-  for (let k = 0; k < histogram.indices.length; k += 1) {
-    if ((histogram.indices[k] as number) > index) break;
-    count += histogram.counts[k] as number;
-  }
-  return count;
-}
-
-/** Cumulative counts aligned with `indices`: cumulative[k] = values <= upperEdge(indices[k]). */
-export function cumulativeCounts(histogram: LogHistogram): number[] {
-  const cumulative = new Array<number>(histogram.counts.length);
-  let running = 0;
-  for (let k = 0; k < histogram.counts.length; k += 1) {
-    running += histogram.counts[k] as number;
-    cumulative[k] = running;
-  }
-  return cumulative;
-}
-
-/** Count of values <= upperEdge(index), by binary search over precomputed cumulative counts. */
-export function cumulativeAt(histogram: LogHistogram, cumulative: number[], index: number): number {
-  let lo = 0;
-  let hi = histogram.indices.length - 1;
-  let found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if ((histogram.indices[mid] as number) <= index) {
-      found = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return found < 0 ? 0 : (cumulative[found] as number);
-}
-
 /** Empirical quantile, interpolated geometrically inside its bucket (a point estimate only). */
 export function estimateQuantile(histogram: LogHistogram, p: number): number {
   if (histogram.total === 0) return NaN;

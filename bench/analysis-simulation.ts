@@ -5,7 +5,7 @@
  * seed gives the same rollouts. Runs in a worker thread or inline.
  */
 import { analyzeTick } from '../analysis/engine';
-import type { AnalysisConfig } from '../analysis/config';
+import { DEFAULT_ERRORS, DEFAULT_LATENCY, type AnalysisConfig } from '../analysis/config';
 import { bucketIndex, upperEdge } from '../analysis/histogram';
 import type { Sample } from '../analysis/samples';
 import type { AnalysisMethod } from '../workflows/spec';
@@ -310,26 +310,7 @@ export function configFor(method: AnalysisMethod): AnalysisConfig {
   return {
     method,
     alpha: 0.05,
-    metrics: [
-      {
-        name: 'latency_ms',
-        kind: 'distribution',
-        direction: 'increase',
-        tolerance: 0.05,
-        quantiles: [0.5, 0.9, 0.99],
-        minSamples: 50,
-        critical: false,
-      },
-      {
-        name: 'error',
-        kind: 'rate',
-        direction: 'increase',
-        tolerance: 0.05,
-        quantiles: [],
-        minSamples: 100,
-        critical: false,
-      },
-    ],
+    metrics: [{ ...DEFAULT_LATENCY, quantiles: [...DEFAULT_LATENCY.quantiles] }, { ...DEFAULT_ERRORS }],
     maxActions: ACTIONS.length,
     actions: ACTIONS.map((a) => a.name),
     seedWindow: 10,
