@@ -169,7 +169,8 @@ function calibrate(aa: RolloutTrace[], target: number): number {
   const allowed = Math.floor(target * minima.length + 1e-9);
   if (allowed >= minima.length) return 1;
   const next = minima[allowed] as number;
-  return next > 0 ? next * (1 - 1e-9) : -1;
+  // NaN: more A/A rollouts than allowed fire at p = 0 (a degenerate band), so no threshold works.
+  return next > 0 ? next * (1 - 1e-9) : NaN;
 }
 
 function percent(x: number | null): string {
@@ -253,7 +254,7 @@ async function main(): Promise<void> {
     ...SCENARIOS.map((s) => (s.regression ? `${s.id} det/med/right` : `${s.id} FRR`)),
   ];
   const rows = table.map((row) => [
-    row.label,
+    Number.isNaN(row.alpha) ? `${row.label} (none)` : row.label,
     ...SCENARIOS.map((s) => {
       const cell = row.cells[s.id] as Cell;
       if (!s.regression) return percent(cell.rate);
@@ -281,6 +282,14 @@ async function main(): Promise<void> {
           .map(([q, x]) => `${q} ${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`)
           .join(', '),
     );
+  }
+  for (const method of ANALYSIS_METHODS) {
+    const certain =
+      traces(method, 'aa').filter((trace) => Math.min(...trace.minP) === 0).length / options.rollouts;
+    if (certain > 0)
+      console.log(
+        `  ${method}: ${percent(certain)} of A/A rollouts have a tick at p = 0 (e.g. a band with sd = 0), a false rollback at any threshold; (none) rows cannot be calibrated below that`,
+      );
   }
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
