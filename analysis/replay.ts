@@ -9,6 +9,7 @@ import type { AnalysisMethod } from '../workflows/spec';
 import {
   DEFAULT_ERRORS,
   DEFAULT_LATENCY,
+  DEFAULT_SEED_WINDOW,
   defaultMetric,
   type AnalysisConfig,
   type MetricConfig,
@@ -101,7 +102,7 @@ export function replayConfig(
     metrics,
     maxActions: Math.max(1, actions.length),
     actions: actions.length > 0 ? actions : null,
-    seedWindow: 10,
+    seedWindow: DEFAULT_SEED_WINDOW,
   };
 }
 
