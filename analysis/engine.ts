@@ -10,7 +10,7 @@
  * attributes nothing), and because for e-processes its price is small: the boundary grows with
  * log(M), not M (M = 60 moves the threshold from 20 to 1200, i.e. ~4 nats of evidence).
  */
-import { aggregateTick, SERVICE_SLOT, type CellTick } from './aggregate';
+import { aggregateTick, SERVICE_SLOT, type CellTick, type TickAggregate } from './aggregate';
 import { summarise, type Check } from './checks';
 import { comparisonCount, configFingerprint, type AnalysisConfig, type MetricConfig } from './config';
 import { methodFor } from './methods';
@@ -88,10 +88,6 @@ export function analyzeTick(
 ): TickAnalysis {
   const restored = restoreState(config, previous);
   const state = restored.state;
-  const reasons: string[] = restored.note ? [restored.note] : [];
-  const method = methodFor(config.method);
-  const comparisons = comparisonCount(config);
-
   const slotFor = (action: string | undefined): string | null => {
     if (action === undefined) return SERVICE_SLOT;
     if (state.actions.includes(action)) return action;
@@ -100,7 +96,41 @@ export function analyzeTick(
     state.actions.push(action);
     return action;
   };
-  const aggregate = aggregateTick(samples, config.metrics, slotFor);
+  return evaluateTick(config, restored, tick, aggregateTick(samples, config.metrics, slotFor));
+}
+
+/**
+ * The same analysis from a tick aggregated once (aggregateListedActions): several methods can
+ * share one aggregation, as the benchmark does. Only for configurations that list their actions,
+ * so slots do not depend on the order samples arrive in.
+ */
+export function analyzeAggregatedTick(
+  config: AnalysisConfig,
+  previous: unknown,
+  tick: number,
+  aggregate: TickAggregate,
+): TickAnalysis {
+  if (!config.actions) throw new Error('analyzeAggregatedTick needs analysis.actions');
+  return evaluateTick(config, restoreState(config, previous), tick, aggregate);
+}
+
+export function aggregateListedActions(config: AnalysisConfig, samples: readonly Sample[]): TickAggregate {
+  const listed = new Set(config.actions ?? []);
+  return aggregateTick(samples, config.metrics, (action) =>
+    action === undefined ? SERVICE_SLOT : listed.has(action) ? action : null,
+  );
+}
+
+function evaluateTick(
+  config: AnalysisConfig,
+  restored: { state: EngineState; note?: string },
+  tick: number,
+  aggregate: TickAggregate,
+): TickAnalysis {
+  const state = restored.state;
+  const reasons: string[] = restored.note ? [restored.note] : [];
+  const method = methodFor(config.method);
+  const comparisons = comparisonCount(config);
   reasons.push(...aggregate.rejected);
 
   const checks: Check[] = [];

@@ -4,7 +4,7 @@
  * Bernoulli errors, and regressions injected into one action of the canary. Seeded: the same
  * seed gives the same rollouts. Runs in a worker thread or inline.
  */
-import { analyzeTick } from '../analysis/engine';
+import { aggregateListedActions, analyzeAggregatedTick } from '../analysis/engine';
 import { DEFAULT_ERRORS, DEFAULT_LATENCY, type AnalysisConfig } from '../analysis/config';
 import { bucketIndex, upperEdge } from '../analysis/histogram';
 import type { Sample } from '../analysis/samples';
@@ -286,24 +286,27 @@ export interface RolloutTrace {
   action: number[];
 }
 
-export function runRollout(config: AnalysisConfig, samplesPerTick: Sample[][]): RolloutTrace {
-  let state: unknown = null;
-  const minP: number[] = [];
-  const action: number[] = [];
+/** Several configurations over the same ticks; each tick is aggregated once for all of them. */
+export function runRollouts(configs: AnalysisConfig[], samplesPerTick: Sample[][]): RolloutTrace[] {
+  const states: unknown[] = configs.map(() => null);
+  const traces: RolloutTrace[] = configs.map(() => ({ minP: [], action: [] }));
   samplesPerTick.forEach((samples, i) => {
-    const result = analyzeTick(config, state, i + 1, samples);
-    state = result.state;
-    let best = 1;
-    let bestAction = -1;
-    for (const check of result.checks) {
-      if (check.status === 'insufficient' || check.pFire >= best) continue;
-      best = check.pFire;
-      bestAction = ACTIONS.findIndex((a) => a.name === check.action);
-    }
-    minP.push(best);
-    action.push(bestAction);
+    const aggregate = aggregateListedActions(configs[0] as AnalysisConfig, samples);
+    configs.forEach((config, k) => {
+      const result = analyzeAggregatedTick(config, states[k], i + 1, aggregate);
+      states[k] = result.state;
+      let best = 1;
+      let bestAction = -1;
+      for (const check of result.checks) {
+        if (check.status === 'insufficient' || check.pFire >= best) continue;
+        best = check.pFire;
+        bestAction = ACTIONS.findIndex((a) => a.name === check.action);
+      }
+      traces[k]?.minP.push(best);
+      traces[k]?.action.push(bestAction);
+    });
   });
-  return { minP, action };
+  return traces;
 }
 
 export function configFor(method: AnalysisMethod): AnalysisConfig {

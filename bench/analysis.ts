@@ -21,7 +21,7 @@ import {
   buildTables,
   configFor,
   REGRESSED_ACTION,
-  runRollout,
+  runRollouts,
   scenarioTruth,
   SCENARIOS,
   seededRandom,
@@ -87,12 +87,11 @@ function simulate(input: WorkerInput): WorkerOutput {
     const ticks: Sample[][] = [];
     for (let t = 1; t <= options.ticks; t += 1)
       ticks.push(simulateTick(random, tables, scenario, t, options.perTarget));
-    const traces = Object.fromEntries(
-      ANALYSIS_METHODS.map((method) => [
-        method,
-        runRollout(configs[method] as ReturnType<typeof configFor>, ticks),
-      ]),
-    ) as Traces;
+    const all = runRollouts(
+      ANALYSIS_METHODS.map((method) => configs[method] as ReturnType<typeof configFor>),
+      ticks,
+    );
+    const traces = Object.fromEntries(ANALYSIS_METHODS.map((method, k) => [method, all[k]])) as Traces;
     return { task, traces };
   });
   return { results };
