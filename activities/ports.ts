@@ -45,6 +45,8 @@ export interface CollectRequest {
   window: { from: number; to: number };
   targets: RolloutSpec['targets'];
   router: AdapterSpec;
+  /** Which sources and queries to use (`analysis.options.sources`); absent: the defaults. */
+  analysis?: RolloutSpec['analysis'];
 }
 
 export interface MetricCollector {

@@ -22,6 +22,14 @@ export interface Anomaly {
   critical: boolean;
   /** Human summary, e.g. `checkout p90 latency +38 % [+22 %, +55 %]`. */
   summary: string;
+  /** The target whose samples carry the regression (the canary, compared with the baseline). */
+  target?: TargetRole;
+  /** The quantile compared, for distribution metrics (0.9 for p90). */
+  quantile?: number;
+  /** The smallest family-wise alpha at which this anomaly would have been declared. */
+  pValue?: number;
+  /** The ticks whose data the evidence comes from (all ticks so far for the sequential method). */
+  window?: { fromTick: number; toTick: number };
 }
 
 export interface Verdict {

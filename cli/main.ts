@@ -6,11 +6,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../workflows/validation';
+import { register as registerAnalyze } from './commands/analyze';
 import { CliError } from './errors';
 import { register as registerLoadgen } from './commands/loadgen';
 import { register as registerRollout } from './commands/rollout';
 
-const COMMANDS: ((program: Command) => void)[] = [registerRollout, registerLoadgen];
+const COMMANDS: ((program: Command) => void)[] = [registerRollout, registerLoadgen, registerAnalyze];
 
 export function buildProgram(): Command {
   const program = new Command('canary')

@@ -8,6 +8,7 @@ PACKAGES=(
   haproxy:/usr/sbin/haproxy
   nginx:/usr/sbin/nginx
   wrk:/usr/bin/wrk
+  prometheus:prometheus
 )
 
 missing=()

@@ -237,6 +237,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
           window,
           targets: spec.targets,
           router: spec.router,
+          analysis: spec.analysis,
         });
         const analysed = await analysis.analyze({
           rolloutId,

@@ -1,0 +1,71 @@
+import type { Sample } from '../analysis/samples';
+import type { TargetRole } from '../analysis/verdict';
+import { isPlainObject, type Json } from '../workflows/validation';
+import { firstValue, parseExposition } from './prometheus-text';
+import { NoValuesError, type MetricSource, type SourceRequest, type SourceResult } from './source';
+
+export interface ScrapeSourceOptions {
+  /** Path of the exposition endpoint on each target. */
+  path: string;
+  timeoutMs: number;
+}
+
+interface Reading {
+  cpuSeconds: number;
+  at: number;
+}
+
+/**
+ * When no Prometheus is configured: read each target's own /metrics once per tick.
+ * `memory_bytes` is process_resident_memory_bytes now; `cpu_cores` is the increase of
+ * process_cpu_seconds_total since the previous tick's reading (carried) over the wall time
+ * between them, so the first tick has memory only.
+ */
+export class ScrapeSource implements MetricSource {
+  readonly name = 'scrape';
+
+  constructor(private readonly options: ScrapeSourceOptions) {}
+
+  async collect(request: SourceRequest): Promise<SourceResult> {
+    const previous = isPlainObject(request.previous) ? request.previous : {};
+    const samples: Sample[] = [];
+    const carry: Record<string, Json> = {};
+    for (const target of ['baseline', 'canary'] as const) {
+      const at = Date.now();
+      const exposition = parseExposition(await this.fetchMetrics(request.targets[target].url, target));
+      const memory = firstValue(exposition, 'process_resident_memory_bytes');
+      const cpu = firstValue(exposition, 'process_cpu_seconds_total');
+      if (memory !== undefined)
+        samples.push({ t: request.tick, target, metric: 'memory_bytes', value: memory });
+      if (cpu !== undefined) {
+        carry[target] = { cpuSeconds: cpu, at };
+        const before = readingOf(previous[target]);
+        if (before && at > before.at && cpu >= before.cpuSeconds)
+          samples.push({
+            t: request.tick,
+            target,
+            metric: 'cpu_cores',
+            value: (cpu - before.cpuSeconds) / ((at - before.at) / 1000),
+          });
+      }
+    }
+    if (samples.length === 0)
+      throw new NoValuesError('no process_resident_memory_bytes or process_cpu_seconds_total on the targets');
+    return { samples, carry };
+  }
+
+  private async fetchMetrics(baseUrl: string, target: TargetRole): Promise<string> {
+    const url = `${baseUrl.replace(/\/+$/, '')}${this.options.path}`;
+    const response = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs) });
+    const text = await response.text();
+    if (response.status === 404) throw new NoValuesError(`${target} has no ${this.options.path} (404)`);
+    if (!response.ok) throw new Error(`scraping ${target} ${url} answered ${response.status}`);
+    return text;
+  }
+}
+
+function readingOf(value: unknown): Reading | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const { cpuSeconds, at } = value;
+  return typeof cpuSeconds === 'number' && typeof at === 'number' ? { cpuSeconds, at } : undefined;
+}

@@ -1,0 +1,41 @@
+/**
+ * One interface for every metric source (probe results, Prometheus, direct /metrics scrape),
+ * one file per source, a factory switching on `kind` (index.ts). A source turns one tick's
+ * window into normalised samples (analysis/samples.ts) for both targets.
+ */
+import type { Sample } from '../analysis/samples';
+import type { TargetRole } from '../analysis/verdict';
+import type { Json } from '../workflows/validation';
+
+export interface SourceRequest {
+  rolloutId: string;
+  tick: number;
+  /** The probe window, ms since epoch. */
+  window: { from: number; to: number };
+  targets: Record<TargetRole, { url: string }>;
+  /** Router kind (e.g. `haproxy`), for sources whose queries depend on it. */
+  routerKind: string;
+  /** What this source kept from the previous tick (e.g. counter readings), null on the first. */
+  previous: Json;
+}
+
+export interface SourceResult {
+  samples: Sample[];
+  /** Kept for the next tick's `previous`; small. */
+  carry?: Json;
+}
+
+export interface MetricSource {
+  /** Stable name for summaries and logs, e.g. `prometheus` or `scrape`. */
+  readonly name: string;
+  /** Throws NoValuesError when the window has no data; other errors are failures. */
+  collect(request: SourceRequest): Promise<SourceResult>;
+}
+
+/** The window had no data for this source (empty result, NaN): the tick is inconclusive, not good. */
+export class NoValuesError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoValuesError';
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * PromQL templates: *what* to measure, kept apart from *where* (the Prometheus source). Variables
+ * are written `{{name}}`; rendering with a variable that has no value is an error, never an
+ * empty string. Built-in sets per router or app; a rollout can bring its own queries.
+ * Pure.
+ */
+
+/** Variables every query may use. */
+export const TEMPLATE_VARIABLES = ['target', 'window', 'instance', 'rolloutId', 'tick', 'action'] as const;
+export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
+
+export class TemplateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TemplateError';
+  }
+}
+
+const VARIABLE = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
+export function templateVariables(template: string): string[] {
+  return [...template.matchAll(VARIABLE)].map((match) => match[1] as string);
+}
+
+export function renderTemplate(template: string, values: Partial<Record<string, string>>): string {
+  return template.replace(VARIABLE, (_match, name: string) => {
+    const value = values[name];
+    if (value === undefined)
+      throw new TemplateError(`template variable {{${name}}} has no value in: ${template}`);
+    return value;
+  });
+}
+
+/** PromQL duration for a window in ms, whole seconds, at least 1s. */
+export function promDuration(ms: number): string {
+  return `${Math.max(1, Math.round(ms / 1000))}s`;
+}
+
+/**
+ * One query. `gauge`: each point of the range (or the instant value) is one observation of a
+ * distribution metric. `counts`: two instant queries, events and trials over the window, for a
+ * rate metric (e.g. 5xx among responses).
+ */
+export type QuerySpec =
+  | { metric: string; kind: 'gauge'; query: string; action?: string }
+  | { metric: string; kind: 'counts'; events: string; trials: string; action?: string };
+
+/**
+ * Built-in sets. `{{target}}` is the target's label value (by default its role, `baseline` or
+ * `canary`; a source maps it with `labels`), `{{instance}}` its host:port.
+ */
+export const TEMPLATE_SETS: Record<string, QuerySpec[]> = {
+  /** Any Node.js app with prom-client's default metrics (and most other client libraries). */
+  process: [
+    {
+      metric: 'cpu_cores',
+      kind: 'gauge',
+      query: 'rate(process_cpu_seconds_total{job="{{target}}"}[{{window}}])',
+    },
+    { metric: 'memory_bytes', kind: 'gauge', query: 'process_resident_memory_bytes{job="{{target}}"}' },
+  ],
+  /** HAProxy's built-in exporter: one backend per target. */
+  haproxy: [
+    {
+      metric: 'status_5xx',
+      kind: 'counts',
+      events:
+        'sum(increase(haproxy_backend_http_responses_total{proxy="{{target}}",code="5xx"}[{{window}}]))',
+      trials: 'sum(increase(haproxy_backend_http_responses_total{proxy="{{target}}"}[{{window}}]))',
+    },
+  ],
+  /** NGINX through nginx-prometheus-exporter (stub status has no per-upstream codes: only CPU-side gauges). */
+  nginx: [
+    { metric: 'connections_active', kind: 'gauge', query: 'nginx_connections_active{job="{{target}}"}' },
+  ],
+};

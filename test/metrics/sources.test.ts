@@ -1,0 +1,181 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NoValuesError, validateAnalysisOptions } from '../../metrics';
+import { PrometheusSource } from '../../metrics/prometheus-source';
+import { ScrapeSource } from '../../metrics/scrape-source';
+import type { SourceRequest } from '../../metrics/source';
+import { renderTemplate, TEMPLATE_SETS, TemplateError } from '../../metrics/templates';
+import { ManagedProcess } from '../../stack/managed-process';
+import { freePort } from '../../stack/ports';
+import { PrometheusServer } from '../../stack/prometheus';
+import { projectRoot } from '../../stack/tools';
+import { ValidationError } from '../../workflows/validation';
+
+/** Real Debian prometheus scraping two real prom-client apps (baseline 1 % errors, canary 10 %). */
+let dataDir: string;
+let prometheus: PrometheusServer;
+const apps: ManagedProcess[] = [];
+const ports = { baseline: 0, canary: 0 };
+let windowStart = 0;
+
+async function startApp(port: number, errorShare: number): Promise<ManagedProcess> {
+  return ManagedProcess.start({
+    name: `metrics-app-${port}`,
+    command: process.execPath,
+    args: [
+      '--import',
+      'tsx',
+      path.join(projectRoot, 'test/support/metrics-app.ts'),
+      String(port),
+      String(errorShare),
+    ],
+    cwd: projectRoot,
+    logFile: path.join(dataDir, `app-${port}.log`),
+    isReady: async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).ok,
+  });
+}
+
+async function drive(port: number, requests: number): Promise<void> {
+  for (let i = 0; i < requests; i += 1) await (await fetch(`http://127.0.0.1:${port}/work?n=20000`)).text();
+}
+
+function request(overrides: Partial<SourceRequest> = {}): SourceRequest {
+  return {
+    rolloutId: 'rollout-shop-v2',
+    tick: 1,
+    window: { from: windowStart, to: Date.now() },
+    targets: {
+      baseline: { url: `http://127.0.0.1:${ports.baseline}` },
+      canary: { url: `http://127.0.0.1:${ports.canary}` },
+    },
+    routerKind: 'builtin',
+    previous: null,
+    ...overrides,
+  };
+}
+
+function source(queries: ConstructorParameters<typeof PrometheusSource>[0]['queries']): PrometheusSource {
+  return new PrometheusSource({
+    url: prometheus.url,
+    queries,
+    labels: { baseline: 'baseline', canary: 'canary' },
+    stepMs: 1000,
+    timeoutMs: 5000,
+  });
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'canary-metrics-'));
+  ports.baseline = await freePort();
+  ports.canary = await freePort();
+  apps.push(...(await Promise.all([startApp(ports.baseline, 0.01), startApp(ports.canary, 0.1)])));
+  prometheus = await PrometheusServer.start({
+    dataDir: path.join(dataDir, 'prometheus'),
+    logFile: path.join(dataDir, 'prometheus.log'),
+    scrapeIntervalMs: 1000,
+    jobs: [
+      { jobName: 'baseline', targets: [`127.0.0.1:${ports.baseline}`] },
+      { jobName: 'canary', targets: [`127.0.0.1:${ports.canary}`] },
+    ],
+  });
+  await prometheus.waitForSeries('process_resident_memory_bytes{job="canary"}');
+  windowStart = Date.now();
+  await Promise.all([drive(ports.baseline, 200), drive(ports.canary, 200)]);
+  await new Promise((resolve) => setTimeout(resolve, 3500)); // two more scrapes after the traffic
+}, 120_000);
+
+afterAll(async () => {
+  await prometheus?.stop();
+  await Promise.all(apps.map((app) => app.stop()));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('Prometheus source', () => {
+  it('reads process gauges over the window with query_range, per target', async () => {
+    const { samples } = await source(TEMPLATE_SETS.process ?? []).collect(request());
+    for (const target of ['baseline', 'canary'] as const) {
+      const memory = samples.find((s) => s.target === target && s.metric === 'memory_bytes');
+      expect(memory?.histogram?.values.length).toBeGreaterThanOrEqual(3);
+      expect(Math.min(...(memory?.histogram?.values ?? [0]))).toBeGreaterThan(10e6); // a Node process
+      const cpu = samples.find((s) => s.target === target && s.metric === 'cpu_cores');
+      expect(Math.max(...(cpu?.histogram?.values ?? [0]))).toBeGreaterThan(0);
+    }
+  });
+
+  it('turns counters into events among trials over the window', async () => {
+    const { samples } = await source([
+      {
+        metric: 'status_5xx',
+        kind: 'counts',
+        events: 'sum(increase(app_requests_total{job="{{target}}",code="500"}[{{window}}]))',
+        trials: 'sum(increase(app_requests_total{job="{{target}}"}[{{window}}]))',
+      },
+    ]).collect(request({ window: { from: windowStart - 5000, to: Date.now() } }));
+    const counts = Object.fromEntries(samples.map((s) => [s.target, s.counts]));
+    expect(counts.canary?.trials).toBeGreaterThan(100);
+    expect(counts.baseline?.trials).toBeGreaterThan(100);
+    expect((counts.canary?.events ?? 0) / (counts.canary?.trials ?? 1)).toBeGreaterThan(0.05);
+    expect((counts.baseline?.events ?? 0) / (counts.baseline?.trials ?? 1)).toBeLessThan(0.03);
+  });
+
+  it('raises NoValuesError for an empty result and for NaN', async () => {
+    await expect(
+      source([{ metric: 'x', kind: 'gauge', query: 'no_such_metric{job="{{target}}"}' }]).collect(request()),
+    ).rejects.toBeInstanceOf(NoValuesError);
+    await expect(
+      source([{ metric: 'x', kind: 'counts', events: 'vector(0) / vector(0)', trials: 'vector(1)' }]).collect(
+        request(),
+      ),
+    ).rejects.toBeInstanceOf(NoValuesError);
+  });
+
+  it('fails loudly, naming the query, on bad PromQL', async () => {
+    const failure = source([{ metric: 'x', kind: 'gauge', query: 'rate(oops[' }]).collect(request());
+    await expect(failure).rejects.toThrow(/bad_data.*rate\(oops\[/);
+    await expect(failure).rejects.not.toBeInstanceOf(NoValuesError);
+  });
+
+  it('treats a missing template variable as an error, at validation and at rendering', () => {
+    expect(() => renderTemplate('up{tenant="{{tenant}}"}', { target: 'canary' })).toThrow(TemplateError);
+    expect(() =>
+      validateAnalysisOptions({
+        sources: [
+          {
+            kind: 'prometheus',
+            url: prometheus.url,
+            queries: [{ metric: 'x', query: 'up{tenant="{{tenant}}"}' }],
+          },
+        ],
+      }),
+    ).toThrow(
+      new ValidationError([
+        {
+          field: 'analysis.sources[0].queries[0].query',
+          rule: 'uses unknown template variable {{tenant}} (known: target, window, instance, rolloutId, tick, action)',
+        },
+      ]),
+    );
+  });
+});
+
+describe('direct /metrics scrape', () => {
+  it('reads memory at once and CPU from the second tick on', async () => {
+    const scrape = new ScrapeSource({ path: '/metrics', timeoutMs: 5000 });
+    const first = await scrape.collect(request());
+    expect(first.samples.map((s) => `${s.target}:${s.metric}`).sort()).toEqual([
+      'baseline:memory_bytes',
+      'canary:memory_bytes',
+    ]);
+    await drive(ports.canary, 20);
+    const second = await scrape.collect(request({ tick: 2, previous: first.carry ?? null }));
+    const cpu = second.samples.find((s) => s.target === 'canary' && s.metric === 'cpu_cores');
+    expect(cpu?.value).toBeGreaterThan(0);
+    expect(cpu?.value).toBeLessThan(4);
+  });
+
+  it('reports a target without /metrics as no data', async () => {
+    const scrape = new ScrapeSource({ path: '/nothing-here', timeoutMs: 5000 });
+    await expect(scrape.collect(request())).rejects.toBeInstanceOf(NoValuesError);
+  });
+});
