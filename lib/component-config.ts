@@ -3,12 +3,17 @@
  * the components that own them. The CLI and the API run every check before starting a rollout,
  * so a bad spec starts nothing. Each component adds its validator here.
  */
+import { validateAnalysisOptions } from '../metrics';
+import { validateRouterSpec } from '../routing/routers';
 import type { RolloutSpec } from '../workflows/spec';
 import { ValidationError, type FieldIssue } from '../workflows/validation';
 
 type ComponentValidator = (spec: RolloutSpec) => void;
 
-const VALIDATORS: ComponentValidator[] = [];
+const VALIDATORS: ComponentValidator[] = [
+  (spec) => void validateRouterSpec(spec.router, spec.targets),
+  (spec) => void validateAnalysisOptions(spec.analysis.options, spec.analysis.method, spec.analysis.alpha),
+];
 
 /** Throws one ValidationError with the issues of every component (paths as in the flat spec). */
 export function validateComponentConfig(spec: RolloutSpec): void {

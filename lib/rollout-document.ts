@@ -17,6 +17,13 @@ function documentField(field: string): string {
   return SERVICE_FIELDS.includes(head) ? `metadata.${field}` : `spec.${field}`;
 }
 
+/** Rewrites issues that name flat-spec fields (components' validators) to document paths. */
+export function inDocumentTerms(error: ValidationError): ValidationError {
+  return new ValidationError(
+    error.issues.map((issue) => ({ field: documentField(issue.field), rule: issue.rule })),
+  );
+}
+
 export function parseRolloutDocument(text: string, source = 'rollout spec'): RolloutSpec {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {

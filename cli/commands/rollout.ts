@@ -7,7 +7,8 @@ import os from 'node:os';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import { validateComponentConfig } from '../../lib/component-config';
-import { parseRolloutDocument } from '../../lib/rollout-document';
+import { inDocumentTerms, parseRolloutDocument } from '../../lib/rollout-document';
+import { ValidationError } from '../../workflows/validation';
 import { startRollout } from '../../lib/rollout-client';
 import { connectClient, temporalTargetFromEnv } from '../../lib/temporal-connection';
 import {
@@ -155,7 +156,11 @@ export function register(program: Command): void {
         );
       }
       const spec = parseRolloutDocument(text, flags.file);
-      validateComponentConfig(spec);
+      try {
+        validateComponentConfig(spec);
+      } catch (error) {
+        throw error instanceof ValidationError ? inDocumentTerms(error) : error;
+      }
       const id = rolloutIdFor(spec.service, spec.version);
       process.exitCode = await withClient(flags, async (client) => {
         try {

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { runCli } from '../support/cli';
-import { appliedWeights } from '../support/doubles';
+import { appliedWeights, scriptVerdicts } from '../support/doubles';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testWorker } from '../support/worker';
 
@@ -32,7 +32,9 @@ function specFile(
       metadata: { service: 'shop', version, ...metadata },
       spec: {
         targets: { baseline: { url: 'http://127.0.0.1:18081' }, canary: { url: 'http://127.0.0.1:18082' } },
-        router: { kind: 'test-recording' },
+        // A valid builtin router spec passes the CLI's validation; the test worker routes through
+        // its recording double whatever the kind.
+        router: { kind: 'builtin', adminUrl: 'http://127.0.0.1:18090' },
         interval: '300ms',
         probe: { duration: '100ms' },
         ...spec,
@@ -59,6 +61,19 @@ describe('canary rollout', () => {
     const status = await runCli(['rollout', 'status', id], { env: env() });
     expect(status.exitCode).toBe(2);
     expect(status.stderr).toContain('no rollout with that id');
+  });
+
+  test("the components' own checks run before anything starts: router and analysis options", async () => {
+    const { file } = specFile({
+      router: { kind: 'traefik' },
+      analysis: { method: 'sequential', metrics: 'latency' },
+    });
+    const run = await runCli(['rollout', 'start', '-f', file], { env: env() });
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain(
+      'error: spec.router.kind: must be one of builtin, haproxy, nginx, gateway-api',
+    );
+    expect(run.stderr).toMatch(/error: spec\.analysis\.metrics: /);
   });
 
   test('YAML syntax errors and a wrong kind are reported, exit 2', async () => {
@@ -91,7 +106,8 @@ describe('canary rollout', () => {
 
   test('start --wait exits 1 when the canary is rolled back; --json prints machine output', async () => {
     const worker = await testWorker(servers, 'rollouts');
-    const { file, id } = specFile({ policy: { probingTicks: 1 }, analysis: { script: { '2': 'critical' } } });
+    const { file, id } = specFile({ policy: { probingTicks: 1 } });
+    await scriptVerdicts(servers.db, id, { '2': 'critical' });
     await worker.runUntil(async () => {
       const run = await runCli(['rollout', 'start', '-f', file, '--wait', '--json'], { env: env() });
       expect(run.exitCode).toBe(1);

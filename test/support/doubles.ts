@@ -19,14 +19,20 @@ import type { AlertEvent, ProbeSummary } from '../../workflows/types';
 import type { Json } from '../../workflows/validation';
 
 /**
- * Scripted verdicts, read from the spec's `analysis.options.script`:
- * `{ "default": "healthy", "4": "anomalous", "5": "inconclusive", "6": "critical" }`.
+ * Scripted verdicts: `{ "default": "healthy", "4": "anomalous", "5": "inconclusive", "6": "critical" }`,
+ * read from the test database (`scriptVerdicts`, for specs that must pass the real components'
+ * validation, as the CLI's do) or else from the spec's `analysis.options.script`.
  * `analysis.options.action` names the action the scripted anomalies blame (default `checkout`).
  */
 export class ScriptedAnalyzer {
+  constructor(private readonly db: Db) {}
+
   async analyze(request: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }> {
     const options = request.analysis.options;
-    const script = (options.script ?? {}) as Record<string, string>;
+    const stored = await this.db
+      .collection<ScriptDocument>('test_verdict_scripts')
+      .findOne({ _id: request.rolloutId });
+    const script = stored?.script ?? ((options.script ?? {}) as Record<string, string>);
     const step = script[String(request.tick)] ?? script.default ?? 'healthy';
     const action = typeof options.action === 'string' ? options.action : 'checkout';
     // The state counts the ticks analysed; a gap means the carried state was lost (e.g. across
@@ -59,6 +65,22 @@ export class ScriptedAnalyzer {
     const status: VerdictStatus = 'anomalous';
     return { verdict: { status, anomalies: [anomaly], reasons: [anomalyKey(anomaly)] }, state };
   }
+}
+
+interface ScriptDocument {
+  _id: string;
+  script: Record<string, string>;
+}
+
+/** Scripts the verdicts of one rollout (see ScriptedAnalyzer). */
+export async function scriptVerdicts(
+  db: Db,
+  rolloutId: string,
+  script: Record<string, string>,
+): Promise<void> {
+  await db
+    .collection<ScriptDocument>('test_verdict_scripts')
+    .replaceOne({ _id: rolloutId }, { script }, { upsert: true });
 }
 
 /** Waits out the probe duration (heartbeating, honouring cancellation) and reports request counts. */
@@ -188,7 +210,7 @@ export function testDeps(db: Db, options: { honourProbeDuration?: boolean } = {}
     },
     prober: new SleepingProber({ honourDuration: options.honourProbeDuration ?? true }),
     metrics: { collect: async () => ({ samples: 0, sources: ['test'], missing: [] }) },
-    analyzer: new ScriptedAnalyzer(),
+    analyzer: new ScriptedAnalyzer(db),
     routers: { routerFor: (rolloutId, spec) => new RecordingRouter(db, rolloutId, spec) },
     alerts: new RecordingAlerts(db),
     ticks: store,
