@@ -1,0 +1,299 @@
+/**
+ * Profiles in MongoDB (FerretDB locally). The document _id is the user_id, so every write is an
+ * idempotent replace by user_id and lookups by id are the cheapest query on both backends.
+ * Queries use only what FerretDB 1.24 (SQLite) and MongoDB both implement: find with plain
+ * comparison operators, sort on _id, and $match/$project/$unwind/$group pipelines.
+ */
+import {
+  MongoBulkWriteError,
+  type AnyBulkWriteOperation,
+  type Collection,
+  type Db,
+  type Filter,
+} from 'mongodb';
+import { CRITERIA_FIELDS } from './criteria';
+import { PROFILE_SCHEMA_VERSION, type Profile } from './profile-schema';
+import type { SampleCandidate } from './sampler';
+
+export const PROFILES_COLLECTION = 'profiles';
+
+export type StoredProfile = Profile & { _id: string };
+
+export interface ProfilePage {
+  profiles: Partial<Profile>[];
+  /** The last user_id of this page when more may follow (the next page starts after it). */
+  nextAfter: string | null;
+}
+
+export interface WriteCounts {
+  created: number;
+  updated: number;
+}
+
+export interface ProfileStats {
+  total: number;
+  device_type: Record<string, number>;
+  country: Record<string, number>;
+  region: Record<string, number>;
+  activity_level: Record<string, number>;
+  actions: Record<string, number>;
+}
+
+/** Raised when a sample's population is larger than the store is configured to hold in memory. */
+export class PopulationTooLargeError extends Error {}
+
+const DUPLICATE_KEY = 11000;
+
+export class ProfileStore {
+  readonly collection: Collection<StoredProfile>;
+
+  constructor(
+    readonly db: Db,
+    collectionName = PROFILES_COLLECTION,
+  ) {
+    this.collection = db.collection<StoredProfile>(collectionName);
+  }
+
+  /** One index per criteria field, plus the strata used by sampling and stats. */
+  async ensureIndexes(): Promise<void> {
+    const paths = Object.values(CRITERIA_FIELDS)
+      .map((field) => field.path)
+      .filter((path) => path !== '_id');
+    await this.collection.createIndexes([
+      ...paths.map((path) => ({ key: { [path]: 1 }, name: `criteria_${path}` })),
+      { key: { device_type: 1, 'geo_location.country': 1, activity_level: 1 }, name: 'strata' },
+    ]);
+  }
+
+  async get(userId: string): Promise<Profile | null> {
+    const document = await this.collection.findOne({ _id: userId });
+    return document ? fromStored(document) : null;
+  }
+
+  /** Creates or replaces by user_id; true when it created the profile. */
+  async put(profile: Profile): Promise<boolean> {
+    const result = await this.collection.replaceOne({ _id: profile.user_id }, toStored(profile), {
+      upsert: true,
+    });
+    return result.upsertedCount > 0;
+  }
+
+  /** Replaces by user_id in one bulk write per batch (the API's batches: validated beforehand). */
+  async putMany(profiles: readonly Profile[], batchSize = 500): Promise<WriteCounts> {
+    const counts: WriteCounts = { created: 0, updated: 0 };
+    for (let start = 0; start < profiles.length; start += batchSize) {
+      const operations: AnyBulkWriteOperation<StoredProfile>[] = profiles
+        .slice(start, start + batchSize)
+        .map((profile) => ({
+          replaceOne: { filter: { _id: profile.user_id }, replacement: toStored(profile), upsert: true },
+        }));
+      const result = await this.collection.bulkWrite(operations, { ordered: false });
+      counts.created += result.upsertedCount;
+      counts.updated += result.matchedCount;
+    }
+    return counts;
+  }
+
+  /**
+   * Bulk load for the generator and the log import: insertMany per batch (fast on both backends),
+   * then a replace for each profile that already existed, so loading twice changes nothing.
+   */
+  async load(
+    profiles: AsyncIterable<Profile> | Iterable<Profile>,
+    options: { batchSize?: number; onBatch?: (counts: WriteCounts) => void } = {},
+  ): Promise<WriteCounts> {
+    const batchSize = options.batchSize ?? 1000;
+    const counts: WriteCounts = { created: 0, updated: 0 };
+    let batch: Profile[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const current = batch;
+      batch = [];
+      const written = await this.insertOrReplace(current);
+      counts.created += written.created;
+      counts.updated += written.updated;
+      options.onBatch?.({ ...counts });
+    };
+    for await (const profile of profiles) {
+      batch.push(profile);
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
+    return counts;
+  }
+
+  private async insertOrReplace(profiles: Profile[]): Promise<WriteCounts> {
+    // Within one batch the last profile of a user wins, as it would with sequential replaces.
+    const unique = [...new Map(profiles.map((profile) => [profile.user_id, profile])).values()];
+    try {
+      await this.collection.insertMany(unique.map(toStored), { ordered: false });
+      return { created: unique.length, updated: 0 };
+    } catch (error) {
+      if (!(error instanceof MongoBulkWriteError)) throw error;
+      const errors = error.result.getWriteErrors();
+      const other = errors.find((writeError) => writeError.code !== DUPLICATE_KEY);
+      if (other) throw error;
+      const existing = errors.map((writeError) => unique[writeError.index] as Profile);
+      const replaced = await this.putMany(existing);
+      return { created: unique.length - existing.length + replaced.created, updated: replaced.updated };
+    }
+  }
+
+  async delete(userId: string): Promise<boolean> {
+    const result = await this.collection.deleteOne({ _id: userId });
+    return result.deletedCount > 0;
+  }
+
+  async count(filter: Filter<StoredProfile> = {}): Promise<number> {
+    return this.collection.countDocuments(filter);
+  }
+
+  /** One page in user_id order, starting after `after`; `fields` limits the returned fields. */
+  async find(
+    filter: Filter<StoredProfile>,
+    options: { limit: number; after?: string; fields?: readonly string[] },
+  ): Promise<ProfilePage> {
+    const query = options.after === undefined ? filter : afterFilter(filter, options.after);
+    const documents = await this.collection
+      .find(query, { projection: projectionOf(options.fields) })
+      .sort({ _id: 1 })
+      .limit(options.limit + 1)
+      .toArray();
+    const more = documents.length > options.limit;
+    const page = more ? documents.slice(0, options.limit) : documents;
+    return {
+      profiles: page.map((document) => fromStored(document as StoredProfile)),
+      nextAfter: more ? (page[page.length - 1]?._id ?? null) : null,
+    };
+  }
+
+  /** Profiles by id, in the order of `userIds` (missing ones are left out). */
+  async getMany(userIds: readonly string[], fields?: readonly string[]): Promise<Partial<Profile>[]> {
+    if (userIds.length === 0) return [];
+    const documents = await this.collection
+      .find({ _id: { $in: [...userIds] } }, { projection: projectionOf(fields) })
+      .toArray();
+    const byId = new Map<string, Partial<Profile>>(
+      documents.map((document) => [document._id, fromStored(document as StoredProfile)]),
+    );
+    return userIds.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /** The stratum fields of every profile matching `filter`, for the sampler. */
+  async sampleCandidates(filter: Filter<StoredProfile>, maxPopulation: number): Promise<SampleCandidate[]> {
+    const cursor = this.collection.find(filter, {
+      projection: { _id: 1, device_type: 1, 'geo_location.country': 1, activity_level: 1 },
+      batchSize: 10_000,
+    });
+    const candidates: SampleCandidate[] = [];
+    for await (const document of cursor) {
+      if (candidates.length >= maxPopulation) {
+        await cursor.close();
+        throw new PopulationTooLargeError(
+          `the criteria match more than ${maxPopulation} profiles; narrow them to sample`,
+        );
+      }
+      candidates.push({
+        user_id: document._id,
+        device_type: document.device_type,
+        country: document.geo_location?.country ?? 'ZZ',
+        activity_level: document.activity_level,
+      });
+    }
+    return candidates;
+  }
+
+  async stats(filter: Filter<StoredProfile> = {}): Promise<ProfileStats> {
+    const match = Object.keys(filter).length > 0 ? [{ $match: filter }] : [];
+    const [strata, actions] = await Promise.all([
+      this.collection
+        .aggregate<{
+          _id: { device: string; country: string; region?: string | null; activity: string };
+          n: number;
+        }>([
+          ...match,
+          {
+            $group: {
+              _id: {
+                device: '$device_type',
+                country: '$geo_location.country',
+                region: '$geo_location.region',
+                activity: '$activity_level',
+              },
+              n: { $sum: 1 },
+            },
+          },
+        ])
+        .toArray(),
+      this.collection
+        .aggregate<{ _id: string; n: number }>([
+          ...match,
+          { $project: { _id: 0, actions: 1 } },
+          { $unwind: '$actions' },
+          { $group: { _id: '$actions', n: { $sum: 1 } } },
+        ])
+        .toArray(),
+    ]);
+    const stats: ProfileStats = {
+      total: 0,
+      device_type: {},
+      country: {},
+      region: {},
+      activity_level: {},
+      actions: {},
+    };
+    const add = (bucket: Record<string, number>, key: string | null | undefined, n: number) => {
+      if (key === null || key === undefined) return;
+      bucket[key] = (bucket[key] ?? 0) + n;
+    };
+    for (const { _id: key, n } of strata) {
+      stats.total += n;
+      add(stats.device_type, key.device, n);
+      add(stats.country, key.country, n);
+      add(stats.region, key.region, n);
+      add(stats.activity_level, key.activity, n);
+    }
+    for (const { _id: action, n } of actions) add(stats.actions, action, n);
+    return sortBuckets(stats);
+  }
+}
+
+function sortBuckets(stats: ProfileStats): ProfileStats {
+  const sorted = (bucket: Record<string, number>) =>
+    Object.fromEntries(Object.entries(bucket).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1)));
+  return {
+    total: stats.total,
+    device_type: sorted(stats.device_type),
+    country: sorted(stats.country),
+    region: sorted(stats.region),
+    activity_level: sorted(stats.activity_level),
+    actions: sorted(stats.actions),
+  };
+}
+
+function afterFilter(filter: Filter<StoredProfile>, after: string): Filter<StoredProfile> {
+  if (!('_id' in filter) && !('$and' in filter)) return { ...filter, _id: { $gt: after } };
+  return { $and: [filter, { _id: { $gt: after } }] };
+}
+
+function projectionOf(fields: readonly string[] | undefined): Record<string, 1> | undefined {
+  if (!fields || fields.length === 0) return undefined;
+  const projection: Record<string, 1> = { _id: 1 };
+  for (const field of fields) if (field !== 'user_id') projection[field] = 1;
+  return projection;
+}
+
+function toStored(profile: Profile): StoredProfile {
+  return {
+    _id: profile.user_id,
+    ...profile,
+    schema_version: PROFILE_SCHEMA_VERSION,
+    updated_at: new Date().toISOString(),
+  };
+}
+
+/** Strips the storage id; the place to migrate documents of older schema versions. */
+export function fromStored(document: StoredProfile): Profile {
+  const { _id, user_id: _userId, ...profile } = document;
+  return { user_id: _id, ...profile };
+}
