@@ -23,6 +23,8 @@ export interface StratumAllocation {
 
 export interface StratifiedSample {
   userIds: string[];
+  /** The sampled profiles' stratum fields, in sample order. */
+  members: SampleCandidate[];
   population: number;
   strata: StratumAllocation[];
   /** Share of the sample per dimension value, e.g. `{ "device:mobile": 0.6, "country:US": 0.3 }`. */
@@ -118,12 +120,8 @@ export function stratifiedSample(
   const strata = [...members.keys()]
     .sort()
     .map((key) => ({ key, population: populations.get(key) ?? 0, allocated: allocation.get(key) ?? 0 }));
-  return {
-    userIds: picked,
-    population: byId.size,
-    strata,
-    mix: mixOf(picked.map((id) => byId.get(id) as SampleCandidate)),
-  };
+  const chosen = picked.map((id) => byId.get(id) as SampleCandidate);
+  return { userIds: picked, members: chosen, population: byId.size, strata, mix: mixOf(chosen) };
 }
 
 /** Marginal shares per dimension, rounded to 4 places. */

@@ -59,10 +59,12 @@ export class ProfileStore {
     const paths = Object.values(CRITERIA_FIELDS)
       .map((field) => field.path)
       .filter((path) => path !== '_id');
-    await this.collection.createIndexes([
-      ...paths.map((path) => ({ key: { [path]: 1 }, name: `criteria_${path}` })),
-      { key: { device_type: 1, 'geo_location.country': 1, activity_level: 1 }, name: 'strata' },
-    ]);
+    // One createIndex per index: FerretDB 1.24 panics on some multi-index createIndexes commands.
+    for (const path of paths) await this.collection.createIndex({ [path]: 1 }, { name: `criteria_${path}` });
+    await this.collection.createIndex(
+      { device_type: 1, 'geo_location.country': 1, activity_level: 1 },
+      { name: 'strata' },
+    );
   }
 
   async get(userId: string): Promise<Profile | null> {
@@ -228,7 +230,7 @@ export class ProfileStore {
       this.collection
         .aggregate<{ _id: string; n: number }>([
           ...match,
-          { $project: { _id: 0, actions: 1 } },
+          { $project: { actions: 1 } }, // keeping _id: FerretDB 1.24 panics on $unwind of documents without one
           { $unwind: '$actions' },
           { $group: { _id: '$actions', n: { $sum: 1 } } },
         ])
