@@ -479,7 +479,31 @@ export function checkActionData(
     }
     issues.push(...checkParamValue(param, value, join(dataField, name)));
   }
+  if (issues.length === 0) {
+    const pathname = renderPath(spec, valuesOf(spec, values));
+    if (pathname.split('/').some((segment) => segment === '..' || segment === '.'))
+      issues.push({
+        field: dataField,
+        rule: `renders the path ${pathname}, which contains . or .. segments`,
+      });
+  }
   return issues;
+}
+
+function valuesOf(spec: ActionSpec, data: Record<string, unknown>): Record<string, Scalar> {
+  const values: Record<string, Scalar> = {};
+  for (const [name, param] of Object.entries(spec.params)) {
+    const value = data[name] ?? param.default;
+    if (value !== undefined) values[name] = value as Scalar;
+  }
+  return values;
+}
+
+function renderPath(spec: ActionSpec, values: Record<string, Scalar>): string {
+  const pathname = spec.request.path.replace(PLACEHOLDER, (_match, plus: string, name: string) =>
+    plus === '+' ? encodeReserved(String(values[name])) : encodeURIComponent(String(values[name])),
+  );
+  return pathname.startsWith('/') ? pathname : `/${pathname}`;
 }
 
 /** A param without a default is required unless its only uses are droppable (whole JSON values, query values). */
@@ -513,24 +537,13 @@ export function renderRequest(
   const issues = checkActionData(ontology, action, data);
   if (issues.length > 0) throw new ValidationError(issues);
   const spec = ontology.actions[action] as ActionSpec;
-  const values: Record<string, Scalar> = {};
-  for (const [name, param] of Object.entries(spec.params)) {
-    const value = data[name] ?? param.default;
-    if (value !== undefined) values[name] = value as Scalar;
-  }
+  const values = valuesOf(spec, data);
   const text = (name: string) => String(values[name]);
 
   const fill = (template: string, encode: (value: string, reserved: boolean) => string) =>
     template.replace(PLACEHOLDER, (_match, plus: string, name: string) => encode(text(name), plus === '+'));
 
-  let pathname = fill(spec.request.path, (value, reserved) =>
-    reserved ? encodeReserved(value) : encodeURIComponent(value),
-  );
-  if (!pathname.startsWith('/')) pathname = `/${pathname}`;
-  if (pathname.split('/').some((segment) => segment === '..' || segment === '.'))
-    throw new ValidationError([
-      { field: 'data', rule: `renders the path ${pathname}, which contains . or .. segments` },
-    ]);
+  const pathname = renderPath(spec, values);
 
   const query = new URLSearchParams();
   for (const [key, template] of Object.entries(spec.request.query)) {

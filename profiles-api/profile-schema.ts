@@ -41,6 +41,8 @@ export const PatternData = Type.Record(
   Type.String({ pattern: DATA_KEY_PATTERN }),
   Type.Union([Type.String({ maxLength: MAX_DATA_STRING }), Type.Number(), Type.Boolean(), Type.Null()]),
   {
+    // TypeBox records accept keys outside the pattern unless told otherwise.
+    additionalProperties: false,
     maxProperties: MAX_DATA_KEYS,
     description: 'Parameters of the action, as the ontology declares them (flat scalars).',
   },
