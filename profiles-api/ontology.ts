@@ -324,7 +324,7 @@ function readBody(
     r.onlyKeys(body, ['json'], field);
     const template = body.json as Json;
     for (const text of templateStrings(template)) {
-      // A whole-value placeholder may be optional (the key is dropped); an embedded one may not.
+      // A whole-value placeholder keeps the parameter's type in the JSON body.
       const whole = wholePlaceholder(text);
       if (whole !== undefined) {
         if (!declared.has(whole))
@@ -506,17 +506,18 @@ function renderPath(spec: ActionSpec, values: Record<string, Scalar>): string {
   return pathname.startsWith('/') ? pathname : `/${pathname}`;
 }
 
-/** A param without a default is required unless its only uses are droppable (whole JSON values, query values). */
+/** A param without a default is required wherever a template uses it: a request is never sent with a hole in it. */
 function isRequired(spec: ActionSpec, name: string): boolean {
   const uses = (template: string) =>
     placeholdersOf(template).some((placeholder) => placeholder.name === name);
-  if (uses(spec.request.path)) return true;
-  if (Object.values(spec.request.headers).some(uses)) return true;
   const body = spec.request.body;
-  if (body?.kind === 'bytes' && uses(body.size)) return true;
-  if (body?.kind === 'json')
-    return templateStrings(body.template).some((text) => wholePlaceholder(text) !== name && uses(text));
-  return false;
+  return (
+    uses(spec.request.path) ||
+    Object.values(spec.request.query).some(uses) ||
+    Object.values(spec.request.headers).some(uses) ||
+    (body?.kind === 'bytes' && uses(body.size)) ||
+    (body?.kind === 'json' && templateStrings(body.template).some(uses))
+  );
 }
 
 function describeUse(spec: ActionSpec, name: string): string {

@@ -93,7 +93,7 @@ describe('the default ontology', () => {
     ]);
   });
 
-  test('URL-encodes every path value: arbitrary ids never escape their segment', () => {
+  test('URL-encodes every path value: arbitrary ids never escape their segment, dot segments are refused', () => {
     const custom = parseOntology({
       name: 'x',
       version: '1.0.0',
@@ -107,6 +107,10 @@ describe('the default ontology', () => {
     });
     fc.assert(
       fc.property(fc.string({ minLength: 1 }), (name) => {
+        if (name === '.' || name === '..') {
+          expect(() => renderRequest(custom, 'item', { name })).toThrow('contains . or .. segments');
+          return;
+        }
         const request = renderRequest(custom, 'item', { name });
         const segment = request.path.slice('/items/'.length);
         expect(segment).not.toMatch(/[/?#]/);
