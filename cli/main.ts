@@ -6,9 +6,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../workflows/validation';
+import { register as registerProfiles } from './commands/profiles';
 import { CliError } from './errors';
 
-const COMMANDS: ((program: Command) => void)[] = [];
+const COMMANDS: ((program: Command) => void)[] = [registerProfiles];
 
 export function buildProgram(): Command {
   const program = new Command('canary')

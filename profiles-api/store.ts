@@ -4,13 +4,7 @@
  * Queries use only what FerretDB 1.24 (SQLite) and MongoDB both implement: find with plain
  * comparison operators, sort on _id, and $match/$project/$unwind/$group pipelines.
  */
-import {
-  MongoBulkWriteError,
-  type AnyBulkWriteOperation,
-  type Collection,
-  type Db,
-  type Filter,
-} from 'mongodb';
+import { MongoBulkWriteError, type Collection, type Db, type Filter } from 'mongodb';
 import { CRITERIA_FIELDS } from './criteria';
 import { PROFILE_SCHEMA_VERSION, type Profile } from './profile-schema';
 import type { SampleCandidate } from './sampler';
@@ -46,6 +40,7 @@ const DUPLICATE_KEY = 11000;
 
 export class ProfileStore {
   readonly collection: Collection<StoredProfile>;
+  private backendKind: Promise<'mongodb' | 'ferretdb'> | undefined;
 
   constructor(
     readonly db: Db,
@@ -74,31 +69,18 @@ export class ProfileStore {
 
   /** Creates or replaces by user_id; true when it created the profile. */
   async put(profile: Profile): Promise<boolean> {
-    const result = await this.collection.replaceOne({ _id: profile.user_id }, toStored(profile), {
-      upsert: true,
-    });
-    return result.upsertedCount > 0;
+    return (await this.putMany([profile])).created > 0;
   }
 
-  /** Replaces by user_id in one bulk write per batch (the API's batches: validated beforehand). */
-  async putMany(profiles: readonly Profile[], batchSize = 500): Promise<WriteCounts> {
-    const counts: WriteCounts = { created: 0, updated: 0 };
-    for (let start = 0; start < profiles.length; start += batchSize) {
-      const operations: AnyBulkWriteOperation<StoredProfile>[] = profiles
-        .slice(start, start + batchSize)
-        .map((profile) => ({
-          replaceOne: { filter: { _id: profile.user_id }, replacement: toStored(profile), upsert: true },
-        }));
-      const result = await this.collection.bulkWrite(operations, { ordered: false });
-      counts.created += result.upsertedCount;
-      counts.updated += result.matchedCount;
-    }
-    return counts;
+  /** Creates or replaces by user_id, in batches (the API's batches are validated beforehand). */
+  async putMany(profiles: readonly Profile[], batchSize = 1000): Promise<WriteCounts> {
+    return this.load(profiles, { batchSize });
   }
 
   /**
-   * Bulk load for the generator and the log import: insertMany per batch (fast on both backends),
-   * then a replace for each profile that already existed, so loading twice changes nothing.
+   * Bulk load for the API, the generator and the log import: insertMany per batch (fast on
+   * both backends), then a replace for each profile that already existed, so loading the same
+   * profiles twice changes nothing.
    */
   async load(
     profiles: AsyncIterable<Profile> | Iterable<Profile>,
@@ -133,12 +115,43 @@ export class ProfileStore {
     } catch (error) {
       if (!(error instanceof MongoBulkWriteError)) throw error;
       const errors = error.result.getWriteErrors();
-      const other = errors.find((writeError) => writeError.code !== DUPLICATE_KEY);
-      if (other) throw error;
+      if (errors.some((writeError) => writeError.code !== DUPLICATE_KEY)) throw error;
       const existing = errors.map((writeError) => unique[writeError.index] as Profile);
-      const replaced = await this.putMany(existing);
+      const replaced = await this.replaceExisting(existing);
       return { created: unique.length - existing.length + replaced.created, updated: replaced.updated };
     }
+  }
+
+  private async replaceExisting(profiles: Profile[]): Promise<WriteCounts> {
+    if ((await this.backend()) === 'ferretdb') {
+      // FerretDB 1.24 (SQLite) decodes the whole collection for every update, even by _id, so
+      // replacing one by one is quadratic. One delete and one insert per batch instead: not
+      // atomic (a reader may miss these profiles for a moment), but a retry converges.
+      const deleted = await this.collection.deleteMany({
+        _id: { $in: profiles.map((profile) => profile.user_id) },
+      });
+      await this.collection.insertMany(profiles.map(toStored), { ordered: false });
+      return { created: profiles.length - deleted.deletedCount, updated: deleted.deletedCount };
+    }
+    const result = await this.collection.bulkWrite(
+      profiles.map((profile) => ({
+        replaceOne: { filter: { _id: profile.user_id }, replacement: toStored(profile), upsert: true },
+      })),
+      { ordered: false },
+    );
+    return { created: result.upsertedCount, updated: result.matchedCount };
+  }
+
+  /** FerretDB answers buildInfo with its own version; anything else is treated as MongoDB. */
+  backend(): Promise<'mongodb' | 'ferretdb'> {
+    this.backendKind ??= this.db
+      .admin()
+      .command({ buildInfo: 1 })
+      .then(
+        (info): 'mongodb' | 'ferretdb' => ('ferretdbVersion' in info ? 'ferretdb' : 'mongodb'),
+        (): 'mongodb' | 'ferretdb' => 'mongodb',
+      );
+    return this.backendKind;
   }
 
   async delete(userId: string): Promise<boolean> {
