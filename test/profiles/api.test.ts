@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../profiles-api/app';
 import { apiConfig } from '../../profiles-api/config';
@@ -324,6 +325,94 @@ describe('queries', () => {
     expect((body(response).issues as { field: string }[]).map((issue) => issue.field)).toEqual(['colour']);
     const bad = await app.inject({ url: '/profiles?limit=5000' });
     expect(body(bad).issues).toEqual([{ field: 'limit', rule: 'must be <= 1000' }]);
+  });
+});
+
+describe('fuzzing through HTTP', () => {
+  const DATA_COMMANDS = ['find', 'aggregate', 'count', 'insert', 'update', 'delete', 'getMore'];
+  const dangerous = fc.constantFrom(
+    '$where',
+    '$function',
+    '$expr',
+    '$accumulator',
+    '$regex',
+    'password',
+    '$nor',
+    '__proto__',
+  );
+  const badCriteria = fc
+    .tuple(
+      fc.array(fc.constantFrom('device_type', 'geo_location', 'actions', '$or', 'in', 'eq', 'gte'), {
+        maxLength: 3,
+      }),
+      dangerous,
+      fc.jsonValue({ maxDepth: 1 }),
+    )
+    .map(([path, key, value]) => {
+      let criteria: unknown = { [key]: value };
+      for (const step of [...path].reverse())
+        criteria = step === '$or' ? { $or: [criteria] } : { [step]: criteria };
+      return criteria;
+    });
+
+  test('bad criteria get a 400 naming a field, never a 5xx, and no query reaches the database', async () => {
+    mongo.commands.length = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        badCriteria,
+        fc.constantFrom('/profiles', '/profiles/sample', '/profiles/stats'),
+        async (criteria, route) => {
+          const response = await app.inject({
+            url: `${route}?criteria=${encodeURIComponent(JSON.stringify(criteria))}`,
+          });
+          expect(response.statusCode).toBe(400);
+          expect((body(response).issues as unknown[]).length).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    expect(mongo.commands.filter((command) => DATA_COMMANDS.includes(command.commandName))).toEqual([]);
+  });
+
+  test('bad profiles get a 400, never a 5xx, and nothing is written', async () => {
+    const before = await store.count();
+    mongo.commands.length = 0;
+    const mutation = fc.record({
+      key: fc.constantFrom(
+        'user_id',
+        'device_type',
+        'geo_location',
+        'resource_intensity',
+        'behavioral_patterns',
+        'schema_version',
+        '$set',
+      ),
+      value: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant([{ timestamp: 0, action: 'teleport' }])),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(mutation, { minLength: 1, maxLength: 3 }),
+        fc.boolean(),
+        async (changes, asBatch) => {
+          const input = profileInput('fuzz-1');
+          for (const { key, value } of changes) input[key] = value;
+          // A valid change (e.g. the same device type) would be written: keep only the rejected ones.
+          const payload = asBatch ? [profileInput('fuzz-ok'), input] : input;
+          const response = await app.inject({
+            method: 'POST',
+            url: '/profiles',
+            headers: auth,
+            payload: payload as object,
+          });
+          expect(
+            response.statusCode === 400 || response.statusCode === 201 || response.statusCode === 200,
+          ).toBe(true);
+          if (response.statusCode !== 400) await store.delete('fuzz-1').then(() => store.delete('fuzz-ok'));
+        },
+      ),
+      { numRuns: 600 },
+    );
+    expect(await store.count()).toBe(before);
   });
 });
 
