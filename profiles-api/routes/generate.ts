@@ -1,14 +1,14 @@
 /** Synthetic population over HTTP: the same generator as `canary profiles generate`. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { generateProfiles } from '../generator';
+import { DEFAULT_POPULATION, generateProfiles } from '../generator';
 import { requireWriteToken } from '../plugins/auth';
 import { ValidationError } from '../../workflows/validation';
 import { ErrorResponse } from './profiles';
 
 const GenerateBody = Type.Object(
   {
-    count: Type.Integer({ minimum: 1, default: 10_000 }),
+    count: Type.Optional(Type.Integer({ minimum: 1, default: DEFAULT_POPULATION })),
     seed: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 }),
     id_prefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$', default: 'syn' })),
   },
@@ -38,7 +38,7 @@ export default async function generateRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const { count, seed } = request.body;
+      const { count = DEFAULT_POPULATION, seed } = request.body;
       if (count > config.limits.maxGenerate)
         throw new ValidationError([{ field: 'body.count', rule: `must be <= ${config.limits.maxGenerate}` }]);
       const started = Date.now();
