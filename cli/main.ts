@@ -7,11 +7,17 @@
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../workflows/validation';
 import { register as registerAnalyze } from './commands/analyze';
+import { register as registerProfiles } from './commands/profiles';
 import { CliError } from './errors';
 import { register as registerLoadgen } from './commands/loadgen';
 import { register as registerRollout } from './commands/rollout';
 
-const COMMANDS: ((program: Command) => void)[] = [registerRollout, registerLoadgen, registerAnalyze];
+const COMMANDS: ((program: Command) => void)[] = [
+  registerRollout,
+  registerProfiles,
+  registerLoadgen,
+  registerAnalyze,
+];
 
 export function buildProgram(): Command {
   const program = new Command('canary')

@@ -15,7 +15,7 @@ export type StoredProfile = Profile & { _id: string };
 
 export interface ProfilePage {
   profiles: Partial<Profile>[];
-  /** The last user_id of this page when more may follow (the next page starts after it). */
+  /** Where the next page starts when more may follow (opaque; pass back as `after`). */
   nextAfter: string | null;
 }
 
@@ -163,23 +163,41 @@ export class ProfileStore {
     return this.collection.countDocuments(filter);
   }
 
-  /** One page in user_id order, starting after `after`; `fields` limits the returned fields. */
+  /**
+   * One page of profiles matching `filter`, from `after` (the previous page's `nextAfter`);
+   * `fields` limits the returned fields. On MongoDB pages are in user_id order (keyset on the
+   * _id index). FerretDB 1.24 sorts in memory after decoding every document (about a minute for
+   * 100 000 profiles) but stops early without a sort, so there pages follow storage order by
+   * offset: a profile written between two pages may be missed or seen twice.
+   */
   async find(
     filter: Filter<StoredProfile>,
     options: { limit: number; after?: string; fields?: readonly string[] },
   ): Promise<ProfilePage> {
-    const query = options.after === undefined ? filter : afterFilter(filter, options.after);
-    const documents = await this.collection
-      .find(query, { projection: projectionOf(options.fields) })
-      .sort({ _id: 1 })
-      .limit(options.limit + 1)
-      .toArray();
+    const position = options.after === undefined ? undefined : parsePosition(options.after);
+    const projection = projectionOf(options.fields);
+    let documents: StoredProfile[];
+    let next: (page: StoredProfile[]) => string;
+    if ((await this.backend()) === 'ferretdb' && position?.kind !== 'key') {
+      const offset = position?.kind === 'offset' ? position.offset : 0;
+      documents = await this.collection
+        .find(filter, { projection })
+        .skip(offset)
+        .limit(options.limit + 1)
+        .toArray();
+      next = (page) => `o:${offset + page.length}`;
+    } else {
+      const query = position?.kind === 'key' ? afterFilter(filter, position.id) : filter;
+      documents = await this.collection
+        .find(query, { projection })
+        .sort({ _id: 1 })
+        .limit(options.limit + 1)
+        .toArray();
+      next = (page) => `k:${page[page.length - 1]?._id ?? ''}`;
+    }
     const more = documents.length > options.limit;
     const page = more ? documents.slice(0, options.limit) : documents;
-    return {
-      profiles: page.map((document) => fromStored(document as StoredProfile)),
-      nextAfter: more ? (page[page.length - 1]?._id ?? null) : null,
-    };
+    return { profiles: page.map((document) => fromStored(document)), nextAfter: more ? next(page) : null };
   }
 
   /** Profiles by id, in the order of `userIds` (missing ones are left out). */
@@ -284,6 +302,15 @@ function sortBuckets(stats: ProfileStats): ProfileStats {
     activity_level: sorted(stats.activity_level),
     actions: sorted(stats.actions),
   };
+}
+
+type Position = { kind: 'key'; id: string } | { kind: 'offset'; offset: number };
+
+/** Positions are `k:<user_id>` (keyset) or `o:<offset>` (storage order); anything else starts over as a key. */
+function parsePosition(text: string): Position {
+  if (text.startsWith('o:') && /^\d{1,12}$/.test(text.slice(2)))
+    return { kind: 'offset', offset: Number(text.slice(2)) };
+  return { kind: 'key', id: text.startsWith('k:') ? text.slice(2) : text };
 }
 
 function afterFilter(filter: Filter<StoredProfile>, after: string): Filter<StoredProfile> {
