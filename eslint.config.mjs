@@ -35,6 +35,18 @@ export default tseslint.config(
         { allowNumber: true, allowBoolean: true },
       ],
       eqeqeq: ['error', 'always'],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'execa',
+              message: 'execa is ESM-only: load it with loadExeca() from lib/execa so tsx and jest can run it.',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -16,7 +16,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../lib/execa';
 import { MongoClient } from 'mongodb';
 import { generateProfiles } from '../profiles-api/generator';
 import { ProfileStore } from '../profiles-api/store';
@@ -70,7 +70,9 @@ async function driverLoad(
     amount: requests,
     concurrency,
   };
-  const result = await execa(
+  const result = await (
+    await loadExeca()
+  ).execa(
     process.execPath,
     ['--import', 'tsx', path.join(__dirname, 'profiles-driver-load.ts'), JSON.stringify(load)],
     {
@@ -90,7 +92,9 @@ async function driverLoad(
 
 async function apiLoad(url: string, requests: number, concurrency: number): Promise<Measurement> {
   const started = performance.now();
-  const result = await execa(
+  const result = await (
+    await loadExeca()
+  ).execa(
     process.execPath,
     [
       require.resolve('autocannon/autocannon.js'),

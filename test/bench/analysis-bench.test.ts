@@ -1,18 +1,16 @@
 import path from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../../lib/execa';
 import { projectRoot } from '../../stack/tools';
 
 /** Smoke run of `npm run bench:analysis -- --quick`: the table and the JSON line keep their shape. */
 describe('analysis benchmark', () => {
   it('prints a method x scenario table and ends with one JSON object', async () => {
-    const run = await execa(
-      process.execPath,
-      ['--import', 'tsx', path.join(projectRoot, 'bench/analysis.ts'), '--quick'],
-      {
-        cwd: projectRoot,
-        timeout: 240_000,
-      },
-    );
+    const run = await (
+      await loadExeca()
+    ).execa(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'bench/analysis.ts'), '--quick'], {
+      cwd: projectRoot,
+      timeout: 240_000,
+    });
     const lines = String(run.stdout).trim().split('\n');
     for (const row of ['sequential a=0.05', 'mann-whitney a=0.05', 'seed a=0.05', 'mann-whitney @FRR=seq'])
       expect(lines.some((line) => line.startsWith(row))).toBe(true);

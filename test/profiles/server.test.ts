@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../../lib/execa';
 import { ManagedProcess } from '../../stack/managed-process';
 import { freePort, isListening } from '../../stack/ports';
 import { projectRoot } from '../../stack/tools';
@@ -69,15 +69,13 @@ describe('the profiles API server process', () => {
   });
 
   test('bad flags exit 2 naming the flag', async () => {
-    const result = await execa(
-      process.execPath,
-      ['--import', 'tsx', 'profiles-api/server.ts', '--port', 'http'],
-      {
-        cwd: projectRoot,
-        reject: false,
-        env: { PROFILES_API_TOKEN: 'short' },
-      },
-    );
+    const result = await (
+      await loadExeca()
+    ).execa(process.execPath, ['--import', 'tsx', 'profiles-api/server.ts', '--port', 'http'], {
+      cwd: projectRoot,
+      reject: false,
+      env: { PROFILES_API_TOKEN: 'short' },
+    });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('error: --port: must be a finite number');
     expect(result.stderr).toContain('error: PROFILES_API_TOKEN: must be at least 16 characters');
