@@ -136,6 +136,29 @@ describe('traffic policy', () => {
     );
   });
 
+  test('a tick that ends while paused never raises the share, but an anomaly still cuts it', () => {
+    fc.assert(
+      fc.property(
+        policyArbitrary,
+        fc.array(tickArbitrary, { maxLength: 100 }),
+        fc.array(fc.boolean(), { maxLength: 100 }),
+        (policy, ticks, pauses) => {
+          let state: PolicyState = initialPolicyState();
+          ticks.forEach((input, index) => {
+            const holdRaises = pauses[index] ?? false;
+            const decision = nextTrafficShare(policy, state, { tick: index + 1, ...input, holdRaises });
+            if (holdRaises) expect(decision.shareAfter).toBeLessThanOrEqual(decision.shareBefore);
+            if (holdRaises && input.status === 'anomalous' && decision.shareBefore > 0) {
+              expect(decision.shareAfter).toBeLessThan(decision.shareBefore);
+            }
+            state = decision.state;
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   test('promoted and rolled back are final', () => {
     fc.assert(
       fc.property(policyArbitrary, fc.array(tickArbitrary, { maxLength: 200 }), (policy, ticks) => {

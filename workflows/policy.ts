@@ -39,6 +39,8 @@ export interface TickInput {
   status: VerdictStatus;
   /** A critical metric failed: roll back at once. */
   critical: boolean;
+  /** A person paused the rollout while this tick ran: it may cut the share but not raise it. */
+  holdRaises?: boolean;
 }
 
 export type PolicyAction = 'hold' | 'start' | 'raise' | 'reduce' | 'promote' | 'rollback';
@@ -158,6 +160,8 @@ export function nextTrafficShare(
         `probing: ${state.cleanStreak} of ${policy.probingTicks} clean ticks at 0 %`,
       );
     }
+    if (input.holdRaises)
+      return decide(state, 'hold', 'probing passed; paused: real traffic waits for resume');
     const share = roundShare(Math.min(policy.initialShare, policy.promoteAt));
     if (share >= policy.promoteAt) return decide(promoted(state), 'promote', `reached ${policy.promoteAt} %`);
     return decide(
@@ -175,6 +179,7 @@ export function nextTrafficShare(
       `hysteresis: held, ${cleanBefore + 1} of ${policy.recoveryTicks} clean ticks in a row since the cut`,
     );
   }
+  if (input.holdRaises) return decide(state, 'hold', `paused: held at ${shareBefore} %`);
   const share = roundShare(Math.min(shareBefore + policy.stepUp, policy.promoteAt));
   if (state.ceiling && share >= state.ceiling.share) {
     return decide(

@@ -141,10 +141,12 @@ export class RolloutState {
     at: number,
   ): { decision: PolicyDecision; investigation: Investigation | null } {
     const critical = verdict.anomalies.some((anomaly) => anomaly.critical);
+    // A pause that arrived while the tick ran stops raises, not cuts: safety still applies.
     const decision = nextTrafficShare(this.policy, this.policyState, {
       tick,
       status: verdict.status,
       critical,
+      holdRaises: this.pausedReason !== null,
     });
     this.policyState = decision.state;
     const notes =

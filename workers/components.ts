@@ -1,0 +1,87 @@
+/**
+ * The composition root: the real components behind the activities' ports, built from the
+ * environment. The worker entry, the local stack and the end-to-end tests all use it, so what
+ * runs in the demo is what runs in production.
+ */
+import { MongoClient, type Db } from 'mongodb';
+import type { ActivityDeps, AlertDispatcher } from '../activities/ports';
+import { createLogger, type Logger } from '../lib/logger';
+import { TargetAllowlist } from '../loadgen/allowlist';
+import { limitsFromEnv } from '../loadgen/options';
+import { LoadgenProber } from '../loadgen/prober';
+import { RolloutAnalyzer } from '../metrics/analyzer';
+import { SampleCollector } from '../metrics/collector';
+import { defaultOntology, loadOntology } from '../profiles-api/ontology';
+import { StoreProfileSource } from '../profiles-api/profile-source';
+import { ProfileStore } from '../profiles-api/store';
+import { RouterRegistry } from '../routing/routers';
+import { RolloutStore } from '../store/rollout-store';
+
+export interface ComponentsConfig {
+  mongoUri: string;
+  mongoDb: string;
+  ontologyFile?: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export function componentsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ComponentsConfig {
+  return {
+    mongoUri: env.CANARY_MONGO_URI ?? 'mongodb://127.0.0.1:27017/',
+    mongoDb: env.CANARY_MONGO_DB ?? 'canary',
+    ontologyFile: env.CANARY_ONTOLOGY || undefined,
+    env,
+  };
+}
+
+export interface Components {
+  deps: ActivityDeps;
+  db: Db;
+  prober: LoadgenProber;
+  close(): Promise<void>;
+}
+
+/** Alerts go to the structured log until a sink is configured (the alert sinks wire in here). */
+function logAlerts(logger: Logger): AlertDispatcher {
+  return {
+    dispatch: async (event) => {
+      logger.info({ alert: event }, `alert ${event.kind}: ${event.summary}`);
+    },
+  };
+}
+
+export async function createComponents(
+  config: ComponentsConfig,
+  logger = createLogger('worker'),
+): Promise<Components> {
+  const mongo = await MongoClient.connect(config.mongoUri, { serverSelectionTimeoutMS: 10_000 });
+  const db = mongo.db(config.mongoDb);
+  const rollouts = new RolloutStore(db);
+  await rollouts.ensureIndexes();
+  const profiles = new ProfileStore(db);
+  const routers = new RouterRegistry({ env: config.env });
+  const prober = new LoadgenProber({
+    db,
+    ontology: config.ontologyFile ? loadOntology(config.ontologyFile) : defaultOntology(),
+    allowlist: TargetAllowlist.parse(config.env.LOADGEN_ALLOWED_TARGETS, 'LOADGEN_ALLOWED_TARGETS'),
+    limits: limitsFromEnv(config.env),
+    logger: logger.child({ component: 'loadgen' }),
+  });
+  const deps: ActivityDeps = {
+    profiles: new StoreProfileSource(profiles),
+    prober,
+    metrics: new SampleCollector({ db, logger: logger.child({ component: 'metrics' }) }),
+    analyzer: new RolloutAnalyzer(db),
+    routers,
+    alerts: logAlerts(logger.child({ component: 'alerts' })),
+    ticks: rollouts,
+  };
+  return {
+    deps,
+    db,
+    prober,
+    async close() {
+      await routers.close();
+      await mongo.close();
+    },
+  };
+}
