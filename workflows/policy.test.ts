@@ -148,7 +148,12 @@ describe('traffic policy', () => {
             const holdRaises = pauses[index] ?? false;
             const decision = nextTrafficShare(policy, state, { tick: index + 1, ...input, holdRaises });
             if (holdRaises) expect(decision.shareAfter).toBeLessThanOrEqual(decision.shareBefore);
-            if (holdRaises && input.status === 'anomalous' && decision.shareBefore > 0) {
+            if (
+              holdRaises &&
+              input.status === 'anomalous' &&
+              decision.shareBefore > 0 &&
+              !isTerminal(state.phase)
+            ) {
               expect(decision.shareAfter).toBeLessThan(decision.shareBefore);
             }
             state = decision.state;
