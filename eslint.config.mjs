@@ -41,7 +41,8 @@ export default tseslint.config(
           paths: [
             {
               name: 'execa',
-              message: 'execa is ESM-only: load it with loadExeca() from lib/execa so tsx and jest can run it.',
+              message:
+                'execa is ESM-only: load it with loadExeca() from lib/execa so tsx and jest can run it.',
               allowTypeImports: true,
             },
           ],

@@ -30,6 +30,8 @@ export interface ProbeRequest {
   durationMs: number;
   concurrency: number;
   seed: number;
+  /** Multiplies the profiles' recorded think times; absent = 1 (real time). */
+  timeScale?: number;
   /** This activity's part of a fanned-out probe; absent = the whole probe. */
   shard?: { index: number; count: number };
 }

@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../workflows/validation';
 import { register as registerAnalyze } from './commands/analyze';
+import { register as registerDemo } from './commands/demo';
 import { register as registerProfiles } from './commands/profiles';
 import { CliError } from './errors';
 import { register as registerLoadgen } from './commands/loadgen';
@@ -17,6 +18,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerProfiles,
   registerLoadgen,
   registerAnalyze,
+  registerDemo,
 ];
 
 export function buildProgram(): Command {

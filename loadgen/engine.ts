@@ -431,7 +431,19 @@ class Runner {
     this.pending = this.exchanges.length;
     this.sending = true;
     this.completedWhileSending = false;
-    for (const exchange of this.exchanges) exchange.send(step, now, overdueSince, tag);
+    // Paired probes alternate which target is sent first: the second request of a pair is always
+    // a little later and meets a busier CPU, a bias the analysis would otherwise take for the
+    // canary being slower (seen as +15 % on sub-millisecond page views).
+    const count = this.exchanges.length;
+    const reversed = count > 1 && ((this.sessionNumber + this.stepIndex) & 1) === 1;
+    for (let i = 0; i < count; i++) {
+      (this.exchanges[reversed ? count - 1 - i : i] as (typeof this.exchanges)[number]).send(
+        step,
+        now,
+        overdueSince,
+        tag,
+      );
+    }
     this.sending = false;
     // Completions inside dispatch (a synchronous failure) continue on the next turn, so a dead
     // target cannot recurse through the whole session in one stack.

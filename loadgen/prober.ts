@@ -195,7 +195,7 @@ export class LoadgenProber implements Prober {
           concurrency: request.concurrency,
           seed: request.seed >>> 0,
           shard,
-          timeScale: this.options.timeScale ?? 1,
+          timeScale: request.timeScale ?? this.options.timeScale ?? 1,
           ...(this.options.threads ? { threads: this.options.threads } : {}),
           ...(this.options.requestTimeoutMs ? { timeoutMs: this.options.requestTimeoutMs } : {}),
           // Every snapshot is a heartbeat, and a heartbeat is how a cancellation arrives.

@@ -218,6 +218,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
           durationMs: spec.probe.durationMs,
           concurrency: spec.probe.concurrency,
           seed: spec.profiles.seed + tick,
+          timeScale: spec.probe.timeScale,
         };
         const shards = spec.probe.shards ?? 1;
         const summary =

@@ -24,7 +24,7 @@ describe('rollout spec', () => {
     const spec = parseRolloutSpec(minimal);
     expect(spec.policy).toEqual(DEFAULT_POLICY);
     expect(spec.intervalMs).toBe(60_000);
-    expect(spec.probe).toEqual({ durationMs: 45_000, concurrency: 10, shards: 1 });
+    expect(spec.probe).toEqual({ durationMs: 45_000, concurrency: 10, shards: 1, timeScale: 1 });
     expect(spec.analysis).toEqual({ method: 'sequential', alpha: 0.05, options: {} });
     expect(spec.targets.baseline.url).toBe('http://127.0.0.1:8081');
     expect(spec.router).toEqual({ kind: 'builtin', adminUrl: 'http://127.0.0.1:9000' });

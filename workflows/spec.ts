@@ -67,6 +67,8 @@ export interface RolloutSpec {
     /** Optional: workflow inputs recorded before fan-out existed do not have it (means 1). */
     shards?: number;
     taskQueue?: string;
+    /** Multiplies the profiles' recorded think times (0.01 replays sessions 100x faster). */
+    timeScale?: number;
   };
   analysis: { method: AnalysisMethod; alpha: number; options: Record<string, Json> };
   alerts: { sinks: AdapterSpec[] };
@@ -165,7 +167,7 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
   const intervalMs = r.duration(root.interval, 'interval', { minMs: 200, maxMs: 3_600_000 }, 60_000);
 
   const probeIn = r.optionalObject(root.probe, 'probe');
-  if (probeIn) r.onlyKeys(probeIn, ['duration', 'concurrency', 'shards', 'taskQueue'], 'probe');
+  if (probeIn) r.onlyKeys(probeIn, ['duration', 'concurrency', 'shards', 'taskQueue', 'timeScale'], 'probe');
   const defaultProbeMs = intervalMs === undefined ? undefined : Math.max(100, Math.round(intervalMs * 0.75));
   // Without a valid interval there is no default to fall back on; interval's own issue says why.
   const probeDurationMs =
@@ -182,6 +184,7 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
     10,
   );
   const shards = r.number(probeIn?.shards, 'probe.shards', { min: 1, max: 64, integer: true }, 1);
+  const timeScale = r.number(probeIn?.timeScale, 'probe.timeScale', { min: 0, max: 100 }, 1);
   const probeTaskQueue =
     probeIn?.taskQueue === undefined
       ? undefined
@@ -251,6 +254,7 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
       durationMs: probeDurationMs!,
       concurrency: concurrency!,
       shards: shards!,
+      timeScale: timeScale!,
       ...(probeTaskQueue ? { taskQueue: probeTaskQueue } : {}),
     },
     analysis: { method: method!, alpha: alpha!, options: analysisOptions },

@@ -69,9 +69,9 @@ async function withClient<T>(flags: ConnectionFlags, run: (client: Client) => Pr
 
 export function formatStatus(status: RolloutStatus): string {
   const verdict = status.lastVerdicts.at(-1);
-  const last = verdict
-    ? `${verdict.status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`
-    : 'none yet';
+  const notes = verdict?.notes ?? [];
+  const shown = notes.length > 2 ? [...notes.slice(0, 2), `+${notes.length - 2} more`] : notes;
+  const last = verdict ? `${verdict.status}${shown.length ? ` (${shown.join('; ')})` : ''}` : 'none yet';
   const paused = status.pausedReason ? ` — paused: ${status.pausedReason}` : '';
   return `${status.rolloutId}  ${status.phase}  share ${status.share} %  tick ${status.tick}  anomalies ${status.anomalyCount}  last verdict: ${last}${paused}`;
 }

@@ -1,0 +1,221 @@
+/**
+ * `canary demo`: the whole product on loopback in one command. Starts the local stack (Temporal
+ * dev server with its Web UI, FerretDB, the sample shop as baseline and canary, the built-in
+ * router, the worker, the API), seeds profiles, starts a rollout with short ticks and follows it.
+ * `--scenario regression` makes the canary's checkout slower once it has real traffic; the
+ * rollout finds it, names checkout, cuts the share and rolls back. Stopping the demo mid-rollout
+ * and starting it again continues the same rollout.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { stringify } from 'yaml';
+import type { ShopFaults } from '../../examples/shop/faults';
+import { parseRolloutDocument } from '../../lib/rollout-document';
+import { startRollout } from '../../lib/rollout-client';
+import { connectClient } from '../../lib/temporal-connection';
+import { LocalStack } from '../../stack/local-stack';
+import { projectRoot } from '../../stack/tools';
+import { statusQuery } from '../../workflows/messages';
+import type { rolloutWorkflow } from '../../workflows/rollout';
+import { rolloutIdFor } from '../../workflows/spec';
+import type { RolloutResult, RolloutStatus } from '../../workflows/types';
+import { formatStatus } from './rollout';
+
+type Scenario = 'healthy' | 'regression';
+
+interface DemoState {
+  scenario: Scenario;
+  rolloutId: string;
+  run: number;
+  faultsInjected: boolean;
+}
+
+/** The regression: checkout answers 250 ms slower, once the canary carries real traffic. */
+export const CHECKOUT_REGRESSION: ShopFaults = {
+  latency: [{ action: 'checkout', extraMs: 250, fraction: 1 }],
+  errors: [],
+  cpu: [],
+  leakBytesPerSecond: 0,
+};
+const REGRESSION_AT_SHARE = 15;
+
+function demoSpec(
+  stack: LocalStack,
+  scenario: Scenario,
+  run: number,
+  intervalMs: number,
+): Record<string, unknown> {
+  const version = `1.1.0-${scenario}.${run}`;
+  return {
+    apiVersion: 'canary.dev/v1',
+    kind: 'Rollout',
+    metadata: { service: 'shop', version },
+    spec: {
+      targets: { baseline: { url: stack.baselineUrl }, canary: { url: stack.canaryUrl } },
+      router: { kind: 'builtin', adminUrl: stack.proxyAdminUrl, tokenEnv: 'CANARY_PROXY_TOKEN' },
+      // Shoppers who check out: the flow the regression scenario breaks.
+      profiles: { criteria: { actions: 'checkout' }, sampleSize: 60, seed: 7 },
+      interval: `${intervalMs}ms`,
+      // Sessions replay 1000x faster so whole sessions, checkout included, fit in a probe window.
+      probe: { duration: `${Math.round(intervalMs * 0.8)}ms`, concurrency: 60, timeScale: 0.001 },
+      analysis: { method: 'sequential', alpha: 0.05 },
+      // Bigger steps than production's +1 % so the demo finishes in a few minutes.
+      policy: {
+        probingTicks: 3,
+        initialShare: 5,
+        stepUp: 5,
+        stepDown: 5,
+        recoveryTicks: 2,
+        cooldownTicks: 4,
+      },
+      links: {
+        dashboardUrl: stack.apiUrl,
+        temporalUiUrl: stack.temporalUiLink(rolloutIdFor('shop', version)),
+      },
+    },
+  };
+}
+
+function readState(file: string): DemoState | undefined {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DemoState) : undefined;
+}
+
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .description('run a full canary rollout of the sample shop on a local stack')
+    .addOption(
+      new Option('--scenario <name>', 'healthy promotes; regression rolls back')
+        .choices(['healthy', 'regression'])
+        .default('healthy'),
+    )
+    .option('--data-dir <dir>', 'where the stack keeps its data', path.join(projectRoot, '.data'))
+    .option(
+      '--interval <ms>',
+      'tick interval in milliseconds',
+      (value: string) => {
+        const ms = Number(value);
+        if (!Number.isInteger(ms) || ms < 500 || ms > 60_000)
+          throw new InvalidArgumentError('must be 500-60000 ms');
+        return ms;
+      },
+      3000,
+    )
+    .option('--profiles <n>', 'profiles generated into an empty store', (value: string) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 10 || n > 100_000) throw new InvalidArgumentError('must be 10-100000');
+      return n;
+    })
+    .option('--exit', 'stop the stack and exit when the rollout ends (0 promoted, 1 rolled back)')
+    .option('--json', 'status lines as NDJSON')
+    .action(
+      async (flags: {
+        scenario: Scenario;
+        dataDir: string;
+        interval: number;
+        profiles?: number;
+        exit?: boolean;
+        json?: boolean;
+      }) => {
+        const say = (line: string) =>
+          process.stdout.write(
+            flags.json ? `${JSON.stringify({ type: 'log', message: line })}\n` : `${line}\n`,
+          );
+        const stateFile = path.join(flags.dataDir, 'demo.json');
+        const previous = readState(stateFile);
+        const resuming = previous?.scenario === flags.scenario ? previous : undefined;
+        const stack = await LocalStack.start({
+          dataDir: flags.dataDir,
+          profiles: flags.profiles,
+          canaryFaults: resuming?.faultsInjected ? CHECKOUT_REGRESSION : undefined,
+          log: say,
+        });
+        let stopping = false;
+        const shutdown = async (code: number) => {
+          if (stopping) return;
+          stopping = true;
+          say('stopping the stack...');
+          await stack.stop();
+          process.exit(code);
+        };
+        process.once('SIGINT', () => void shutdown(130));
+        process.once('SIGTERM', () => void shutdown(143));
+
+        const client = await connectClient({ address: stack.temporal.address, namespace: 'default' });
+        let state = resuming;
+        const running =
+          state &&
+          (
+            await client.workflow
+              .getHandle(state.rolloutId)
+              .describe()
+              .catch(() => undefined)
+          )?.status.name === 'RUNNING';
+        if (state && running) {
+          say(`resuming ${state.rolloutId} where it stopped`);
+        } else {
+          const run = (previous?.run ?? 0) + 1;
+          const document = demoSpec(stack, flags.scenario, run, flags.interval);
+          const specFile = path.join(flags.dataDir, 'demo-rollout.yaml');
+          writeFileSync(specFile, stringify(document));
+          const spec = parseRolloutDocument(readFileSync(specFile, 'utf8'), specFile);
+          if (flags.scenario === 'regression')
+            await stack.injectCanaryFaults({ latency: [], errors: [], cpu: [], leakBytesPerSecond: 0 });
+          const handle = await startRollout(client, spec);
+          state = { scenario: flags.scenario, rolloutId: handle.workflowId, run, faultsInjected: false };
+          writeFileSync(stateFile, JSON.stringify(state, null, 2));
+          say(`started ${state.rolloutId} (spec: ${specFile})`);
+        }
+        const current = state;
+        say(`dashboard:   ${stack.apiUrl}`);
+        say(`Temporal UI: ${stack.temporalUiLink(current.rolloutId)}`);
+        say(`router:      ${stack.proxyUrl} (real traffic)   logs: ${path.join(flags.dataDir, 'logs')}`);
+        say('Ctrl-C stops everything; run the same command again to continue.');
+
+        const handle = client.workflow.getHandle<typeof rolloutWorkflow>(current.rolloutId);
+        let finished = false;
+        const result = handle.result().finally(() => (finished = true));
+        let lastLine = '';
+        while (!finished) {
+          const status: RolloutStatus | undefined = await handle.query(statusQuery).catch(() => undefined);
+          if (status) {
+            if (
+              flags.scenario === 'regression' &&
+              !current.faultsInjected &&
+              status.share >= REGRESSION_AT_SHARE
+            ) {
+              await stack.injectCanaryFaults(CHECKOUT_REGRESSION);
+              current.faultsInjected = true;
+              writeFileSync(stateFile, JSON.stringify(current, null, 2));
+              say(
+                `injected the regression: the canary's checkout is now 250 ms slower (at ${status.share} %)`,
+              );
+            }
+            const line = flags.json ? JSON.stringify({ type: 'status', ...status }) : formatStatus(status);
+            if (line !== lastLine) say(line);
+            lastLine = line;
+          }
+          await Promise.race([
+            result.catch(() => undefined),
+            new Promise((resolve) => setTimeout(resolve, 1000)),
+          ]);
+        }
+        const outcome: RolloutResult = await result;
+        const final = await handle.query(statusQuery).catch(() => undefined);
+        const blamed = [
+          ...new Set(final?.investigations.flatMap((i) => i.anomalies.map((a) => a.summary)) ?? []),
+        ];
+        if (flags.json)
+          process.stdout.write(`${JSON.stringify({ type: 'result', ...outcome, anomalies: blamed })}\n`);
+        else {
+          say(`${outcome.rolloutId}: ${outcome.outcome} after ${outcome.ticks} ticks`);
+          for (const line of blamed) say(`  anomaly: ${line}`);
+        }
+        await client.connection.close();
+        const code = outcome.outcome === 'promoted' ? 0 : outcome.outcome === 'rolled_back' ? 1 : 2;
+        if (flags.exit) await shutdown(code);
+        else say('the stack keeps running for you to look around; Ctrl-C stops it.');
+      },
+    );
+}

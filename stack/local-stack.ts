@@ -1,0 +1,276 @@
+/**
+ * The embedded local stack: everything a rollout needs, on loopback, with its data under one
+ * folder (`.data/` by default) so it survives a restart. Ports and secrets chosen on the first
+ * start are kept in `<dataDir>/stack.json` and reused, because running rollouts have the target
+ * and router URLs in their history.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { MongoClient } from 'mongodb';
+import { request } from 'undici';
+import type { ShopFaults } from '../examples/shop/faults';
+import { generateProfiles } from '../profiles-api/generator';
+import { ProfileStore } from '../profiles-api/store';
+import { BuiltinProxyServer } from './builtin-proxy';
+import { FerretDbServer } from './ferretdb';
+import { NodeService } from './node-service';
+import { freePort, isListening } from './ports';
+import { TemporalDevServer } from './temporal-server';
+
+export interface StackPorts {
+  temporal: number;
+  temporalUi: number;
+  mongo: number;
+  baseline: number;
+  canary: number;
+  proxy: number;
+  proxyAdmin: number;
+  api: number;
+}
+
+export const PREFERRED_PORTS: StackPorts = {
+  temporal: 7233,
+  temporalUi: 8233,
+  mongo: 27017,
+  baseline: 9081,
+  canary: 9082,
+  proxy: 9080,
+  proxyAdmin: 9079,
+  api: 8080,
+};
+
+interface StackState {
+  ports: StackPorts;
+  proxyToken: string;
+  apiToken: string;
+  shopAdminToken: string;
+}
+
+export interface LocalStackOptions {
+  dataDir: string;
+  /** Faults the canary starts with (the demo's regression scenario after a restart). */
+  canaryFaults?: ShopFaults;
+  /** Profiles generated into an empty store. */
+  profiles?: number;
+  log?: (line: string) => void;
+}
+
+export const MONGO_DB = 'canary';
+
+function faultFlags(faults: ShopFaults | undefined): string[] {
+  if (!faults) return [];
+  return [
+    ...faults.latency.flatMap((f) => ['--latency', `${f.action}:${f.extraMs}ms@${f.fraction}`]),
+    ...faults.errors.flatMap((f) => ['--errors', `${f.action}:${f.rate}`]),
+    ...faults.cpu.flatMap((f) => ['--cpu', `${f.action}:${f.ms}ms`]),
+    ...(faults.leakBytesPerSecond > 0 ? ['--leak', String(faults.leakBytesPerSecond)] : []),
+  ];
+}
+
+async function loadOrChooseState(file: string): Promise<StackState> {
+  if (existsSync(file)) {
+    const state = JSON.parse(readFileSync(file, 'utf8')) as StackState;
+    const busy: string[] = [];
+    for (const [name, port] of Object.entries(state.ports) as [string, number][])
+      if (await isListening(port)) busy.push(`${name} (${port})`);
+    if (busy.length > 0) {
+      throw new Error(
+        `ports of the stack in ${path.dirname(file)} are in use: ${busy.join(', ')}. Stop what uses them ` +
+          '(another demo?), or remove that folder to start afresh.',
+      );
+    }
+    return state;
+  }
+  const ports = {} as StackPorts;
+  const taken = new Set<number>();
+  for (const [name, preferred] of Object.entries(PREFERRED_PORTS) as [keyof StackPorts, number][]) {
+    let port = preferred;
+    if (taken.has(port) || (await isListening(port))) {
+      do port = await freePort();
+      while (taken.has(port));
+    }
+    taken.add(port);
+    ports[name] = port;
+  }
+  const secret = () => randomBytes(24).toString('base64url');
+  const state = { ports, proxyToken: secret(), apiToken: secret(), shopAdminToken: secret() };
+  writeFileSync(file, JSON.stringify(state, null, 2), { mode: 0o600 });
+  return state;
+}
+
+export class LocalStack {
+  private readonly stops: (() => Promise<void>)[] = [];
+
+  private constructor(
+    readonly options: LocalStackOptions,
+    readonly state: StackState,
+    readonly temporal: TemporalDevServer,
+    readonly ferret: FerretDbServer,
+  ) {}
+
+  static async start(options: LocalStackOptions): Promise<LocalStack> {
+    const log = options.log ?? (() => undefined);
+    const dataDir = path.resolve(options.dataDir);
+    const logs = path.join(dataDir, 'logs');
+    mkdirSync(logs, { recursive: true });
+    const state = await loadOrChooseState(path.join(dataDir, 'stack.json'));
+    const { ports } = state;
+
+    log('starting the Temporal dev server and FerretDB...');
+    const [temporal, ferret] = await Promise.all([
+      TemporalDevServer.start({
+        dbFile: path.join(dataDir, 'temporal', 'temporal.db'),
+        port: ports.temporal,
+        uiPort: ports.temporalUi,
+        logFile: path.join(logs, 'temporal.log'),
+      }),
+      FerretDbServer.start({
+        dataDir: path.join(dataDir, 'ferretdb'),
+        port: ports.mongo,
+        logFile: path.join(logs, 'ferretdb.log'),
+      }),
+    ]);
+    const stack = new LocalStack(options, state, temporal, ferret);
+    stack.stops.push(
+      () => temporal.stop(),
+      () => ferret.stop(),
+    );
+    try {
+      await stack.startServices(log, dataDir, logs);
+    } catch (error) {
+      await stack.stop();
+      throw error;
+    }
+    return stack;
+  }
+
+  private async startServices(log: (line: string) => void, dataDir: string, logs: string): Promise<void> {
+    const { ports } = this.state;
+    log('starting the sample shop as baseline and canary, and the built-in router...');
+    const shop = (role: 'baseline' | 'canary', version: string, extra: string[]) =>
+      NodeService.start({
+        name: `shop ${role}`,
+        entry: 'examples/shop/server.ts',
+        args: ['--role', role, '--version', version, '--port', String(ports[role]), ...extra],
+        env: { SHOP_ADMIN_TOKEN: this.state.shopAdminToken },
+        logFile: path.join(logs, `shop-${role}.log`),
+        readyUrl: `http://127.0.0.1:${ports[role]}/healthz`,
+      });
+    const [baseline, canary, proxy] = await Promise.all([
+      shop('baseline', '1.0.0', []),
+      shop('canary', '1.1.0', faultFlags(this.options.canaryFaults)),
+      BuiltinProxyServer.start({
+        baseline: this.baselineUrl,
+        canary: this.canaryUrl,
+        adminToken: this.state.proxyToken,
+        port: ports.proxy,
+        adminPort: ports.proxyAdmin,
+        flags: ['--state-file', path.join(dataDir, 'proxy-state.json'), '--sticky-cookie', 'canary_user'],
+        logFile: path.join(logs, 'proxy.log'),
+      }),
+    ]);
+    this.stops.push(
+      () => baseline.stop(),
+      () => canary.stop(),
+      () => proxy.stop(),
+    );
+
+    await this.seedProfiles(log);
+
+    log('starting the worker and the API...');
+    const common = {
+      TEMPORAL_ADDRESS: this.temporal.address,
+      CANARY_MONGO_URI: this.ferret.uri,
+      CANARY_MONGO_DB: MONGO_DB,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    };
+    const [worker, api] = await Promise.all([
+      NodeService.start({
+        name: 'worker',
+        entry: 'workers/main.ts',
+        env: {
+          ...common,
+          CANARY_PROXY_TOKEN: this.state.proxyToken,
+        },
+        logFile: path.join(logs, 'worker.log'),
+        readyLine: 'worker running',
+        readyTimeoutMs: 120_000,
+      }),
+      NodeService.start({
+        name: 'api',
+        entry: 'profiles-api/server.ts',
+        args: ['--port', String(ports.api)],
+        env: { ...common, PROFILES_API_TOKEN: this.state.apiToken },
+        logFile: path.join(logs, 'api.log'),
+        readyUrl: `${this.apiUrl}/healthz`,
+      }),
+    ]);
+    this.stops.push(
+      () => worker.stop(),
+      () => api.stop(),
+    );
+  }
+
+  private async seedProfiles(log: (line: string) => void): Promise<void> {
+    const client = await MongoClient.connect(this.ferret.uri, { serverSelectionTimeoutMS: 10_000 });
+    try {
+      const store = new ProfileStore(client.db(MONGO_DB));
+      const count = await store.collection.estimatedDocumentCount();
+      if (count > 0) {
+        log(`profile store has ${count} profiles`);
+        return;
+      }
+      const wanted = this.options.profiles ?? 2000;
+      log(`seeding the profile store with ${wanted} generated profiles...`);
+      await store.ensureIndexes();
+      await store.load(generateProfiles({ seed: 42, count: wanted }));
+    } finally {
+      await client.close();
+    }
+  }
+
+  get baselineUrl(): string {
+    return `http://127.0.0.1:${this.state.ports.baseline}`;
+  }
+
+  get canaryUrl(): string {
+    return `http://127.0.0.1:${this.state.ports.canary}`;
+  }
+
+  get proxyUrl(): string {
+    return `http://127.0.0.1:${this.state.ports.proxy}`;
+  }
+
+  get proxyAdminUrl(): string {
+    return `http://127.0.0.1:${this.state.ports.proxyAdmin}`;
+  }
+
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.state.ports.api}`;
+  }
+
+  temporalUiLink(workflowId: string): string {
+    return `${this.temporal.uiUrl ?? ''}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`;
+  }
+
+  /** Changes the canary's faults at run time (the demo's regression appears mid-rollout). */
+  async injectCanaryFaults(faults: ShopFaults): Promise<void> {
+    const response = await request(`${this.canaryUrl}/admin/faults`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.state.shopAdminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(faults),
+    });
+    const body = await response.body.text();
+    if (response.statusCode !== 200)
+      throw new Error(`canary refused the faults (${response.statusCode}): ${body}`);
+  }
+
+  /** Stops everything, last started first. */
+  async stop(): Promise<void> {
+    while (this.stops.length > 0)
+      await this.stops
+        .pop()?.()
+        .catch(() => undefined);
+  }
+}
