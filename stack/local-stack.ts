@@ -101,6 +101,11 @@ async function loadOrChooseState(file: string): Promise<StackState> {
 
 export class LocalStack {
   private readonly stops: (() => Promise<void>)[] = [];
+  baseline!: NodeService;
+  canary!: NodeService;
+  proxy!: BuiltinProxyServer;
+  worker!: NodeService;
+  api!: NodeService;
 
   private constructor(
     readonly options: LocalStackOptions,
@@ -175,6 +180,7 @@ export class LocalStack {
       () => canary.stop(),
       () => proxy.stop(),
     );
+    Object.assign(this, { baseline, canary, proxy });
 
     await this.seedProfiles(log);
 
@@ -210,6 +216,7 @@ export class LocalStack {
       () => worker.stop(),
       () => api.stop(),
     );
+    Object.assign(this, { worker, api });
   }
 
   private async seedProfiles(log: (line: string) => void): Promise<void> {

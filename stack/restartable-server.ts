@@ -20,6 +20,19 @@ export abstract class RestartableServer {
     this.process = undefined;
   }
 
+  /** Kills the process at once (a crash), leaving it stopped until start(). */
+  async kill(): Promise<void> {
+    const process = this.process;
+    this.process = undefined;
+    process?.kill('SIGKILL');
+    await process?.exited;
+  }
+
+  /** Starts it again after stop() or kill(). */
+  async start(): Promise<void> {
+    if (!this.running) await this.launch();
+  }
+
   async restart(): Promise<void> {
     await this.stop();
     await this.launch();

@@ -10,15 +10,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
-import type { ShopFaults } from '../../examples/shop/faults';
 import { parseRolloutDocument } from '../../lib/rollout-document';
 import { startRollout } from '../../lib/rollout-client';
 import { connectClient } from '../../lib/temporal-connection';
+import { CHECKOUT_REGRESSION, demoRolloutDocument, NO_FAULTS } from '../../stack/demo-rollout';
 import { LocalStack } from '../../stack/local-stack';
 import { projectRoot } from '../../stack/tools';
 import { statusQuery } from '../../workflows/messages';
 import type { rolloutWorkflow } from '../../workflows/rollout';
-import { rolloutIdFor } from '../../workflows/spec';
 import type { RolloutResult, RolloutStatus } from '../../workflows/types';
 import { formatStatus } from './rollout';
 
@@ -31,51 +30,7 @@ interface DemoState {
   faultsInjected: boolean;
 }
 
-/** The regression: checkout answers 250 ms slower, once the canary carries real traffic. */
-export const CHECKOUT_REGRESSION: ShopFaults = {
-  latency: [{ action: 'checkout', extraMs: 250, fraction: 1 }],
-  errors: [],
-  cpu: [],
-  leakBytesPerSecond: 0,
-};
 const REGRESSION_AT_SHARE = 15;
-
-function demoSpec(
-  stack: LocalStack,
-  scenario: Scenario,
-  run: number,
-  intervalMs: number,
-): Record<string, unknown> {
-  const version = `1.1.0-${scenario}.${run}`;
-  return {
-    apiVersion: 'canary.dev/v1',
-    kind: 'Rollout',
-    metadata: { service: 'shop', version },
-    spec: {
-      targets: { baseline: { url: stack.baselineUrl }, canary: { url: stack.canaryUrl } },
-      router: { kind: 'builtin', adminUrl: stack.proxyAdminUrl, tokenEnv: 'CANARY_PROXY_TOKEN' },
-      // Shoppers who check out: the flow the regression scenario breaks.
-      profiles: { criteria: { actions: 'checkout' }, sampleSize: 60, seed: 7 },
-      interval: `${intervalMs}ms`,
-      // Sessions replay 1000x faster so whole sessions, checkout included, fit in a probe window.
-      probe: { duration: `${Math.round(intervalMs * 0.8)}ms`, concurrency: 60, timeScale: 0.001 },
-      analysis: { method: 'sequential', alpha: 0.05 },
-      // Bigger steps than production's +1 % so the demo finishes in a few minutes.
-      policy: {
-        probingTicks: 3,
-        initialShare: 5,
-        stepUp: 5,
-        stepDown: 5,
-        recoveryTicks: 2,
-        cooldownTicks: 4,
-      },
-      links: {
-        dashboardUrl: stack.apiUrl,
-        temporalUiUrl: stack.temporalUiLink(rolloutIdFor('shop', version)),
-      },
-    },
-  };
-}
 
 function readState(file: string): DemoState | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DemoState) : undefined;
@@ -156,12 +111,14 @@ export function register(program: Command): void {
           say(`resuming ${state.rolloutId} where it stopped`);
         } else {
           const run = (previous?.run ?? 0) + 1;
-          const document = demoSpec(stack, flags.scenario, run, flags.interval);
+          const document = demoRolloutDocument(stack, {
+            version: `1.1.0-${flags.scenario}.${run}`,
+            intervalMs: flags.interval,
+          });
           const specFile = path.join(flags.dataDir, 'demo-rollout.yaml');
           writeFileSync(specFile, stringify(document));
           const spec = parseRolloutDocument(readFileSync(specFile, 'utf8'), specFile);
-          if (flags.scenario === 'regression')
-            await stack.injectCanaryFaults({ latency: [], errors: [], cpu: [], leakBytesPerSecond: 0 });
+          if (flags.scenario === 'regression') await stack.injectCanaryFaults(NO_FAULTS);
           const handle = await startRollout(client, spec);
           state = { scenario: flags.scenario, rolloutId: handle.workflowId, run, faultsInjected: false };
           writeFileSync(stateFile, JSON.stringify(state, null, 2));

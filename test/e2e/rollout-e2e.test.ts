@@ -1,0 +1,222 @@
+/**
+ * End to end, real everything on loopback: the local stack (Temporal dev server, FerretDB, the
+ * sample shop as baseline and canary, the built-in router, the worker with the real components,
+ * the API) and rollouts started through the real CLI or client.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { MongoClient } from 'mongodb';
+import { stringify } from 'yaml';
+import { request } from 'undici';
+import type { ShopFaults } from '../../examples/shop/faults';
+import { parseRolloutDocument } from '../../lib/rollout-document';
+import { startRollout } from '../../lib/rollout-client';
+import { connectClient } from '../../lib/temporal-connection';
+import { CHECKOUT_REGRESSION, demoRolloutDocument, NO_FAULTS } from '../../stack/demo-rollout';
+import { LocalStack, MONGO_DB } from '../../stack/local-stack';
+import { RolloutStore } from '../../store/rollout-store';
+import { statusQuery } from '../../workflows/messages';
+import type { TrafficPolicy } from '../../workflows/spec';
+import type { RolloutResult, RolloutStatus, TickRecord } from '../../workflows/types';
+import { runCli } from '../support/cli';
+
+let dataDir: string;
+let stack: LocalStack;
+let client: Client;
+let mongo: MongoClient;
+let counter = 0;
+
+const FAST: Partial<TrafficPolicy> = {
+  probingTicks: 2,
+  initialShare: 10,
+  stepUp: 30,
+  recoveryTicks: 1,
+  cooldownTicks: 2,
+};
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'canary-e2e-'));
+  stack = await LocalStack.start({ dataDir, profiles: 600 });
+  client = await connectClient({ address: stack.temporal.address, namespace: 'default' });
+  mongo = await MongoClient.connect(stack.ferret.uri);
+}, 240_000);
+
+afterAll(async () => {
+  await mongo?.close();
+  await client?.connection.close();
+  await stack?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+function rolloutFile(policy: Partial<TrafficPolicy> = FAST): { file: string; id: string; version: string } {
+  counter += 1;
+  const version = `2.0.${counter}-e2e`;
+  const file = path.join(dataDir, `${version}.yaml`);
+  writeFileSync(file, stringify(demoRolloutDocument(stack, { version, intervalMs: 2000, policy })));
+  return { file, id: `rollout-shop-${version}`, version };
+}
+
+async function setFaults(faults: ShopFaults): Promise<void> {
+  await stack.injectCanaryFaults(faults);
+}
+
+async function ticksOf(id: string): Promise<TickRecord[]> {
+  return new RolloutStore(mongo.db(MONGO_DB)).listTicks(id);
+}
+
+async function waitForStatus(
+  id: string,
+  done: (status: RolloutStatus) => boolean,
+  timeoutMs = 120_000,
+): Promise<RolloutStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await client.workflow
+      .getHandle(id)
+      .query(statusQuery)
+      .catch(() => undefined);
+    if (status && done(status)) return status;
+    if (Date.now() > deadline) throw new Error(`rollout ${id} did not reach the expected state in time`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function routerShare(): Promise<number> {
+  const response = await request(`${stack.proxyAdminUrl}/weight`, {
+    headers: { authorization: `Bearer ${stack.state.proxyToken}` },
+  });
+  return ((await response.body.json()) as { share: number }).share;
+}
+
+/** Requests that reached each upstream through the router, from the router's own metrics. */
+async function realTrafficByUpstream(): Promise<{ baseline: number; canary: number }> {
+  const text = await (await request(`${stack.proxyAdminUrl}/metrics`)).body.text();
+  const sum = (upstream: string) =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith(`canary_proxy_requests_total{upstream="${upstream}"`))
+      .reduce((total, line) => total + Number(line.split(' ').at(-1)), 0);
+  return { baseline: sum('baseline'), canary: sum('canary') };
+}
+
+const env = () => ({ TEMPORAL_ADDRESS: stack.temporal.address });
+
+describe('end to end on the local stack', () => {
+  test('a healthy canary is promoted; `canary rollout start --wait` exits 0 and the router gives it all traffic', async () => {
+    await setFaults(NO_FAULTS);
+    const { file, id } = rolloutFile();
+    const run = await runCli(['rollout', 'start', '-f', file, '--wait'], { env: env(), timeout: 240_000 });
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain(`${id}: promoted`);
+    expect(await routerShare()).toBe(100);
+    const ticks = await ticksOf(id);
+    expect(ticks.every((tick) => tick.verdict.status !== 'anomalous')).toBe(true);
+    expect(ticks.at(-1)?.action).toBe('promote');
+  });
+
+  test('a latency regression on checkout is found, blamed on checkout, the share cut, and the canary rolled back (exit 1)', async () => {
+    await setFaults(NO_FAULTS);
+    const { file, id } = rolloutFile({ ...FAST, stepUp: 10, maxAnomalies: 2 });
+    const started = await runCli(['rollout', 'start', '-f', file], { env: env() });
+    expect(started.exitCode).toBe(0);
+    await waitForStatus(id, (status) => status.share >= 20);
+    await setFaults(CHECKOUT_REGRESSION);
+    const watch = await runCli(['rollout', 'watch', id], { env: env(), timeout: 240_000 });
+    expect(watch.exitCode).toBe(1);
+    const ticks = await ticksOf(id);
+    const cut = ticks.find((tick) => tick.action === 'reduce');
+    expect(cut?.shareAfter).toBe((cut?.shareBefore ?? 0) - 5);
+    const anomalies = ticks.flatMap((tick) => tick.verdict.anomalies);
+    expect(anomalies.length).toBeGreaterThan(0);
+    expect(
+      anomalies.every((anomaly) => anomaly.action === 'checkout' && anomaly.metric === 'latency_ms'),
+    ).toBe(true);
+    expect(anomalies[0]?.summary).toMatch(/^checkout .*latency \+\d+ %/);
+    expect(await routerShare()).toBe(0);
+  });
+
+  test('an error-rate regression on checkout is found and blamed on checkout, and the canary rolled back', async () => {
+    await setFaults(NO_FAULTS);
+    const document = parseRolloutDocument(
+      stringify(
+        demoRolloutDocument(stack, {
+          version: `2.1.${++counter}-e2e`,
+          intervalMs: 2000,
+          policy: { ...FAST, stepUp: 10, maxAnomalies: 2 },
+        }),
+      ),
+    );
+    const handle = await startRollout(client, document);
+    await waitForStatus(handle.workflowId, (status) => status.share >= 20);
+    await setFaults({ ...NO_FAULTS, errors: [{ action: 'checkout', rate: 0.4 }] });
+    const result = await handle.result();
+    expect(result.outcome).toBe('rolled_back');
+    const anomalies = (await ticksOf(handle.workflowId)).flatMap((tick) => tick.verdict.anomalies);
+    expect(anomalies.some((anomaly) => anomaly.action === 'checkout' && anomaly.metric === 'error')).toBe(
+      true,
+    );
+    expect(anomalies.every((anomaly) => anomaly.action === 'checkout')).toBe(true);
+  });
+
+  test('a regression caught while probing at 0 % reaches no real user', async () => {
+    await setFaults(CHECKOUT_REGRESSION);
+    const before = await realTrafficByUpstream();
+    const { file, id } = rolloutFile({ ...FAST, probingTicks: 4, maxAnomalies: 2 });
+    // Real users keep coming through the router during the whole rollout.
+    let done = false;
+    const users = (async () => {
+      while (!done) {
+        await request(`${stack.proxyUrl}/products/7`).then(
+          (response) => response.body.dump(),
+          () => undefined,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    const run = await runCli(['rollout', 'start', '-f', file, '--wait'], { env: env(), timeout: 240_000 });
+    done = true;
+    await users;
+    expect(run.exitCode).toBe(1);
+    const ticks = await ticksOf(id);
+    expect(ticks.every((tick) => tick.shareAfter === 0)).toBe(true);
+    const after = await realTrafficByUpstream();
+    expect(after.baseline - before.baseline).toBeGreaterThan(100);
+    expect(after.canary - before.canary).toBe(0);
+    await setFaults(NO_FAULTS);
+  });
+
+  test('the worker killed with SIGKILL mid-rollout and started again: the rollout finishes correctly', async () => {
+    await setFaults(NO_FAULTS);
+    const { file, id } = rolloutFile({ ...FAST, stepUp: 15 });
+    expect((await runCli(['rollout', 'start', '-f', file], { env: env() })).exitCode).toBe(0);
+    await waitForStatus(id, (status) => status.tick >= 3);
+    await stack.worker.kill();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await stack.worker.start();
+    const result = (await client.workflow.getHandle(id).result()) as RolloutResult;
+    expect(result.outcome).toBe('promoted');
+    const ticks = await ticksOf(id);
+    expect(ticks.map((tick) => tick.tick)).toEqual(ticks.map((_, index) => index + 1));
+    const raises = ticks
+      .filter((tick) => tick.action === 'raise' || tick.action === 'start')
+      .map((tick) => tick.shareAfter);
+    expect(raises).toEqual([10, 25, 40, 55, 70, 85]);
+    expect(await routerShare()).toBe(100);
+  });
+
+  test('the Temporal dev server restarted on its SQLite file mid-rollout: the rollout finishes correctly', async () => {
+    await setFaults(NO_FAULTS);
+    const { file, id } = rolloutFile();
+    expect((await runCli(['rollout', 'start', '-f', file], { env: env() })).exitCode).toBe(0);
+    await waitForStatus(id, (status) => status.tick >= 3);
+    await stack.temporal.restart();
+    const result = (await client.workflow.getHandle(id).result()) as RolloutResult;
+    expect(result.outcome).toBe('promoted');
+    const ticks = await ticksOf(id);
+    expect(ticks.map((tick) => tick.tick)).toEqual(ticks.map((_, index) => index + 1));
+    expect(await routerShare()).toBe(100);
+  });
+});
