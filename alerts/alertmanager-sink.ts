@@ -10,7 +10,7 @@
 import type { Anomaly } from '../analysis/verdict';
 import type { AdapterSpec } from '../workflows/spec';
 import type { AlertEvent } from '../workflows/types';
-import { FieldReader } from '../workflows/validation';
+import { type FieldReader } from '../workflows/validation';
 import type { AlertNotification, AlertSink, OpenCondition } from './alert-sink';
 import { anomalyLine, conditionLine, formatShare, headline } from './alert-text';
 import { postJson } from './http-post';

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../lib/logger';
 import type { AdapterSpec } from '../workflows/spec';
-import { FieldReader } from '../workflows/validation';
+import { type FieldReader } from '../workflows/validation';
 import type { AlertNotification, AlertSink } from './alert-sink';
 import { conditionKey, headline } from './alert-text';
 import { checkSinkKeys, readSinkName } from './sink-options';

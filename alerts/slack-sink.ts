@@ -4,7 +4,7 @@
  * worker's environment variable named by `urlEnv`, never from the spec.
  */
 import type { AdapterSpec } from '../workflows/spec';
-import { FieldReader } from '../workflows/validation';
+import { type FieldReader } from '../workflows/validation';
 import type { AlertNotification, AlertSink } from './alert-sink';
 import { anomalyLine, conditionLine, eventTitle, formatShare, plainText } from './alert-text';
 import { postJson } from './http-post';

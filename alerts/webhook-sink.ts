@@ -8,7 +8,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { AdapterSpec } from '../workflows/spec';
-import { FieldReader } from '../workflows/validation';
+import { type FieldReader } from '../workflows/validation';
 import type { AlertNotification, AlertSink, OpenCondition } from './alert-sink';
 import { plainText } from './alert-text';
 import { postJson } from './http-post';

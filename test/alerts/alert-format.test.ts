@@ -10,6 +10,7 @@ import { signWebhookBody, verifyWebhookSignature, webhookPayload } from '../../a
 import { validateComponentConfig } from '../../lib/component-config';
 import { createLogger } from '../../lib/logger';
 import { rolloutLinks } from '../../lib/rollout-links';
+import type { AdapterSpec } from '../../workflows/spec';
 import type { AlertEvent } from '../../workflows/types';
 import { ValidationError } from '../../workflows/validation';
 import { testSpec } from '../support/specs';
@@ -139,7 +140,7 @@ describe('sink factory', () => {
   });
 
   test('sink ids are stable across calls and differ between configurations', () => {
-    const specs = [
+    const specs: AdapterSpec[] = [
       { kind: 'webhook', url: 'http://hooks.test/a', secretEnv: 'HOOK_SECRET', timeout: '2s' },
       { timeout: '2s', secretEnv: 'HOOK_SECRET', url: 'http://hooks.test/a', kind: 'webhook' },
       { kind: 'webhook', url: 'http://hooks.test/b', secretEnv: 'HOOK_SECRET' },
@@ -230,7 +231,7 @@ describe('open conditions', () => {
   });
   const asSent = (
     event: { anomalies: { action: string; metric: string }[] } & Omit<SentEvent, 'anomalies'>,
-  ) => ({ ...event, anomalies: event.anomalies.map((a) => anomaly(a)) }) as SentEvent;
+  ) => ({ ...event, anomalies: event.anomalies.map((a) => anomaly(a)) });
 
   test('a resolved event ends every open anomaly, the end of a rollout ends everything', () => {
     fc.assert(
