@@ -25,6 +25,7 @@ export interface ScriptedAnswer {
 export class HttpReceiver {
   readonly requests: ReceivedRequest[] = [];
   private readonly script: ScriptedAnswer[] = [];
+  private readonly pathScripts = new Map<string, ScriptedAnswer[]>();
   private waiters: (() => void)[] = [];
 
   private constructor(private readonly server: http.Server) {}
@@ -44,6 +45,13 @@ export class HttpReceiver {
   /** The next answers, in order. */
   answer(...answers: ScriptedAnswer[]): void {
     this.script.push(...answers);
+  }
+
+  /** The next answers to requests for `path` only (before the shared script). */
+  answerPath(path: string, ...answers: ScriptedAnswer[]): void {
+    const script = this.pathScripts.get(path) ?? [];
+    script.push(...answers);
+    this.pathScripts.set(path, script);
   }
 
   json<T>(index: number): T {
@@ -68,6 +76,7 @@ export class HttpReceiver {
   reset(): void {
     this.requests.length = 0;
     this.script.length = 0;
+    this.pathScripts.clear();
   }
 
   async stop(): Promise<void> {
@@ -89,7 +98,8 @@ export class HttpReceiver {
       const waiters = this.waiters;
       this.waiters = [];
       for (const wake of waiters) wake();
-      const answer = this.script.shift() ?? { status: 200, body: 'ok' };
+      const answer = this.pathScripts.get(request.url ?? '')?.shift() ??
+        this.script.shift() ?? { status: 200, body: 'ok' };
       setTimeout(() => {
         if (response.destroyed) return;
         response.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
