@@ -23,12 +23,12 @@
       else if (key === 'href') node.setAttribute('href', safeHref(value));
       else node.setAttribute(key, String(value));
     }
-    append(node, children);
+    append(node, ...children);
     return node;
   }
 
-  function append(node, children) {
-    for (const child of children.flat()) {
+  function append(node, ...children) {
+    for (const child of children.flat(Infinity)) {
       if (child === undefined || child === null || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -409,7 +409,9 @@
       ];
       if (summary.closedAt)
         facts.push(['Ended', h('span', { title: clock(summary.closedAt) }, ago(summary.closedAt))]);
-      const running = summary.execution === 'RUNNING';
+      // A decided rollout may still be finishing its routing: it takes no more controls.
+      const running =
+        summary.execution === 'RUNNING' && !['promoted', 'rolled_back', 'aborted'].includes(summary.phase);
       clear(sections.summary).append(
         h(
           'div',
@@ -889,7 +891,7 @@
     document.getElementById('control-title').textContent = `${text.title}: ${subject}`;
     document.getElementById('control-text').textContent = text.text;
     reason.value = '';
-    reason.required = text.reason === 'required';
+    reason.setAttribute('aria-required', String(text.reason === 'required'));
     reason.hidden = reasonLabel.hidden = text.reason === null;
     reasonLabel.textContent = text.reason === 'required' ? 'Reason (required)' : 'Reason (optional)';
     ok.textContent = text.title;

@@ -70,7 +70,8 @@
     return timeChart(container, {
       height: 220,
       yLabel: 'canary share %',
-      yRange: [0, 100],
+      // Room above the highest share, so 5 % to 15 % is not a flat line at the bottom of 0-100.
+      yRange: (u, min, max) => [0, Math.min(100, Math.max(10, Math.ceil((max * 1.25) / 5) * 5))],
       series: [
         line('canary share %', CANARY, {
           width: 2.5,
