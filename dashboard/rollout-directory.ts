@@ -97,6 +97,8 @@ export class RolloutEndedError extends Error {
 export interface DirectoryOptions {
   /** How long a status query may take before the row shows without it. */
   queryTimeoutMs?: number;
+  /** How long listing rollouts (visibility) may take. */
+  listTimeoutMs?: number;
   /** Status queries in flight at once while listing. */
   concurrency?: number;
   /** Answers younger than this are served from memory (many viewers, one query). */
@@ -142,6 +144,7 @@ async function mapLimited<T, R>(
 
 export class RolloutDirectory {
   private readonly queryTimeoutMs: number;
+  private readonly listTimeoutMs: number;
   private readonly concurrency: number;
   private readonly cacheMs: number;
   private readonly statusCache = new Map<string, { at: number; value: Promise<RolloutStatus> }>();
@@ -155,6 +158,7 @@ export class RolloutDirectory {
     options: DirectoryOptions = {},
   ) {
     this.queryTimeoutMs = options.queryTimeoutMs ?? 3000;
+    this.listTimeoutMs = options.listTimeoutMs ?? 5000;
     this.concurrency = options.concurrency ?? 8;
     this.cacheMs = options.cacheMs ?? 1000;
   }
@@ -177,13 +181,14 @@ export class RolloutDirectory {
   private async listUncached(options: { running: boolean; limit: number }): Promise<RolloutSummary[]> {
     const query = `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'${options.running ? " AND ExecutionStatus = 'Running'" : ''}`;
     const executions: WorkflowExecutionInfo[] = [];
-    for await (const execution of this.client.workflow.list({
-      query,
-      pageSize: Math.min(options.limit, 1000),
-    })) {
-      executions.push(execution);
-      if (executions.length >= options.limit) break;
-    }
+    // Bounded: a scrape or a page load must not hang on an unreachable Temporal.
+    await this.client.withDeadline(Date.now() + this.listTimeoutMs, async () => {
+      const pageSize = Math.min(options.limit, 1000);
+      for await (const execution of this.client.workflow.list({ query, pageSize })) {
+        executions.push(execution);
+        if (executions.length >= options.limit) break;
+      }
+    });
     executions.sort((a, b) => b.startTime.getTime() - a.startTime.getTime());
     return mapLimited(executions, this.concurrency, (execution) => this.summarize(execution));
   }
@@ -262,11 +267,16 @@ export class RolloutDirectory {
     );
   }
 
+  /** Any call to Temporal that a person waits for gets a deadline (an unreachable server is a 503, not a hang). */
+  private bounded<T>(call: () => Promise<T>): Promise<T> {
+    return this.client.withDeadline(Date.now() + this.queryTimeoutMs, call);
+  }
+
   async detail(rolloutId: string): Promise<RolloutDetail> {
     const handle = this.client.workflow.getHandle<typeof rolloutWorkflow>(rolloutId);
     let description;
     try {
-      description = await handle.describe();
+      description = await this.bounded(() => handle.describe());
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new RolloutNotFoundError(rolloutId);
       throw error;
@@ -341,7 +351,7 @@ export class RolloutDirectory {
       rollback: rollbackSignal,
       promote: promoteSignal,
     }[kind];
-    await handle.signal(signal, request);
+    await this.bounded(() => handle.signal(signal, request));
     this.statusCache.delete(rolloutId);
     this.listCache.clear();
   }
@@ -355,7 +365,10 @@ export class RolloutDirectory {
     const current = await this.status(rolloutId);
     mergePolicy(current.policy, patch);
     try {
-      const policy = await handle.executeUpdate(setPolicyUpdate, { args: [patch] });
+      // An update waits for a worker to run the validator and handler: longer than a query, but bounded.
+      const policy = await this.client.withDeadline(Date.now() + 4 * this.queryTimeoutMs, () =>
+        handle.executeUpdate(setPolicyUpdate, { args: [patch] }),
+      );
       this.statusCache.delete(rolloutId);
       return policy;
     } catch (error) {
@@ -370,7 +383,7 @@ export class RolloutDirectory {
     const handle = this.client.workflow.getHandle<typeof rolloutWorkflow>(rolloutId);
     let description;
     try {
-      description = await handle.describe();
+      description = await this.bounded(() => handle.describe());
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new RolloutNotFoundError(rolloutId);
       throw error;

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { Client, Connection } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { buildDashboard } from '../../dashboard/app';
@@ -414,6 +415,39 @@ describe('the page', () => {
     expect(api.headers['x-content-type-options']).toBe('nosniff');
     expect(api.headers['access-control-allow-origin']).toBeUndefined();
     expect(api.json()).toMatchObject({ controls: true, temporalUiUrl: 'http://temporal-ui.test' });
+  });
+});
+
+describe('when Temporal is unreachable', () => {
+  test('reads and controls answer 503 within the deadline, without internals', async () => {
+    const connection = Connection.lazy({ address: '127.0.0.1:1' });
+    const down = await buildDashboard({
+      temporal: new Client({ connection }),
+      db: servers.db,
+      settings: { auth: { token: TOKEN, protectReads: false }, refreshMs: 2000 },
+      directory: { queryTimeoutMs: 300, listTimeoutMs: 300 },
+    });
+    try {
+      const started = Date.now();
+      const list = await down.inject({ url: '/api/rollouts' });
+      const detail = await down.inject({ url: `/api/rollouts/${rolloutId}` });
+      const pause = await down.inject({
+        method: 'POST',
+        url: `/api/rollouts/${rolloutId}/pause`,
+        headers: auth,
+      });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      for (const response of [list, detail, pause]) {
+        expect(response.statusCode).toBe(503);
+        expect(response.json()).toMatchObject({
+          error: 'unavailable',
+          message: 'Temporal or the database is unavailable; retry later',
+        });
+      }
+    } finally {
+      await down.close();
+      await connection.close();
+    }
   });
 });
 
