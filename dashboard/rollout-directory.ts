@@ -272,16 +272,21 @@ export class RolloutDirectory {
     return this.client.withDeadline(Date.now() + this.queryTimeoutMs, call);
   }
 
-  async detail(rolloutId: string): Promise<RolloutDetail> {
+  /** The rollout's handle and description; a missing workflow or one of another type is not a rollout. */
+  private async describeRollout(rolloutId: string) {
     const handle = this.client.workflow.getHandle<typeof rolloutWorkflow>(rolloutId);
-    let description;
     try {
-      description = await this.bounded(() => handle.describe());
+      const description = await this.bounded(() => handle.describe());
+      if (description.type !== ROLLOUT_WORKFLOW_TYPE) throw new RolloutNotFoundError(rolloutId);
+      return { handle, description };
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new RolloutNotFoundError(rolloutId);
       throw error;
     }
-    if (description.type !== ROLLOUT_WORKFLOW_TYPE) throw new RolloutNotFoundError(rolloutId);
+  }
+
+  async detail(rolloutId: string): Promise<RolloutDetail> {
+    const { description } = await this.describeRollout(rolloutId);
     const running = description.status.name === 'RUNNING';
     const [summary, status, result, start] = await Promise.all([
       this.summarize(description),
@@ -380,15 +385,7 @@ export class RolloutDirectory {
   }
 
   private async runningHandle(rolloutId: string) {
-    const handle = this.client.workflow.getHandle<typeof rolloutWorkflow>(rolloutId);
-    let description;
-    try {
-      description = await this.bounded(() => handle.describe());
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) throw new RolloutNotFoundError(rolloutId);
-      throw error;
-    }
-    if (description.type !== ROLLOUT_WORKFLOW_TYPE) throw new RolloutNotFoundError(rolloutId);
+    const { handle, description } = await this.describeRollout(rolloutId);
     if (description.status.name !== 'RUNNING')
       throw new RolloutEndedError(rolloutId, description.status.name);
     return handle;

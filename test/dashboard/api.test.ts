@@ -206,7 +206,7 @@ describe('controls', () => {
   test('need the bearer token: missing or wrong is 401, a server without one refuses with 403', async () => {
     const none = await app.inject({ method: 'POST', url: `/api/rollouts/${rolloutId}/pause`, payload: {} });
     expect(none.statusCode).toBe(401);
-    expect(none.headers['www-authenticate']).toBe('Bearer realm="canary"');
+    expect(none.headers['www-authenticate']).toBe('Bearer');
     expect(none.json()).toMatchObject({
       issues: [{ field: 'authorization', rule: 'must be "Bearer <token>"' }],
     });
