@@ -3,6 +3,7 @@
  * the components that own them. The CLI and the API run every check before starting a rollout,
  * so a bad spec starts nothing. Each component adds its validator here.
  */
+import { validateAlertSinks } from '../alerts/sinks';
 import { validateAnalysisOptions } from '../metrics';
 import { validateRouterSpec } from '../routing/routers';
 import type { RolloutSpec } from '../workflows/spec';
@@ -13,6 +14,7 @@ type ComponentValidator = (spec: RolloutSpec) => void;
 const VALIDATORS: ComponentValidator[] = [
   (spec) => void validateRouterSpec(spec.router, spec.targets),
   (spec) => void validateAnalysisOptions(spec.analysis.options, spec.analysis.method, spec.analysis.alpha),
+  (spec) => void validateAlertSinks(spec.alerts.sinks),
 ];
 
 /** Throws one ValidationError with the issues of every component (paths as in the flat spec). */

@@ -9,6 +9,8 @@ PACKAGES=(
   nginx:/usr/sbin/nginx
   wrk:/usr/bin/wrk
   prometheus:prometheus
+  prometheus-alertmanager:/usr/bin/prometheus-alertmanager
+  chromium:/usr/bin/chromium
 )
 
 missing=()

@@ -12,7 +12,7 @@ export const projectRoot: string = (() => {
   return dir;
 })();
 
-export type ToolName = 'temporal' | 'ferretdb' | 'haproxy' | 'nginx' | 'wrk';
+export type ToolName = 'temporal' | 'ferretdb' | 'haproxy' | 'nginx' | 'wrk' | 'alertmanager' | 'chromium';
 
 const ENV_OVERRIDES: Record<ToolName, string> = {
   temporal: 'TEMPORAL_CLI_PATH',
@@ -20,6 +20,8 @@ const ENV_OVERRIDES: Record<ToolName, string> = {
   haproxy: 'HAPROXY_PATH',
   nginx: 'NGINX_PATH',
   wrk: 'WRK_PATH',
+  alertmanager: 'ALERTMANAGER_PATH',
+  chromium: 'CHROMIUM_PATH',
 };
 
 /** Debian packages install these outside a non-root user's PATH (/usr/sbin). */
@@ -27,6 +29,8 @@ const DEBIAN_PATHS: Partial<Record<ToolName, string>> = {
   haproxy: '/usr/sbin/haproxy',
   nginx: '/usr/sbin/nginx',
   wrk: '/usr/bin/wrk',
+  alertmanager: '/usr/bin/prometheus-alertmanager',
+  chromium: '/usr/bin/chromium',
 };
 
 function isExecutable(file: string): boolean {

@@ -4,8 +4,9 @@
  * runs in the demo is what runs in production.
  */
 import { MongoClient, type Db } from 'mongodb';
-import type { ActivityDeps, AlertDispatcher } from '../activities/ports';
-import { createLogger, type Logger } from '../lib/logger';
+import type { ActivityDeps } from '../activities/ports';
+import { AlertDispatcher } from '../alerts/dispatcher';
+import { createLogger } from '../lib/logger';
 import { TargetAllowlist } from '../loadgen/allowlist';
 import { limitsFromEnv } from '../loadgen/options';
 import { LoadgenProber } from '../loadgen/prober';
@@ -16,6 +17,7 @@ import { StoreProfileSource } from '../profiles-api/profile-source';
 import { ProfileStore } from '../profiles-api/store';
 import { RouterRegistry } from '../routing/routers';
 import { RolloutStore } from '../store/rollout-store';
+import { WorkerMetrics } from './worker-metrics';
 
 export interface ComponentsConfig {
   mongoUri: string;
@@ -37,16 +39,9 @@ export interface Components {
   deps: ActivityDeps;
   db: Db;
   prober: LoadgenProber;
+  /** Prometheus metrics of this worker process; serve them with serveMetrics(). */
+  metrics: WorkerMetrics;
   close(): Promise<void>;
-}
-
-/** Alerts go to the structured log until a sink is configured (the alert sinks wire in here). */
-function logAlerts(logger: Logger): AlertDispatcher {
-  return {
-    dispatch: async (event) => {
-      logger.info({ alert: event }, `alert ${event.kind}: ${event.summary}`);
-    },
-  };
 }
 
 export async function createComponents(
@@ -66,19 +61,29 @@ export async function createComponents(
     limits: limitsFromEnv(config.env),
     logger: logger.child({ component: 'loadgen' }),
   });
+  const metrics = new WorkerMetrics();
+  const alerts = new AlertDispatcher({
+    db,
+    logger: logger.child({ component: 'alerts' }),
+    env: config.env,
+    namespace: config.env.TEMPORAL_NAMESPACE ?? 'default',
+    onDelivery: metrics.observeDelivery,
+  });
+  await alerts.store.ensureIndexes();
   const deps: ActivityDeps = {
     profiles: new StoreProfileSource(profiles),
     prober,
     metrics: new SampleCollector({ db, logger: logger.child({ component: 'metrics' }) }),
     analyzer: new RolloutAnalyzer(db),
     routers,
-    alerts: logAlerts(logger.child({ component: 'alerts' })),
+    alerts,
     ticks: rollouts,
   };
   return {
     deps,
     db,
     prober,
+    metrics,
     async close() {
       await routers.close();
       await mongo.close();

@@ -9,6 +9,7 @@ import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { Prober } from '../activities/ports';
 import { LOADGEN_TASK_QUEUE } from '../workflows/messages';
+import type { WorkerMetrics } from './worker-metrics';
 
 export interface LoadgenWorkerOptions {
   connection: NativeConnection;
@@ -17,6 +18,8 @@ export interface LoadgenWorkerOptions {
   prober: Prober;
   /** Probes one worker runs at once; each uses engine threads, so keep it near the core count. */
   maxConcurrentProbes?: number;
+  /** Probe request counts and activity durations for Prometheus. */
+  metrics?: WorkerMetrics;
 }
 
 /** Ports this queue never serves: only `probe` is registered, so these are never reached. */
@@ -42,6 +45,7 @@ export async function createLoadgenWorker(options: LoadgenWorkerOptions): Promis
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? LOADGEN_TASK_QUEUE,
     activities: { probe: (input: Parameters<typeof activities.probe>[0]) => activities.probe(input) },
+    ...(options.metrics ? { interceptors: { activity: [options.metrics.activityInterceptor()] } } : {}),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentProbes ?? 2,
     // A cancellation reaches an activity in the answer to a heartbeat: the SDK's default throttle
     // (0.8 x heartbeat timeout) would hold it back for seconds, the probe heartbeats every second.

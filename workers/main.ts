@@ -7,12 +7,15 @@
  *
  * Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY / TEMPORAL_TLS_* (see
  * lib/temporal-connection.ts), CANARY_MONGO_URI, CANARY_MONGO_DB, CANARY_ONTOLOGY,
- * LOADGEN_ALLOWED_TARGETS, LOADGEN_MAX_*, LOADGEN_PROBES_PER_WORKER, and the router tokens the
- * rollout specs name (CANARY_PROXY_TOKEN by default).
+ * LOADGEN_ALLOWED_TARGETS, LOADGEN_MAX_*, LOADGEN_PROBES_PER_WORKER, the router tokens the
+ * rollout specs name (CANARY_PROXY_TOKEN by default), the alert sinks' secrets they name
+ * (secretEnv, urlEnv, bearerTokenEnv), and METRICS_PORT: serve Prometheus metrics on
+ * http://0.0.0.0:METRICS_PORT/metrics (off when unset).
  */
 import type { Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from '../lib/logger';
+import { serveMetrics, type MetricsServer } from '../lib/metrics-server';
 import { connectWorker, temporalTargetFromEnv } from '../lib/temporal-connection';
 import { LOADGEN_TASK_QUEUE, ROLLOUT_TASK_QUEUE } from '../workflows/messages';
 import { componentsConfigFromEnv, createComponents } from './components';
@@ -35,6 +38,12 @@ async function main(): Promise<void> {
     .option('--queues <list>', 'task queues to serve', parseQueues, [ROLLOUT_TASK_QUEUE])
     .parse(process.argv)
     .opts<{ queues: string[] }>();
+  const metricsPort = process.env.METRICS_PORT ? Number(process.env.METRICS_PORT) : undefined;
+  if (
+    metricsPort !== undefined &&
+    !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)
+  )
+    throw new Error(`METRICS_PORT=${process.env.METRICS_PORT}: must be a port number 0-65535`);
   const logger = createLogger('worker');
   const target = temporalTargetFromEnv();
   const components = await createComponents(componentsConfigFromEnv(), logger);
@@ -42,7 +51,12 @@ async function main(): Promise<void> {
   const workers: Worker[] = [];
   if (options.queues.includes(ROLLOUT_TASK_QUEUE)) {
     workers.push(
-      await createRolloutWorker({ connection, namespace: target.namespace, deps: components.deps }),
+      await createRolloutWorker({
+        connection,
+        namespace: target.namespace,
+        deps: components.deps,
+        metrics: components.metrics,
+      }),
     );
   }
   if (options.queues.includes(LOADGEN_TASK_QUEUE)) {
@@ -53,8 +67,14 @@ async function main(): Promise<void> {
         namespace: target.namespace,
         prober: components.prober,
         maxConcurrentProbes,
+        metrics: components.metrics,
       }),
     );
+  }
+  let metricsServer: MetricsServer | undefined;
+  if (metricsPort !== undefined) {
+    metricsServer = await serveMetrics(metricsPort, { registry: components.metrics.registry });
+    logger.info({ url: metricsServer.url }, 'serving metrics');
   }
   const stop = () => workers.forEach((worker) => worker.shutdown());
   process.once('SIGTERM', stop);
@@ -66,6 +86,7 @@ async function main(): Promise<void> {
   try {
     await Promise.all(workers.map((worker) => worker.run()));
   } finally {
+    await metricsServer?.close();
     await connection.close();
     await components.close();
   }

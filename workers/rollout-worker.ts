@@ -1,6 +1,7 @@
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { ROLLOUT_TASK_QUEUE } from '../workflows/messages';
+import type { WorkerMetrics } from './worker-metrics';
 
 export interface RolloutWorkerOptions {
   connection: NativeConnection;
@@ -12,6 +13,8 @@ export interface RolloutWorkerOptions {
   maxConcurrentActivityTaskExecutions?: number;
   maxConcurrentWorkflowTaskExecutions?: number;
   maxCachedWorkflows?: number;
+  /** Prometheus metrics measured by an activity interceptor (serve its registry with serveMetrics). */
+  metrics?: WorkerMetrics;
 }
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -23,6 +26,7 @@ export async function createRolloutWorker(options: RolloutWorkerOptions): Promis
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? ROLLOUT_TASK_QUEUE,
     activities: createActivities(options.deps),
+    ...(options.metrics ? { interceptors: { activity: [options.metrics.activityInterceptor()] } } : {}),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: WORKFLOWS_PATH }),

@@ -76,6 +76,28 @@ describe('canary rollout', () => {
     expect(run.stderr).toMatch(/error: spec\.analysis\.metrics: /);
   });
 
+  test('alert sinks are checked before anything starts: kind, options, no inline secrets', async () => {
+    const { file, id } = specFile({
+      alerts: {
+        sinks: [
+          { kind: 'pagerduty' },
+          { kind: 'webhook', url: 'http://hooks.test/canary', secret: 'hunter2' },
+          { kind: 'alertmanager', url: 'http://alertmanager:9093' },
+        ],
+      },
+    });
+    const run = await runCli(['rollout', 'start', '-f', file], { env: env() });
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain(
+      'error: spec.alerts.sinks[0].kind: must be one of log, webhook, slack, alertmanager',
+    );
+    expect(run.stderr).toContain('error: spec.alerts.sinks[1].secret: must not be given inline');
+    expect(run.stderr).toContain('error: spec.alerts.sinks[1].secretEnv: must be a non-empty string');
+    expect(run.stderr).not.toContain('hunter2');
+    expect(run.stderr).not.toContain('sinks[2]');
+    expect((await runCli(['rollout', 'status', id], { env: env() })).exitCode).toBe(2);
+  });
+
   test('YAML syntax errors and a wrong kind are reported, exit 2', async () => {
     const broken = path.join(servers.dataDir, 'broken.yaml');
     writeFileSync(broken, 'apiVersion: canary.dev/v1\nkind: Rollout\nspec: [unclosed\n');

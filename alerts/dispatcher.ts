@@ -1,0 +1,220 @@
+/**
+ * The AlertDispatcher port: delivers one alert event to every sink of the rollout (plus the
+ * structured log), each at most once per event key as far as the delivery record can tell
+ * (see delivery-store.ts for the window), and ends what a sink was told is going on when the
+ * rollout recovers or ends.
+ *
+ * A failing sink is retried with backoff inside `retry.budgetMs`, well within the notify
+ * activity's 30 s start-to-close timeout; if it still fails the activity fails and Temporal
+ * retries it later (notify is fired without being awaited per tick, so the rollout never waits).
+ * Sinks that already delivered are skipped by the retry. A sink that refuses for good (4xx, a
+ * missing secret) is recorded as rejected and logged: retrying cannot fix it.
+ */
+import type { Db } from 'mongodb';
+import type { AlertDispatcher as AlertDispatcherPort } from '../activities/ports';
+import { createLogger, type Logger } from '../lib/logger';
+import { rolloutLinks } from '../lib/rollout-links';
+import type { AdapterSpec } from '../workflows/spec';
+import type { AlertEvent } from '../workflows/types';
+import { ValidationError } from '../workflows/validation';
+import {
+  PermanentDeliveryError,
+  RetryableDeliveryError,
+  type AlertNotification,
+  type AlertSink,
+} from './alert-sink';
+import { AlertDeliveryStore } from './delivery-store';
+import { conditionsFor } from './open-conditions';
+import { createAlertSinks } from './sinks';
+
+export interface RetryBudget {
+  /** Time one dispatch may spend retrying one sink. */
+  budgetMs: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryBudget = { budgetMs: 20_000, initialDelayMs: 500, maxDelayMs: 5000 };
+
+export type DeliveryOutcome = 'delivered' | 'duplicate' | 'rejected' | 'failed' | 'busy';
+
+export interface DeliveryReport {
+  sinkKind: string;
+  sinkId: string;
+  eventKind: AlertEvent['kind'];
+  outcome: DeliveryOutcome;
+  /** Sends tried in this dispatch (0 when skipped). */
+  tries: number;
+  durationMs: number;
+}
+
+export interface AlertDispatcherOptions {
+  db: Db;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Temporal namespace, for the workflow link. */
+  namespace?: string;
+  retry?: Partial<RetryBudget>;
+  /** How long a claim keeps other attempts off a delivery; longer than one sink's whole budget. */
+  leaseMs?: number;
+  /** Told about every delivery, e.g. to count it in Prometheus metrics. */
+  onDelivery?: (report: DeliveryReport) => void;
+  /** Injected in tests to shorten waits. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Some sinks could not be reached; the activity fails and Temporal retries the rest later. */
+export class AlertDeliveryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AlertDeliveryError';
+  }
+}
+
+/** Exponential backoff with full jitter, at least what the destination asked for (Retry-After). */
+export function retryDelay(
+  retry: RetryBudget,
+  failedTries: number,
+  random: number,
+  retryAfterMs = 0,
+): number {
+  const ceiling = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (failedTries - 1));
+  return Math.max(retryAfterMs, Math.round(ceiling / 2 + (ceiling / 2) * random));
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class AlertDispatcher implements AlertDispatcherPort {
+  readonly store: AlertDeliveryStore;
+  private readonly logger: Logger;
+  private readonly retry: RetryBudget;
+  private readonly leaseMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private indexes: Promise<void> | undefined;
+
+  constructor(private readonly options: AlertDispatcherOptions) {
+    this.store = new AlertDeliveryStore(options.db);
+    this.logger = options.logger ?? createLogger('alerts');
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.leaseMs = options.leaseMs ?? this.retry.budgetMs + 30_000;
+    this.sleep = options.sleep ?? defaultSleep;
+  }
+
+  async dispatch(event: AlertEvent, sinkSpecs: AdapterSpec[]): Promise<void> {
+    // A bad sink config is a ValidationError: the activity fails at once, without retries.
+    const sinks = createAlertSinks(sinkSpecs, { logger: this.logger, env: this.options.env ?? process.env });
+    this.indexes ??= this.store.ensureIndexes().catch((error: unknown) => {
+      this.indexes = undefined;
+      throw error;
+    });
+    await this.indexes;
+    const links = rolloutLinks(event.links, event.rolloutId, this.options.namespace ?? 'default');
+    const results = await Promise.all(sinks.map((sink) => this.deliver(event, links, sink)));
+    const failed = results.filter((result): result is string => result !== null);
+    if (failed.length > 0)
+      throw new AlertDeliveryError(
+        `alert ${event.key} not delivered to ${failed.length} sink(s): ${failed.join('; ')}`,
+      );
+  }
+
+  /** Returns null when the sink is done with this event (delivered, duplicate or refused), else why not. */
+  private async deliver(
+    event: AlertEvent,
+    links: AlertNotification['links'],
+    sink: AlertSink,
+  ): Promise<string | null> {
+    const started = Date.now();
+    const report = (outcome: DeliveryOutcome, tries: number) =>
+      this.options.onDelivery?.({
+        sinkKind: sink.kind,
+        sinkId: sink.id,
+        eventKind: event.kind,
+        outcome,
+        tries,
+        durationMs: Date.now() - started,
+      });
+    const claim = await this.store.claim(event, sink, started, this.leaseMs);
+    if (claim.outcome === 'done') {
+      report('duplicate', 0);
+      return null;
+    }
+    if (claim.outcome === 'busy') {
+      report('busy', 0);
+      return `${sink.id}: another attempt is delivering it (lease until ${new Date(claim.leaseUntil).toISOString()})`;
+    }
+    const history = (await this.store.sentTo(event.rolloutId, sink.id)).filter(
+      (sent) => sent.key !== event.key,
+    );
+    const notification: AlertNotification = {
+      event,
+      links,
+      ...conditionsFor(history, {
+        eventKind: event.kind,
+        at: event.at,
+        tick: event.tick,
+        summary: event.summary,
+        anomalies: event.anomalies,
+      }),
+    };
+    let tries = 0;
+    try {
+      tries = await this.sendWithRetries(sink, notification);
+    } catch (error) {
+      tries = (error as { tries?: number }).tries ?? tries;
+      const permanent = error instanceof PermanentDeliveryError || error instanceof ValidationError;
+      await this.store.finish(
+        event.key,
+        sink.id,
+        permanent ? 'rejected' : 'failed',
+        Date.now(),
+        messageOf(error),
+      );
+      if (permanent) {
+        this.logger.error(
+          { key: event.key, sink: sink.id, sinkKind: sink.kind, error: messageOf(error) },
+          'alert refused by the sink; not retried',
+        );
+        report('rejected', tries);
+        return null;
+      }
+      report('failed', tries);
+      return `${sink.id}: ${messageOf(error)}`;
+    }
+    await this.store.finish(event.key, sink.id, 'delivered', Date.now());
+    report('delivered', tries);
+    return null;
+  }
+
+  private async sendWithRetries(sink: AlertSink, notification: AlertNotification): Promise<number> {
+    const deadline = Date.now() + this.retry.budgetMs;
+    const controller = new AbortController();
+    for (let tries = 1; ; tries++) {
+      try {
+        await sink.send(notification, controller.signal);
+        return tries;
+      } catch (error) {
+        const delay =
+          error instanceof RetryableDeliveryError
+            ? retryDelay(this.retry, tries, Math.random(), error.retryAfterMs)
+            : Infinity;
+        if (Date.now() + delay > deadline) throw Object.assign(error as Error, { tries });
+        this.logger.warn(
+          {
+            key: notification.event.key,
+            sink: sink.id,
+            sinkKind: sink.kind,
+            tries,
+            retryInMs: delay,
+            error: messageOf(error),
+          },
+          'alert delivery failed; retrying',
+        );
+        await this.sleep(delay);
+      }
+    }
+  }
+}

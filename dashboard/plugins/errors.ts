@@ -1,0 +1,29 @@
+/**
+ * The one error handler (lib/http-errors.ts) with the dashboard's own cases: an unknown rollout
+ * is a 404, a control for one that ended a 409; Temporal or MongoDB unreachable is a 503.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import { ServiceError } from '@temporalio/client';
+import { MongoNetworkError, MongoServerSelectionError } from 'mongodb';
+import { HttpError, installErrorHandling } from '../../lib/http-errors';
+import { RolloutEndedError, RolloutNotFoundError } from '../rollout-directory';
+
+export default fp(
+  async function errorsPlugin(app: FastifyInstance) {
+    installErrorHandling(app, {
+      translate: (error) =>
+        error instanceof RolloutNotFoundError
+          ? new HttpError(404, 'not_found', error.message)
+          : error instanceof RolloutEndedError
+            ? new HttpError(409, 'conflict', error.message)
+            : undefined,
+      isUnavailable: (error) =>
+        error instanceof MongoServerSelectionError ||
+        error instanceof MongoNetworkError ||
+        error instanceof ServiceError,
+      unavailableMessage: 'Temporal or the database is unavailable; retry later',
+    });
+  },
+  { name: 'dashboard-errors' },
+);
