@@ -27,6 +27,7 @@ export interface StackPorts {
   proxy: number;
   proxyAdmin: number;
   api: number;
+  profilesApi: number;
 }
 
 export const PREFERRED_PORTS: StackPorts = {
@@ -38,6 +39,7 @@ export const PREFERRED_PORTS: StackPorts = {
   proxy: 9080,
   proxyAdmin: 9079,
   api: 8080,
+  profilesApi: 8090,
 };
 
 interface StackState {
@@ -69,22 +71,22 @@ function faultFlags(faults: ShopFaults | undefined): string[] {
 }
 
 async function loadOrChooseState(file: string): Promise<StackState> {
-  if (existsSync(file)) {
-    const state = JSON.parse(readFileSync(file, 'utf8')) as StackState;
-    const busy: string[] = [];
-    for (const [name, port] of Object.entries(state.ports) as [string, number][])
-      if (await isListening(port)) busy.push(`${name} (${port})`);
-    if (busy.length > 0) {
-      throw new Error(
-        `ports of the stack in ${path.dirname(file)} are in use: ${busy.join(', ')}. Stop what uses them ` +
-          '(another demo?), or remove that folder to start afresh.',
-      );
-    }
-    return state;
+  const saved = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<StackState>) : {};
+  const busy: string[] = [];
+  for (const [name, port] of Object.entries(saved.ports ?? {}) as [string, number][]) {
+    if (await isListening(port)) busy.push(`${name} (${port})`);
   }
-  const ports = {} as StackPorts;
-  const taken = new Set<number>();
+  if (busy.length > 0) {
+    throw new Error(
+      `ports of the stack in ${path.dirname(file)} are in use: ${busy.join(', ')}. Stop what uses them ` +
+        '(another demo?), or remove that folder to start afresh.',
+    );
+  }
+  // Ports and secrets saved by an earlier start are kept; only what is missing is chosen.
+  const ports = { ...saved.ports } as StackPorts;
+  const taken = new Set<number>(Object.values(ports));
   for (const [name, preferred] of Object.entries(PREFERRED_PORTS) as [keyof StackPorts, number][]) {
+    if (ports[name] !== undefined) continue;
     let port = preferred;
     if (taken.has(port) || (await isListening(port))) {
       do port = await freePort();
@@ -94,7 +96,12 @@ async function loadOrChooseState(file: string): Promise<StackState> {
     ports[name] = port;
   }
   const secret = () => randomBytes(24).toString('base64url');
-  const state = { ports, proxyToken: secret(), apiToken: secret(), shopAdminToken: secret() };
+  const state: StackState = {
+    ports,
+    proxyToken: saved.proxyToken ?? secret(),
+    apiToken: saved.apiToken ?? secret(),
+    shopAdminToken: saved.shopAdminToken ?? secret(),
+  };
   writeFileSync(file, JSON.stringify(state, null, 2), { mode: 0o600 });
   return state;
 }
@@ -106,6 +113,7 @@ export class LocalStack {
   proxy!: BuiltinProxyServer;
   worker!: NodeService;
   api!: NodeService;
+  profilesApi!: NodeService;
 
   private constructor(
     readonly options: LocalStackOptions,
@@ -184,14 +192,14 @@ export class LocalStack {
 
     await this.seedProfiles(log);
 
-    log('starting the worker and the API...');
+    log('starting the worker, the dashboard and the profiles API...');
     const common = {
       TEMPORAL_ADDRESS: this.temporal.address,
       CANARY_MONGO_URI: this.ferret.uri,
       CANARY_MONGO_DB: MONGO_DB,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     };
-    const [worker, api] = await Promise.all([
+    const [worker, api, profilesApi] = await Promise.all([
       NodeService.start({
         name: 'worker',
         entry: 'workers/main.ts',
@@ -204,19 +212,33 @@ export class LocalStack {
         readyTimeoutMs: 120_000,
       }),
       NodeService.start({
-        name: 'api',
-        entry: 'profiles-api/server.ts',
-        args: ['--port', String(ports.api)],
-        env: { ...common, PROFILES_API_TOKEN: this.state.apiToken },
-        logFile: path.join(logs, 'api.log'),
+        name: 'dashboard',
+        entry: 'dashboard/server.ts',
+        env: {
+          ...common,
+          HOST: '127.0.0.1',
+          PORT: String(ports.api),
+          API_TOKEN: this.state.apiToken,
+          TEMPORAL_UI_URL: this.temporal.uiUrl,
+        },
+        logFile: path.join(logs, 'dashboard.log'),
         readyUrl: `${this.apiUrl}/healthz`,
+      }),
+      NodeService.start({
+        name: 'profiles API',
+        entry: 'profiles-api/server.ts',
+        args: ['--port', String(ports.profilesApi)],
+        env: { ...common, PROFILES_API_TOKEN: this.state.apiToken },
+        logFile: path.join(logs, 'profiles-api.log'),
+        readyUrl: `${this.profilesApiUrl}/healthz`,
       }),
     ]);
     this.stops.push(
       () => worker.stop(),
       () => api.stop(),
+      () => profilesApi.stop(),
     );
-    Object.assign(this, { worker, api });
+    Object.assign(this, { worker, api, profilesApi });
   }
 
   private async seedProfiles(log: (line: string) => void): Promise<void> {
@@ -253,8 +275,13 @@ export class LocalStack {
     return `http://127.0.0.1:${this.state.ports.proxyAdmin}`;
   }
 
+  /** The dashboard and its control API. */
   get apiUrl(): string {
     return `http://127.0.0.1:${this.state.ports.api}`;
+  }
+
+  get profilesApiUrl(): string {
+    return `http://127.0.0.1:${this.state.ports.profilesApi}`;
   }
 
   temporalUiLink(workflowId: string): string {

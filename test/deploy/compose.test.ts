@@ -41,7 +41,9 @@ describe('docker-compose.yml', () => {
         'loadgen-worker',
         'mongodb',
         'postgresql',
+        'profiles-api',
         'prometheus',
+        'router',
         'shop-baseline',
         'shop-canary',
         'temporal',
@@ -76,7 +78,7 @@ describe('docker-compose.yml', () => {
   });
 
   test('runs our processes from the built image with the settings they read', () => {
-    for (const name of ['worker', 'loadgen-worker', 'api']) {
+    for (const name of ['worker', 'loadgen-worker', 'api', 'profiles-api']) {
       const env = services[name]?.environment ?? {};
       expect({
         name,
