@@ -172,7 +172,13 @@ export function register(program: Command): void {
         await client.connection.close();
         const code = outcome.outcome === 'promoted' ? 0 : outcome.outcome === 'rolled_back' ? 1 : 2;
         if (flags.exit) await shutdown(code);
-        else say('the stack keeps running for you to look around; Ctrl-C stops it.');
+        else {
+          say('the stack keeps running for you to look around; Ctrl-C stops it.');
+          // Nothing else holds the event loop now; without this the process (and with it every
+          // server, which dies with its parent) would end here.
+          setInterval(() => undefined, 60_000);
+          await new Promise<never>(() => undefined);
+        }
       },
     );
 }
