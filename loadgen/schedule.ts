@@ -4,14 +4,10 @@
  * from the same seed and takes its share by index, so baseline and canary, and the shards of a
  * fanned-out probe, replay one workload and not several similar ones.
  */
+import { Sfc32 } from '../lib/sfc32';
 
-/** sfc32 seeded through splitmix32: fast, portable, and identical on every platform. */
-export class SeededRandom {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
+/** sfc32 seeded through splitmix32. */
+export class SeededRandom extends Sfc32 {
   constructor(seed: number) {
     let state = seed >>> 0;
     const next = () => {
@@ -21,26 +17,7 @@ export class SeededRandom {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = 1;
-    for (let i = 0; i < 12; i++) this.nextUint32();
-  }
-
-  nextUint32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    return this.nextUint32() / 4294967296;
+    super(next(), next(), next());
   }
 
   /** Uniform integer in [0, n). */

@@ -3,6 +3,7 @@
  * function of its seed: the same seed gives the same stream on every machine and Node version
  * (no Math.random, no platform-dependent floating point beyond IEEE 754 basics).
  */
+import { Sfc32 } from '../lib/sfc32';
 
 /** 32-bit hash of a string (MurmurHash3 x86_32); used for seeds and reproducible sample ranks. */
 export function hash32(text: string, seed = 0): number {
@@ -35,35 +36,11 @@ export function hash32(text: string, seed = 0): number {
   return h >>> 0;
 }
 
-/** sfc32: small, fast, passes PractRand to 2^40+; seeded from a string or number via hash32. */
-export class Random {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
+/** sfc32 (lib/sfc32.ts) seeded from a string or number via hash32, with sampling helpers. */
+export class Random extends Sfc32 {
   constructor(seed: number | string) {
     const text = String(seed);
-    this.a = hash32(text, 0x9e3779b9);
-    this.b = hash32(text, 0x243f6a88);
-    this.c = hash32(text, 0xb7e15162);
-    this.d = 1;
-    for (let i = 0; i < 12; i++) this.nextUint32();
-  }
-
-  nextUint32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    return this.nextUint32() / 4294967296;
+    super(hash32(text, 0x9e3779b9), hash32(text, 0x243f6a88), hash32(text, 0xb7e15162));
   }
 
   /** Uniform integer in [0, max). */
