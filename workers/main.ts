@@ -16,6 +16,7 @@ import type { Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from '../lib/logger';
 import { serveMetrics, type MetricsServer } from '../lib/metrics-server';
+import { installTemporalRuntime } from '../lib/temporal-logging';
 import { connectWorker, temporalTargetFromEnv } from '../lib/temporal-connection';
 import { LOADGEN_TASK_QUEUE, ROLLOUT_TASK_QUEUE } from '../workflows/messages';
 import { componentsConfigFromEnv, createComponents } from './components';
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
   )
     throw new Error(`METRICS_PORT=${process.env.METRICS_PORT}: must be a port number 0-65535`);
   const logger = createLogger('worker');
+  installTemporalRuntime(logger);
   const target = temporalTargetFromEnv();
   const components = await createComponents(componentsConfigFromEnv(), logger);
   const connection = await connectWorker(target);
