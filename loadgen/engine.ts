@@ -12,6 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Agent, Client, Pool, type Dispatcher } from 'undici';
+import { hasJsonField } from '../lib/json-field';
 import { TargetAllowlist, TargetNotAllowedError } from './allowlist';
 import { ActionRecorder, type ActionStats, type ErrorKind } from './stats';
 import type { EnginePlan, RequestStep } from './options';
@@ -106,19 +107,12 @@ export function classifyError(error: unknown): ErrorKind {
 }
 
 /** `a.b.c` exists in the JSON body. */
-function hasJsonField(body: Buffer, path: string[]): boolean {
-  let cursor: unknown;
+function bodyHasJsonField(body: Buffer, path: string[]): boolean {
   try {
-    cursor = JSON.parse(body.toString('utf8'));
+    return hasJsonField(JSON.parse(body.toString('utf8')), path);
   } catch {
     return false;
   }
-  for (const key of path) {
-    if (typeof cursor !== 'object' || cursor === null || Array.isArray(cursor) || !(key in cursor))
-      return false;
-    cursor = (cursor as Record<string, unknown>)[key];
-  }
-  return true;
 }
 
 const SET_COOKIE = Buffer.from('set-cookie');
@@ -152,6 +146,8 @@ class Exchange {
   location: string | null = null;
   currentOrigin: string;
   method = 'GET';
+  /** When this exchange's last answer ended (performance.now()): whose lateness an overdue step is. */
+  lastEnd = 0;
   private cookies: Map<string, string> | null = null;
   private cookieHeader: string | null = null;
   private readonly headerBuffer: string[] = [];
@@ -173,6 +169,9 @@ class Exchange {
   /** `overdueSince`: when the step was due, if the server made it late; otherwise NaN. */
   send(step: PreparedStep, now: number, overdueSince: number, tag: string | null): void {
     this.step = step;
+    // In a paired run the step waits for both answers: only the side that answered late owns the
+    // delay, the other side's latency counts from the write.
+    if (this.lastEnd <= overdueSince) overdueSince = NaN;
     this.measureFromWrite = overdueSince !== overdueSince;
     this.measuredFrom = this.measureFromWrite ? now : overdueSince;
     this.status = 0;
@@ -186,10 +185,10 @@ class Exchange {
     this.inFlight = true;
     this.engine.inFlight++;
     const options = step.options[this.target.index] as Dispatcher.DispatchOptions;
+    // A fresh options object when headers differ: a busy pool queues the object by reference, so
+    // swapping the shared one's headers back would strip this session's cookie and tag.
     if (tag !== null || this.cookieHeader !== null) {
-      options.headers = this.headersWith(step.step.headers, tag);
-      this.dispatch(options);
-      options.headers = step.step.headers;
+      this.dispatch({ ...options, headers: this.headersWith(step.step.headers, tag) });
     } else this.dispatch(options);
   }
 
@@ -254,7 +253,7 @@ class Exchange {
       recorder.recordError('unexpected_status', micros, status, this.bytes);
     else if (
       this.chunks !== null &&
-      !hasJsonField(Buffer.concat(this.chunks), this.step.expectJson as string[])
+      !bodyHasJsonField(Buffer.concat(this.chunks), this.step.expectJson as string[])
     )
       recorder.recordError('check_failed', micros, status, this.bytes);
     else recorder.recordSuccess(micros, status, this.bytes);
@@ -303,6 +302,7 @@ class Exchange {
 
   private done(): void {
     this.abort = null;
+    this.lastEnd = performance.now();
     this.engine.inFlight--;
     this.runner.exchangeDone();
     if (this.engine.stopping) this.engine.settled();
@@ -357,7 +357,9 @@ class Exchange {
       origin: next.origin,
       path: next.pathname + next.search,
       method: this.method,
-      headers: this.step.step.headers.concat(this.cookieHeader ? ['cookie', this.cookieHeader] : []),
+      headers: sameOrigin
+        ? this.step.step.headers.concat(this.cookieHeader ? ['cookie', this.cookieHeader] : [])
+        : withoutCredentials(this.step.step.headers),
       body: keepBody ? this.step.body : null,
       headersTimeout: this.engine.plan.timeoutMs,
       bodyTimeout: this.engine.plan.timeoutMs,
@@ -370,6 +372,18 @@ class Exchange {
     }
     return true;
   }
+}
+
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+
+/** Flat header list minus credentials: a redirect to another origin must not carry them (RFC 9110 15.4). */
+function withoutCredentials(headers: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (!CREDENTIAL_HEADERS.has(name.toLowerCase())) kept.push(name, headers[i + 1] as string);
+  }
+  return kept;
 }
 
 /** Plays sessions one after another (closed model) or one arrival's session (open model). */

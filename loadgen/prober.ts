@@ -180,7 +180,9 @@ export class LoadgenProber implements Prober {
     let startedAt = checkpoint?.startedAt ?? Date.now();
     let played = playedMs;
 
-    if (remainingMs >= MIN_RESUME_MS) {
+    // A first attempt always plays its window, however short; a resumed one skips a remainder
+    // too short to say anything.
+    if (!checkpoint || remainingMs >= MIN_RESUME_MS) {
       progress({ phase: 'starting', playedMs, durationMs: request.durationMs });
       const profiles = await profilesById(this.options.db, request.profileIds, 'profileIds');
       const plan = await resolveLoadOptions(
@@ -308,6 +310,8 @@ function checkRequest(request: ProbeRequest): ProbeShard {
   if (!Array.isArray(request.profileIds) || request.profileIds.length === 0)
     r.fail('profileIds', 'must name at least one profile');
   r.number(request.seed, 'seed', { integer: true });
+  r.number(request.durationMs, 'durationMs', { min: 1, max: 3_600_000, integer: true });
+  r.number(request.concurrency, 'concurrency', { min: 1, integer: true });
   const shard = request.shard ?? { index: 0, count: 1 };
   const count = r.number(shard.count, 'shard.count', { min: 1, max: 1000, integer: true });
   r.number(shard.index, 'shard.index', { min: 0, max: Math.max(0, (count ?? 1) - 1), integer: true });

@@ -413,7 +413,7 @@ function readBehavioralPattern(r: FieldReader, value: unknown, field: string): C
   const describe = `${Object.keys(ACTIVITY_PATTERNS).join(', ')} or an action name`;
   const one = (item: unknown, itemField: string): Condition | undefined => {
     if (typeof item !== 'string') return r.fail(itemField, `must be ${describe}`);
-    if (item in ACTIVITY_PATTERNS)
+    if (Object.hasOwn(ACTIVITY_PATTERNS, item))
       return { path: 'activity_level', operator: 'eq', value: ACTIVITY_PATTERNS[item] };
     if (ACTION_REGEX.test(item)) return { path: 'actions', operator: 'eq', value: item };
     return r.fail(itemField, `must be ${describe}`);

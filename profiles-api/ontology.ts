@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { hasJsonField } from '../lib/json-field';
 import {
   FieldReader,
   isPlainObject,
@@ -461,7 +462,7 @@ export function checkActionData(
   const dataField = join(field, 'data');
   const values = data ?? {};
   for (const key of Object.keys(values)) {
-    if (!(key in spec.params))
+    if (!Object.hasOwn(spec.params, key))
       issues.push({
         field: join(dataField, key),
         rule: `is not a parameter of action ${action} (known: ${Object.keys(spec.params).join(', ') || 'none'})`,
@@ -651,11 +652,7 @@ export function checkResponse(
   } catch {
     return { ok: false, reason: `body is not JSON (expected field ${expect.json})` };
   }
-  let cursor: unknown = document;
-  for (const key of expect.json.split('.')) {
-    if (!isPlainObject(cursor) || !(key in cursor))
-      return { ok: false, reason: `JSON field ${expect.json} is missing` };
-    cursor = cursor[key];
-  }
+  if (!hasJsonField(document, expect.json.split('.')))
+    return { ok: false, reason: `JSON field ${expect.json} is missing` };
   return { ok: true };
 }

@@ -12,7 +12,7 @@ import {
 import { requireReadToken, requireWriteToken } from '../plugins/auth';
 import { HttpError } from '../plugins/errors';
 import { validatorCompiler } from '../plugins/validation';
-import { ValidationError, type FieldIssue } from '../../workflows/validation';
+import { isPlainObject, ValidationError, type FieldIssue } from '../../workflows/validation';
 import { CriteriaQuery, criteriaOf, decodeCursor, encodeCursor, fieldsOf, flatCriteriaValues } from './query';
 
 const ErrorResponse = Type.Object(
@@ -213,7 +213,7 @@ function checkAll(
   inputs.forEach((input, index) => {
     const prefix = batch ? `body[${index}]` : 'body';
     issues.push(...profileIssues(input, config.ontology, limits, prefix));
-    const userId = (input as { user_id?: unknown }).user_id;
+    const userId = isPlainObject(input) ? input.user_id : undefined;
     if (typeof userId === 'string') {
       const first = seen.get(userId);
       if (first !== undefined)
