@@ -16,13 +16,17 @@ const send = (message: ThreadMessage) => port.postMessage(message);
 
 try {
   const engine = new Engine(plan, threadIndex);
-  let ended = false;
-  const end = async (how: 'finish' | 'cancel') => {
-    if (ended) return;
-    ended = true;
-    if (how === 'finish') await engine.finish(plan.drainMs);
-    else await engine.cancel();
-    send({ type: 'done', delta: engine.drain() });
+  let ending: Promise<void> | null = null;
+  const end = (how: 'finish' | 'cancel'): Promise<void> => {
+    // A cancel during the drain of a finish cuts what is still in flight: the drain then ends
+    // at once and the finish sends the one `done`.
+    if (ending) return how === 'cancel' ? engine.cancel() : ending;
+    ending = (async () => {
+      if (how === 'finish') await engine.finish(plan.drainMs);
+      else await engine.cancel();
+      send({ type: 'done', delta: engine.drain() });
+    })();
+    return ending;
   };
   port.on('message', (message: MainMessage) => {
     switch (message.type) {

@@ -668,6 +668,7 @@ export class Engine {
   private agent: Agent | null = null;
   private readonly tagPrefix: string;
   private finishWaiter: (() => void) | null = null;
+  private closed: Promise<void> | null = null;
 
   constructor(
     readonly plan: EnginePlan,
@@ -876,18 +877,25 @@ export class Engine {
     await this.close();
   }
 
-  /** Cuts everything in flight now. */
+  /** Cuts everything in flight now, also during a `finish` drain (which then ends at once). */
   async cancel(): Promise<void> {
     this.stopping = true;
     this.scheduler.stop();
-    await this.close();
+    const closed = this.close();
+    this.finishWaiter?.();
+    await closed;
   }
 
   private checkFinished(): void {
     if (this.stopping && this.inFlight === 0) this.finishWaiter?.();
   }
 
-  private async close(): Promise<void> {
+  private close(): Promise<void> {
+    this.closed ??= this.closeOnce();
+    return this.closed;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closing = true;
     for (const runner of this.runners) for (const exchange of runner.exchanges) exchange.cut();
     // A connection still resolving or connecting can hold destroy() for seconds: do not wait.

@@ -82,11 +82,19 @@ export async function runLoad(
   return playPlan(plan, onSnapshot, context.signal);
 }
 
-class EngineThread {
+/** One engine worker thread, seen from the main thread. Exported for tests. */
+export class EngineThread {
   readonly worker: Worker;
   private readonly waiting = new Map<string, (message: ThreadMessage) => void>();
+  /**
+   * Deltas that arrived after their wait gave up. The thread reset its counters when it sent
+   * them, so they are the only record of that interval: the next collection takes them.
+   */
+  private late: EngineDelta[] = [];
   failure: Error | undefined;
   exited = false;
+  private terminating = false;
+  private finished = false;
   private onFailure: ((error: Error) => void) | undefined;
 
   constructor(plan: EnginePlan, index: number) {
@@ -103,14 +111,19 @@ class EngineThread {
     } else this.worker = new Worker(entry, { workerData });
     this.worker.on('message', (message: ThreadMessage) => {
       if (message.type === 'fatal') return this.fail(new Error(`engine thread ${index}: ${message.message}`));
+      if (message.type === 'done') this.finished = true;
       const key = message.type === 'delta' ? `delta:${message.seq}` : message.type;
       const resolve = this.waiting.get(key);
       this.waiting.delete(key);
-      resolve?.(message);
+      if (resolve) resolve(message);
+      else if (message.type === 'delta' || message.type === 'done') this.late.push(message.delta);
     });
     this.worker.on('error', (error) => this.fail(error));
-    this.worker.on('exit', () => {
+    this.worker.on('exit', (code) => {
       this.exited = true;
+      // Only terminate() ends a thread; one that stops before its final delta lost its share.
+      if (!this.terminating && !this.finished)
+        this.fail(new Error(`engine thread ${index} exited unexpectedly (exit code ${code})`));
       for (const resolve of this.waiting.values()) resolve({ type: 'fatal', message: 'exited' });
       this.waiting.clear();
     });
@@ -132,22 +145,41 @@ class EngineThread {
     if (!this.exited) this.worker.postMessage(message);
   }
 
-  /** Resolves with the message, or undefined after `timeoutMs` or if the thread fails. */
-  wait(key: string, timeoutMs: number): Promise<ThreadMessage | undefined> {
+  /**
+   * Resolves with the message, or undefined after `timeoutMs`, when `until` settles first, or
+   * if the thread fails. A delta that arrives after that is kept for `takeLate`.
+   */
+  wait(key: string, timeoutMs: number, until?: Promise<unknown>): Promise<ThreadMessage | undefined> {
     if (this.exited || this.failure) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      let settled = false;
+      const giveUp = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
         this.waiting.delete(key);
         resolve(undefined);
-      }, timeoutMs);
+      };
+      const timer = setTimeout(giveUp, timeoutMs);
+      void until?.then(giveUp, giveUp);
       this.waiting.set(key, (message) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         resolve(message.type === 'fatal' ? undefined : message);
       });
     });
   }
 
+  /** The deltas that arrived after their wait gave up, once. */
+  takeLate(): EngineDelta[] {
+    const late = this.late;
+    this.late = [];
+    return late;
+  }
+
   async terminate(): Promise<void> {
+    this.terminating = true;
     if (!this.exited) await this.worker.terminate();
   }
 }
@@ -205,9 +237,13 @@ export async function playPlan(
     let seq = 0;
     let intervalFrom = startedAt;
     let cancelled = false;
+    let finals: (ThreadMessage | undefined)[] = [];
 
     const absorb = (deltas: (EngineDelta | undefined)[]) => {
       const present = deltas.filter((delta): delta is EngineDelta => delta !== undefined);
+      // A late delta's in-flight count is stale: only the current replies give `inFlight`.
+      const inFlight = present.reduce((sum, delta) => sum + delta.inFlight, 0);
+      for (const thread of threads) present.push(...thread.takeLate());
       const counters = present.reduce((sum, delta) => {
         sum.sessionsStarted += delta.counters.sessionsStarted;
         sum.sessionsCompleted += delta.counters.sessionsCompleted;
@@ -221,7 +257,7 @@ export async function playPlan(
       unfinished += counters.unfinished;
       const interval = mergeStats(present.map((delta) => delta.stats));
       totals = mergeStats([totals, interval]);
-      return { interval, inFlight: present.reduce((sum, delta) => sum + delta.inFlight, 0) };
+      return { interval, inFlight };
     };
 
     const emit = (interval: ActionStats[], inFlight: number, status: RunStatus) => {
@@ -252,9 +288,12 @@ export async function playPlan(
       return snapshot;
     };
 
+    // Set while the threads drain after the duration: a cancellation then cuts the drain short.
+    let cutDrain: (() => void) | undefined;
     const onAbort = () => {
       cancelled = true;
       wake?.();
+      cutDrain?.();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -284,14 +323,28 @@ export async function playPlan(
         );
         emit(interval, inFlight, 'running');
       }
+
+      // The end: a cancellation cuts in-flight requests at once; the end of the duration gives
+      // them drainMs. The abort listener stays on, so a cancellation during the drain still ends
+      // the run within a second instead of after drainMs + 5 s.
+      const cancelGrace = 700;
+      const how = cancelled ? 'cancel' : 'finish';
+      for (const thread of threads) thread.post({ type: how });
+      const cut = new Promise<void>((resolve) => {
+        cutDrain = () => {
+          cutDrain = undefined;
+          for (const thread of threads) thread.post({ type: 'cancel' });
+          setTimeout(resolve, cancelGrace);
+        };
+      });
+      finals = await Promise.all(
+        threads.map((thread) => thread.wait('done', cancelled ? cancelGrace : plan.drainMs + 5000, cut)),
+      );
+      cutDrain = undefined;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
 
-    const how = cancelled ? 'cancel' : 'finish';
-    for (const thread of threads) thread.post({ type: how });
-    const grace = cancelled ? 700 : plan.drainMs + 5000;
-    const finals = await Promise.all(threads.map((thread) => thread.wait('done', grace)));
     throwIfFailed();
     seq++;
     const { interval } = absorb(finals.map((reply) => (reply?.type === 'done' ? reply.delta : undefined)));

@@ -1,4 +1,5 @@
-import { runLoad, type LoadSnapshot } from '../../loadgen/run-load';
+import { EngineThread, runLoad, type LoadSnapshot } from '../../loadgen/run-load';
+import { resolveLoadOptions } from '../../loadgen/options';
 import { defaultOntology, sessionsFromProfiles } from '../../loadgen/profile-sessions';
 import { decodeHistogram, type ActionStats } from '../../loadgen/stats';
 import { TargetAllowlist } from '../../loadgen/allowlist';
@@ -262,6 +263,87 @@ describe('cancellation and failures', () => {
     const seen = baseline.requests.length;
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(baseline.requests.length).toBe(seen);
+  });
+
+  test('a cancellation during the drain cuts the requests in flight within a second', async () => {
+    // Every response is held for 5 s: when the 600 ms duration ends, requests are in flight and
+    // the run drains (up to drainMs = 8 s). The cancellation comes 400 ms into that drain.
+    baseline.stallAfterFirst = { afterMs: 0, forMs: 5000 };
+    const controller = new AbortController();
+    let abortedAt = 0;
+    const watch = setInterval(() => {
+      if (baseline.requests.length === 0) return;
+      clearInterval(watch);
+      setTimeout(() => {
+        abortedAt = Date.now();
+        controller.abort();
+      }, 1000);
+    }, 5);
+    try {
+      const result = await runLoad(
+        {
+          sessions: sessionsFromProfiles([BROWSE], ontology),
+          targets: [{ name: 'target', url: baseline.url }],
+          durationMs: 600,
+          drainMs: 8000,
+          concurrency: 3,
+          timeScale: 0,
+          threads: 1,
+        },
+        undefined,
+        { signal: controller.signal },
+      );
+      expect(abortedAt).toBeGreaterThan(0);
+      expect(Date.now() - abortedAt).toBeLessThan(1000);
+      expect(result.status).toBe('cancelled');
+      expect(result.unfinished).toBe(3);
+    } finally {
+      clearInterval(watch);
+    }
+  });
+
+  test('a thread that exits on its own fails the run; a delta after its wait is kept, not lost', async () => {
+    const plan = await resolveLoadOptions({
+      sessions: sessionsFromProfiles([BROWSE], ontology),
+      targets: [{ name: 'target', url: baseline.url }],
+      durationMs: 60_000,
+      concurrency: 2,
+      timeScale: 0,
+      threads: 1,
+    });
+    const thread = new EngineThread(plan, 0);
+    const failures: Error[] = [];
+    thread.onFail((error) => failures.push(error));
+    try {
+      expect(await thread.wait('ready', 60_000)).toEqual({ type: 'ready' });
+      thread.post({ type: 'start', startAt: Date.now() });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The wait gives up before the thread can answer: the answer lands in the late buffer.
+      thread.post({ type: 'collect', seq: 1 });
+      expect(await thread.wait('delta:1', 0)).toBeUndefined();
+      for (let i = 0; i < 100 && baseline.requests.length > 0; i++) {
+        const late = thread.takeLate();
+        if (late.length === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          continue;
+        }
+        expect(late).toHaveLength(1);
+        const requests = late[0]?.stats.reduce((sum, entry) => sum + entry.successes + entry.errors, 0);
+        expect(requests).toBeGreaterThan(0);
+        expect(late[0]?.counters.sessionsStarted).toBeGreaterThan(0);
+        break;
+      }
+      expect(thread.takeLate()).toEqual([]);
+      expect(baseline.requests.length).toBeGreaterThan(0);
+      // Ended from outside without an error event and without its final delta: a failure.
+      await thread.worker.terminate();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(failures.map((error) => error.message)).toEqual([
+        expect.stringMatching(/engine thread 0 exited unexpectedly/),
+      ]);
+    } finally {
+      await thread.terminate();
+    }
   });
 
   test('a down, slow or misbehaving target gives recorded errors, never a crash or a hang', async () => {
