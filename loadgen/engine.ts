@@ -676,6 +676,10 @@ export class Engine {
   ) {
     this.openModel = plan.model === 'open';
     this.tagHeader = plan.tagHeader;
+    // Shard first, then thread within the shard: `i % (count * threads) === thread * count + index`
+    // holds exactly when `i % count === index` and `floor(i / count) % threads === thread`. So a
+    // shard owns the same items whatever its thread count, and shards of one probe whose workers
+    // run different thread counts still partition the schedule (test/loadgen/shards.test.ts).
     this.shares = plan.shard.count * plan.threads;
     this.share = threadIndex * plan.shard.count + plan.shard.index;
     this.allowlist = new TargetAllowlist(plan.allowlist);
