@@ -1,10 +1,11 @@
 /**
- * The rollout spec's adapter sections (router, analysis options, alert sinks) are validated by
- * the components that own them. The CLI and the API run every check before starting a rollout,
- * so a bad spec starts nothing. Each component adds its validator here.
+ * The rollout spec's adapter sections (router, analysis options, alert sinks, profile criteria)
+ * are validated by the components that own them. The CLI and the demo run every check before
+ * starting a rollout, so a bad spec starts nothing. Each component adds its validator here.
  */
 import { validateAlertSinks } from '../alerts/sinks';
 import { validateAnalysisOptions } from '../metrics';
+import { parseCriteria } from '../profiles-api/criteria';
 import { validateRouterSpec } from '../routing/routers';
 import type { RolloutSpec } from '../workflows/spec';
 import { ValidationError, type FieldIssue } from '../workflows/validation';
@@ -15,6 +16,7 @@ const VALIDATORS: ComponentValidator[] = [
   (spec) => void validateRouterSpec(spec.router, spec.targets),
   (spec) => void validateAnalysisOptions(spec.analysis.options, spec.analysis.method, spec.analysis.alpha),
   (spec) => void validateAlertSinks(spec.alerts.sinks),
+  (spec) => void parseCriteria(spec.profiles.criteria, 'profiles.criteria'),
 ];
 
 /** Throws one ValidationError with the issues of every component (paths as in the flat spec). */

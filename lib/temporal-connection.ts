@@ -39,12 +39,28 @@ function tlsOptions(target: TemporalTarget): ConnectionOptions['tls'] {
   if (!target.tls) return undefined;
   if (target.tls === true) return true;
   const { certFile, keyFile, caFile, serverName } = target.tls;
+  if (Boolean(certFile) !== Boolean(keyFile))
+    throw new Error(
+      'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY: must be set together (a client certificate and its key)',
+    );
   return {
     serverNameOverride: serverName,
-    serverRootCACertificate: caFile ? readFileSync(caFile) : undefined,
+    serverRootCACertificate: caFile ? readTlsFile('TEMPORAL_TLS_CA', caFile) : undefined,
     clientCertPair:
-      certFile && keyFile ? { crt: readFileSync(certFile), key: readFileSync(keyFile) } : undefined,
+      certFile && keyFile
+        ? { crt: readTlsFile('TEMPORAL_TLS_CERT', certFile), key: readTlsFile('TEMPORAL_TLS_KEY', keyFile) }
+        : undefined,
   };
+}
+
+function readTlsFile(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(
+      `${variable}=${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
 }
 
 export async function connectClient(target: TemporalTarget): Promise<Client> {

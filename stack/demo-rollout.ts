@@ -4,7 +4,6 @@
  */
 import { NO_FAULTS, type ShopFaults } from '../examples/shop/faults';
 import type { TrafficPolicy } from '../workflows/spec';
-import { rolloutIdFor } from '../workflows/spec';
 import type { LocalStack } from './local-stack';
 
 export { NO_FAULTS };
@@ -51,7 +50,8 @@ export function demoRolloutDocument(stack: LocalStack, options: DemoRolloutOptio
       },
       links: {
         dashboardUrl: stack.apiUrl,
-        temporalUiUrl: stack.temporalUiLink(rolloutIdFor('shop', options.version)),
+        // The base: alerts append /namespaces/<ns>/workflows/<id> themselves (lib/rollout-links.ts).
+        ...(stack.temporal.uiUrl ? { temporalUiUrl: stack.temporal.uiUrl } : {}),
       },
     },
   };

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { request } from 'undici';
 import type { ShopFaults } from '../examples/shop/faults';
+import { temporalWorkflowUrl } from '../lib/rollout-links';
 import { generateProfiles } from '../profiles-api/generator';
 import { ProfileStore } from '../profiles-api/store';
 import { BuiltinProxyServer } from './builtin-proxy';
@@ -131,7 +132,7 @@ export class LocalStack {
     const { ports } = state;
 
     log('starting the Temporal dev server and FerretDB...');
-    const [temporal, ferret] = await Promise.all([
+    const [temporal, ferret] = await startTogether([
       TemporalDevServer.start({
         dbFile: path.join(dataDir, 'temporal', 'temporal.db'),
         port: ports.temporal,
@@ -170,7 +171,7 @@ export class LocalStack {
         logFile: path.join(logs, `shop-${role}.log`),
         readyUrl: `http://127.0.0.1:${ports[role]}/healthz`,
       });
-    const [baseline, canary, proxy] = await Promise.all([
+    const [baseline, canary, proxy] = await startTogether([
       shop('baseline', '1.0.0', []),
       shop('canary', '1.1.0', faultFlags(this.options.canaryFaults)),
       BuiltinProxyServer.start({
@@ -199,7 +200,7 @@ export class LocalStack {
       CANARY_MONGO_DB: MONGO_DB,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     };
-    const [worker, api, profilesApi] = await Promise.all([
+    const [worker, api, profilesApi] = await startTogether([
       NodeService.start({
         name: 'worker',
         entry: 'workers/main.ts',
@@ -285,7 +286,7 @@ export class LocalStack {
   }
 
   temporalUiLink(workflowId: string): string {
-    return `${this.temporal.uiUrl ?? ''}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`;
+    return temporalWorkflowUrl(this.temporal.uiUrl ?? '', 'default', workflowId);
   }
 
   /** Changes the canary's faults at run time (the demo's regression appears mid-rollout). */
@@ -307,4 +308,23 @@ export class LocalStack {
         .pop()?.()
         .catch(() => undefined);
   }
+}
+
+type Stoppable = { stop(): unknown };
+
+/** Starts servers side by side; if one fails, stops those that did start (no orphans), then throws. */
+async function startTogether<T extends readonly Stoppable[]>(starts: {
+  readonly [K in keyof T]: Promise<T[K]>;
+}): Promise<T> {
+  const settled = await Promise.allSettled(starts as readonly Promise<Stoppable>[]);
+  const failure = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure) {
+    await Promise.all(
+      settled.map(async (result) => {
+        if (result.status === 'fulfilled') await Promise.resolve(result.value.stop()).catch(() => undefined);
+      }),
+    );
+    throw failure.reason;
+  }
+  return settled.map((result) => (result as PromiseFulfilledResult<Stoppable>).value) as unknown as T;
 }

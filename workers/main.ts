@@ -63,6 +63,10 @@ async function main(): Promise<void> {
   }
   if (options.queues.includes(LOADGEN_TASK_QUEUE)) {
     const maxConcurrentProbes = Number(process.env.LOADGEN_PROBES_PER_WORKER ?? '2');
+    if (!(Number.isInteger(maxConcurrentProbes) && maxConcurrentProbes >= 1 && maxConcurrentProbes <= 64))
+      throw new Error(
+        `LOADGEN_PROBES_PER_WORKER=${process.env.LOADGEN_PROBES_PER_WORKER}: must be an integer 1-64`,
+      );
     workers.push(
       await createLoadgenWorker({
         connection,

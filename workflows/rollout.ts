@@ -10,6 +10,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -35,12 +36,19 @@ import { mergePolicy } from './spec';
 import type { AlertEvent, Investigation, ProbeSummary, RolloutInput, RolloutResult } from './types';
 import { mergeProbeSummaries } from './probe-summary';
 
-/** Probes run for the spec's duration and heartbeat; a lost worker is noticed within the heartbeat timeout. */
-export const probeOptions: ActivityOptions = {
-  startToCloseTimeout: '1 hour',
-  heartbeatTimeout: '15 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '1 second', nonRetryableErrorTypes: ['ValidationError'] },
-};
+/**
+ * Probes run for the spec's duration and heartbeat; a lost worker is noticed within the heartbeat
+ * timeout, and a probe queue nobody serves (a typo, loadgen workers down) within a minute, which
+ * makes the tick inconclusive instead of waiting for ever.
+ */
+export function probeOptionsFor(probeDurationMs: number): ActivityOptions {
+  return {
+    scheduleToStartTimeout: '1 minute',
+    startToCloseTimeout: probeDurationMs + 5 * 60_000,
+    heartbeatTimeout: '15 seconds',
+    retry: { maximumAttempts: 3, initialInterval: '1 second', nonRetryableErrorTypes: ['ValidationError'] },
+  };
+}
 
 /**
  * Collecting, analysing and recording are short and run where the workflow runs: as local
@@ -51,6 +59,9 @@ export const analysisOptions: LocalActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second', nonRetryableErrorTypes: ['ValidationError'] },
 };
+
+/** Drawing the sample reads the whole matching population once; on FerretDB 100k profiles take ~30 s. */
+export const lookupOptions: LocalActivityOptions = { ...analysisOptions, startToCloseTimeout: '5 minutes' };
 
 /** About 15 s of retries, then the rollout pauses for a person instead of guessing. */
 export const routingOptions: ActivityOptions = {
@@ -63,14 +74,14 @@ export const routingOptions: ActivityOptions = {
   },
 };
 
-/** Leaving the canary at a wrong share is worse than waiting: final routing retries until it works. */
+/**
+ * Leaving the canary at a wrong share is worse than waiting: final routing retries until it works,
+ * bad configuration included (the spec was validated at start, so a ValidationError here is a
+ * worker's environment, e.g. a missing router token, which an operator can fix while it retries).
+ */
 export const finalRoutingOptions: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '1 minute',
-    nonRetryableErrorTypes: ['ValidationError'],
-  },
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 };
 
 export const recordOptions: LocalActivityOptions = {
@@ -88,7 +99,10 @@ export const notifyOptions: ActivityOptions = {
   },
 };
 
-const probing = proxyActivities<RolloutActivities>(probeOptions);
+/** How long a rollout that ends or continues as new waits for its last alerts to be delivered. */
+const ALERT_DRAIN_TIMEOUT = '1 minute';
+
+const lookup = proxyLocalActivities<RolloutActivities>(lookupOptions);
 const analysis = proxyLocalActivities<RolloutActivities>(analysisOptions);
 const routing = proxyActivities<RolloutActivities>(routingOptions);
 const finalRouting = proxyActivities<RolloutActivities>(finalRoutingOptions);
@@ -108,6 +122,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
   const rolloutId = workflowInfo().workflowId;
   const state = new RolloutState(rolloutId, spec, Date.now(), input.carryOver);
   const pendingAlerts: Promise<void>[] = [];
+  let alertsInFlight = 0;
   let tickScope: CancellationScope | null = null;
 
   const decideNow = (kind: 'promote' | 'rollback', request: ControlRequest | undefined, fallback: string) => {
@@ -168,11 +183,28 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       ...extra,
     };
     // Alerts must not hold up the rollout: they are awaited only before it ends or continues as new.
+    alertsInFlight++;
     pendingAlerts.push(
-      alerting.notify({ event, sinks: spec.alerts.sinks }).catch((error: unknown) => {
-        log.warn('alert not delivered', { key: event.key, error: describe(error) });
-      }),
+      alerting
+        .notify({ event, sinks: spec.alerts.sinks })
+        .catch((error: unknown) => {
+          log.warn('alert not delivered', { key: event.key, error: describe(error) });
+        })
+        .finally(() => alertsInFlight--),
     );
+  };
+
+  /**
+   * Before ending or continuing as new, give the last alerts a bounded time: a sink that is down
+   * (notify retries for minutes) must not hold the rollout, or a person's decision, that long.
+   */
+  const drainAlerts = async (): Promise<void> => {
+    if (!patched('bounded-alert-drain')) {
+      await Promise.all(pendingAlerts);
+      return;
+    }
+    if (alertsInFlight > 0 && !(await condition(() => alertsInFlight === 0, ALERT_DRAIN_TIMEOUT)))
+      log.warn('leaving alerts undelivered', { rolloutId, alerts: alertsInFlight });
   };
 
   /** Applies the policy's share; on failure the rollout pauses with the reason rather than guess. */
@@ -195,9 +227,10 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     }
   };
 
-  const prober = spec.probe.taskQueue
-    ? proxyActivities<RolloutActivities>({ ...probeOptions, taskQueue: spec.probe.taskQueue })
-    : probing;
+  const prober = proxyActivities<RolloutActivities>({
+    ...probeOptionsFor(spec.probe.durationMs),
+    ...(spec.probe.taskQueue ? { taskQueue: spec.probe.taskQueue } : {}),
+  });
 
   const runTick = async (): Promise<void> => {
     const tick = state.tick + 1;
@@ -252,7 +285,10 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       verdict = result.analysed.verdict;
       state.analysisState = result.analysed.state;
     } catch (error) {
-      if (isCancellation(error)) return; // a person decided while the tick ran
+      if (isCancellation(error)) {
+        if (state.pendingDecision) return; // a person decided while the tick ran
+        throw error; // the workflow itself was cancelled: abort below
+      }
       verdict = inconclusive(`no verdict this tick: ${describe(error)}`);
     } finally {
       tickScope = null;
@@ -333,14 +369,14 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       state.outcome === 'promoted' ? 'info' : 'critical',
       `${spec.service} ${spec.version} ${state.outcome}: ${last}`,
     );
-    await Promise.all(pendingAlerts);
+    await drainAlerts();
     log.info('rollout finished', { rolloutId, outcome: state.outcome, ticks: state.tick });
     return state.result();
   };
 
   try {
     if (!input.carryOver) {
-      state.profiles = await analysis.lookupProfiles({
+      state.profiles = await lookup.lookupProfiles({
         rolloutId,
         criteria: spec.profiles.criteria,
         sampleSize: spec.profiles.sampleSize,
@@ -370,7 +406,9 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       const info = workflowInfo();
       if (info.historyLength >= spec.maxHistoryEvents || info.continueAsNewSuggested) {
         await condition(allHandlersFinished);
-        await Promise.all(pendingAlerts);
+        await drainAlerts();
+        // A rollback or promote that arrived while waiting is decided here, not lost in the new run.
+        if (state.pendingDecision) continue;
         log.info('continuing as new', { rolloutId, tick: state.tick, historyLength: info.historyLength });
         return await continueAsNew<typeof rolloutWorkflow>({
           spec: { ...spec, policy: state.policy },

@@ -10,15 +10,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
+import { validateComponentConfig } from '../../lib/component-config';
 import { parseRolloutDocument } from '../../lib/rollout-document';
-import { startRollout } from '../../lib/rollout-client';
+import { startRollout, watchRollout } from '../../lib/rollout-client';
 import { connectClient } from '../../lib/temporal-connection';
 import { CHECKOUT_REGRESSION, demoRolloutDocument, NO_FAULTS } from '../../stack/demo-rollout';
 import { LocalStack } from '../../stack/local-stack';
 import { projectRoot } from '../../stack/tools';
 import { statusQuery } from '../../workflows/messages';
 import type { rolloutWorkflow } from '../../workflows/rollout';
-import type { RolloutResult, RolloutStatus } from '../../workflows/types';
+import type { RolloutResult } from '../../workflows/types';
 import { formatStatus } from './rollout';
 
 type Scenario = 'healthy' | 'regression';
@@ -118,6 +119,7 @@ export function register(program: Command): void {
           const specFile = path.join(flags.dataDir, 'demo-rollout.yaml');
           writeFileSync(specFile, stringify(document));
           const spec = parseRolloutDocument(readFileSync(specFile, 'utf8'), specFile);
+          validateComponentConfig(spec);
           if (flags.scenario === 'regression') await stack.injectCanaryFaults(NO_FAULTS);
           const handle = await startRollout(client, spec);
           state = { scenario: flags.scenario, rolloutId: handle.workflowId, run, faultsInjected: false };
@@ -125,40 +127,30 @@ export function register(program: Command): void {
           say(`started ${state.rolloutId} (spec: ${specFile})`);
         }
         const current = state;
-        say(`dashboard:   ${stack.apiUrl}`);
+        say(
+          `dashboard:   ${stack.apiUrl}   (its controls ask for the API token: "apiToken" in ${path.join(flags.dataDir, 'stack.json')})`,
+        );
         say(`Temporal UI: ${stack.temporalUiLink(current.rolloutId)}`);
         say(`router:      ${stack.proxyUrl} (real traffic)   logs: ${path.join(flags.dataDir, 'logs')}`);
         say('Ctrl-C stops everything; run the same command again to continue.');
 
-        const handle = client.workflow.getHandle<typeof rolloutWorkflow>(current.rolloutId);
-        let finished = false;
-        const result = handle.result().finally(() => (finished = true));
         let lastLine = '';
-        while (!finished) {
-          const status: RolloutStatus | undefined = await handle.query(statusQuery).catch(() => undefined);
-          if (status) {
-            if (
-              flags.scenario === 'regression' &&
-              !current.faultsInjected &&
-              status.share >= REGRESSION_AT_SHARE
-            ) {
-              await stack.injectCanaryFaults(CHECKOUT_REGRESSION);
-              current.faultsInjected = true;
-              writeFileSync(stateFile, JSON.stringify(current, null, 2));
-              say(
-                `injected the regression: the canary's checkout is now 250 ms slower (at ${status.share} %)`,
-              );
-            }
-            const line = flags.json ? JSON.stringify({ type: 'status', ...status }) : formatStatus(status);
-            if (line !== lastLine) say(line);
-            lastLine = line;
+        const outcome: RolloutResult = await watchRollout(client, current.rolloutId, async (status) => {
+          if (
+            flags.scenario === 'regression' &&
+            !current.faultsInjected &&
+            status.share >= REGRESSION_AT_SHARE
+          ) {
+            await stack.injectCanaryFaults(CHECKOUT_REGRESSION);
+            current.faultsInjected = true;
+            writeFileSync(stateFile, JSON.stringify(current, null, 2));
+            say(`injected the regression: the canary's checkout is now 250 ms slower (at ${status.share} %)`);
           }
-          await Promise.race([
-            result.catch(() => undefined),
-            new Promise((resolve) => setTimeout(resolve, 1000)),
-          ]);
-        }
-        const outcome: RolloutResult = await result;
+          const line = flags.json ? JSON.stringify({ type: 'status', ...status }) : formatStatus(status);
+          if (line !== lastLine) say(line);
+          lastLine = line;
+        });
+        const handle = client.workflow.getHandle<typeof rolloutWorkflow>(current.rolloutId);
         const final = await handle.query(statusQuery).catch(() => undefined);
         const blamed = [
           ...new Set(final?.investigations.flatMap((i) => i.anomalies.map((a) => a.summary)) ?? []),

@@ -9,7 +9,7 @@ import { type Command, Option } from 'commander';
 import { validateComponentConfig } from '../../lib/component-config';
 import { inDocumentTerms, parseRolloutDocument } from '../../lib/rollout-document';
 import { ValidationError } from '../../workflows/validation';
-import { startRollout } from '../../lib/rollout-client';
+import { startRollout, watchRollout } from '../../lib/rollout-client';
 import { connectClient, temporalTargetFromEnv } from '../../lib/temporal-connection';
 import {
   pauseSignal,
@@ -20,7 +20,6 @@ import {
   setPolicyUpdate,
   statusQuery,
 } from '../../workflows/messages';
-import type { rolloutWorkflow } from '../../workflows/rollout';
 import { rolloutIdFor } from '../../workflows/spec';
 import type { RolloutResult, RolloutStatus } from '../../workflows/types';
 import { CliError } from '../errors';
@@ -84,23 +83,15 @@ function exitCodeFor(result: RolloutResult): number {
 
 /** Follows a rollout until it ends: a live line on a TTY, a line per change otherwise, NDJSON with --json. */
 async function follow(client: Client, id: string, json: boolean): Promise<number> {
-  const handle = client.workflow.getHandle<typeof rolloutWorkflow>(id);
   const tty = process.stdout.isTTY && !json;
   let last = '';
-  let done = false;
-  const result = handle.result().finally(() => (done = true));
-  while (!done) {
-    const status = await handle.query(statusQuery).catch(() => undefined);
-    if (status) {
-      const line = json ? JSON.stringify({ type: 'status', ...status }) : formatStatus(status);
-      if (tty) process.stdout.write(`\r\x1b[2K${line.slice(0, process.stdout.columns ?? 200)}`);
-      else if (line !== last && (json || status.tick !== 0 || !last)) process.stdout.write(`${line}\n`);
-      last = line;
-    }
-    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000))]);
-  }
+  const outcome = await watchRollout(client, id, (status) => {
+    const line = json ? JSON.stringify({ type: 'status', ...status }) : formatStatus(status);
+    if (tty) process.stdout.write(`\r\x1b[2K${line.slice(0, process.stdout.columns ?? 200)}`);
+    else if (line !== last && (json || status.tick !== 0 || !last)) process.stdout.write(`${line}\n`);
+    last = line;
+  });
   if (tty) process.stdout.write('\n');
-  const outcome = await result;
   if (json) process.stdout.write(`${JSON.stringify({ type: 'result', ...outcome })}\n`);
   else
     process.stdout.write(
@@ -161,10 +152,14 @@ export function register(program: Command): void {
       } catch (error) {
         throw error instanceof ValidationError ? inDocumentTerms(error) : error;
       }
-      const id = rolloutIdFor(spec.service, spec.version);
       process.exitCode = await withClient(flags, async (client) => {
+        let id = rolloutIdFor(spec.service, spec.version);
         try {
-          await startRollout(client, spec, { taskQueue: flags.taskQueue, allowRestart: flags.allowRestart });
+          const handle = await startRollout(client, spec, {
+            taskQueue: flags.taskQueue,
+            allowRestart: flags.allowRestart,
+          });
+          id = handle.workflowId;
         } catch (error) {
           if (error instanceof WorkflowExecutionAlreadyStartedError) {
             throw new CliError(

@@ -277,6 +277,32 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
       await handle.signal(rollbackSignal, { reason: 'done' });
       await handle.result();
       await expect(startRollout(servers.env.client, spec, { taskQueue })).rejects.toThrow(/already started/i);
+      // A restart after the end runs under its own id, so it never finds the first run's data.
+      const restarted = await startRollout(servers.env.client, spec, { taskQueue, allowRestart: true });
+      expect(restarted.workflowId).toBe(`${handle.workflowId}+r2`);
+      await expect(startRollout(servers.env.client, spec, { taskQueue, allowRestart: true })).rejects.toThrow(
+        /already started/i,
+      );
+      await restarted.signal(rollbackSignal, { reason: 'done' });
+      expect((await restarted.result()).rolloutId).toBe(`${handle.workflowId}+r2`);
     });
+  });
+
+  test('cancelling the workflow while a probe runs aborts the rollout and takes the canary out', async () => {
+    const taskQueue = 'cancel-mid-probe';
+    const worker = await testWorker(servers, taskQueue);
+    const spec = testSpec({ interval: '20s', probe: { duration: '15s', concurrency: 2 } });
+    const result = await worker.runUntil(async () => {
+      const handle = await startRollout(servers.env.client, spec, { taskQueue });
+      await until(async () => {
+        const { raw } = await handle.describe();
+        return (raw.pendingActivities ?? []).some((activity) => activity.activityType?.name === 'probe');
+      });
+      await handle.cancel();
+      return handle.result();
+    });
+    expect(result.outcome).toBe('aborted');
+    expect(result.finalShare).toBe(0);
+    expect((await appliedWeights(servers.db, result.rolloutId)).at(-1)).toBe(0);
   });
 });
