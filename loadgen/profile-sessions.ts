@@ -9,7 +9,7 @@ import type { Db } from 'mongodb';
 import { parseCriteria } from '../profiles-api/criteria';
 import { defaultOntology, loadOntology, renderRequest, type Ontology } from '../profiles-api/ontology';
 import { parseProfile, type Profile } from '../profiles-api/profile-schema';
-import { stratifiedSample } from '../profiles-api/sampler';
+import { StoreProfileSource } from '../profiles-api/profile-source';
 import { ProfileStore } from '../profiles-api/store';
 import { isPlainObject, ValidationError, type FieldIssue, type Json } from '../workflows/validation';
 import type { RequestStep, SessionPlan } from './options';
@@ -105,8 +105,13 @@ export async function profilesByCriteria(
 ): Promise<Profile[]> {
   const compiled = parseCriteria(criteria, field);
   const store = new ProfileStore(db);
-  const candidates = await store.sampleCandidates(compiled.filter, options.maxPopulation ?? 1_000_000);
-  const sample = stratifiedSample(candidates, options.sampleSize, options.seed);
+  // The rollout's source (and its population cap, DEFAULT_MAX_POPULATION unless given), so the
+  // same criteria sample the same profiles, or fail the same way, here and in a rollout.
+  const source = new StoreProfileSource(
+    store,
+    options.maxPopulation !== undefined ? { maxPopulation: options.maxPopulation } : {},
+  );
+  const sample = await source.sample(compiled, options.sampleSize, options.seed);
   if (sample.userIds.length === 0)
     throw new ValidationError([{ field, rule: 'match no profiles in the store' }]);
   return (await store.getMany(sample.userIds)) as Profile[];

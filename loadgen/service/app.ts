@@ -6,13 +6,15 @@
  * Targets must pass the allowlist configured on the server (never in the request), so the
  * service cannot be aimed at internal hosts; limits cap concurrency, rate and duration.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import fp from 'fastify-plugin';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import type { Db } from 'mongodb';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { MongoNetworkError, MongoServerSelectionError, type Db } from 'mongodb';
 import { schemaIssues } from '../../profiles-api/profile-schema';
-import { ValidationError, type FieldIssue, type Json } from '../../workflows/validation';
+import { PopulationTooLargeError } from '../../profiles-api/store';
+import { ValidationError, type Json } from '../../workflows/validation';
+import { checkBearer } from '../../lib/bearer-token';
+import { badRequest, HttpError, installErrorHandling, sendError } from '../../lib/http-errors';
 import type { Logger } from '../../lib/logger';
 import { TargetAllowlist } from '../allowlist';
 import { DEFAULT_LIMITS, resolveLoadOptions, type LoadLimits, type LoadTarget } from '../options';
@@ -69,6 +71,11 @@ export interface LoadgenServiceOptions {
   /** Bearer token every request must carry; absent: no authentication (loopback deployments). */
   token?: string;
   maxActiveRuns?: number;
+  /**
+   * Criteria matching more profiles than this are refused (400 naming `criteria`). Defaults to
+   * the rollout's cap (StoreProfileSource), so the same criteria behave the same here.
+   */
+  maxPopulation?: number;
   logger?: Logger;
 }
 
@@ -76,14 +83,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     loadRuns: RunRegistry;
   }
-}
-
-function badRequest(reply: FastifyReply, issues: readonly FieldIssue[]): FastifyReply {
-  return reply.code(400).send({
-    error: 'bad_request',
-    message: issues.map((issue) => `${issue.field}: ${issue.rule}`).join('; '),
-    issues,
-  });
 }
 
 export async function loadgenService(app: FastifyInstance, options: LoadgenServiceOptions): Promise<void> {
@@ -99,41 +98,31 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
   app.decorate('loadRuns', runs);
   app.addHook('onClose', async () => runs.close());
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof ValidationError) return badRequest(reply, error.issues);
-    if (error instanceof TooManyRunsError)
-      return reply.code(429).send({ error: 'too_many_runs', message: error.message });
-    switch (error.code) {
-      case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-        return badRequest(reply, [{ field: 'body', rule: 'must be valid, non-empty JSON' }]);
-      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return reply
-          .code(415)
-          .send({ error: 'unsupported_media_type', message: 'body: must be application/json' });
-      case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return reply.code(413).send({ error: 'payload_too_large', message: 'body: is too large' });
-    }
-    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500)
-      return reply.code(error.statusCode).send({ error: 'bad_request', message: error.message });
-    request.log.error({ err: error }, 'unhandled error');
-    return reply.code(500).send({ error: 'internal', message: 'internal error', request_id: request.id });
+  // The shared handler (lib/http-errors.ts): 4xx name the field, a store that is down is a 503,
+  // anything else a logged 500.
+  installErrorHandling(app, {
+    translate: (error) => {
+      if (error instanceof TooManyRunsError) return new HttpError(429, 'too_many_runs', error.message);
+      if (error instanceof PopulationTooLargeError)
+        return new HttpError(400, 'bad_request', `criteria: ${error.message}`, [
+          { field: 'criteria', rule: error.message },
+        ]);
+      return undefined;
+    },
+    isUnavailable: (error) =>
+      error instanceof MongoServerSelectionError || error instanceof MongoNetworkError,
+    unavailableMessage: 'the profile store is unavailable; retry later',
   });
 
-  if (options.token) {
-    const expected = Buffer.from(`Bearer ${options.token}`);
+  const token = options.token;
+  if (token !== undefined)
     app.addHook('onRequest', async (request, reply) => {
-      const given = Buffer.from(request.headers.authorization ?? '');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected))
-        return reply
-          .code(401)
-          .send({ error: 'unauthorized', message: 'authorization: must be Bearer <token>' });
+      checkBearer(token, request, reply, 'LOADGEN_API_TOKEN is not set');
     });
-  }
 
   app.post('/runs', { schema: { body: RunRequest } }, async (request, reply) => {
     const issues = schemaIssues(RunRequest, request.body);
-    if (issues.length > 0) return badRequest(reply, issues);
+    if (issues.length > 0) return sendError(reply, 400, badRequest(issues));
     const body = request.body as RunRequest;
     if ((body.profile_id === undefined) === (body.criteria === undefined))
       throw new ValidationError([
@@ -157,7 +146,11 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
         : await profilesByCriteria(
             options.db,
             body.criteria as Record<string, Json>,
-            { sampleSize: body.sample_size ?? 100, seed },
+            {
+              sampleSize: body.sample_size ?? 100,
+              seed,
+              ...(options.maxPopulation !== undefined ? { maxPopulation: options.maxPopulation } : {}),
+            },
             'criteria',
           );
     const plan = await resolveLoadOptions(
@@ -223,7 +216,12 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
 export async function buildLoadgenApp(
   options: LoadgenServiceOptions & { logger?: Logger },
 ): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  // The service's logger, so a 500 or a 503 leaves its cause (keyed by request id) in the log.
+  const loggerInstance: FastifyBaseLogger | undefined = options.logger;
+  const app: FastifyInstance = Fastify({
+    ...(loggerInstance ? { loggerInstance } : { logger: false }),
+    bodyLimit: 1024 * 1024,
+  });
   // The schema documents the body; the handler reports every bad field as `field: rule`.
   app.setValidatorCompiler(() => (value: unknown) => ({ value }));
   await app.register(fp(loadgenService, { name: 'loadgen-service' }), options);
