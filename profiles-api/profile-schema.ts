@@ -279,13 +279,23 @@ export function activityLevelOf(actionsPerMinute: number): ActivityLevel {
 }
 
 /**
+ * The session's length: last entry minus first (numeric offsets need not start at 0), 0 for an
+ * empty session.
+ */
+export function sessionSpanOf(patterns: readonly { timestamp: number }[]): number {
+  if (patterns.length === 0) return 0;
+  const first = (patterns[0] as { timestamp: number }).timestamp;
+  const last = (patterns[patterns.length - 1] as { timestamp: number }).timestamp;
+  return Math.max(0, last - first);
+}
+
+/**
  * Actions per minute over the session; sessions shorter than a minute count as one minute, so
  * three clicks in five seconds do not make a "high activity" user.
  */
 export function actionsPerMinuteOf(patterns: readonly { timestamp: number }[]): number {
   if (patterns.length === 0) return 0;
-  const span = (patterns[patterns.length - 1] as { timestamp: number }).timestamp;
-  const minutes = Math.max(span, 60_000) / 60_000;
+  const minutes = Math.max(sessionSpanOf(patterns), 60_000) / 60_000;
   return Math.round((patterns.length / minutes) * 100) / 100;
 }
 
@@ -309,7 +319,7 @@ export function withDerivedFields(
     actions_per_minute: actionsPerMinute,
     actions: [...new Set(patterns.map((pattern) => pattern.action))].sort(),
     pattern_count: patterns.length,
-    session_duration_ms: patterns.length > 0 ? (patterns[patterns.length - 1] as Pattern).timestamp : 0,
+    session_duration_ms: sessionSpanOf(patterns),
   };
 }
 

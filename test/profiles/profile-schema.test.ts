@@ -26,6 +26,23 @@ describe('profile schema', () => {
     ]);
   });
 
+  test('measures duration and rate from the first entry, also when offsets do not start at 0', () => {
+    // 20 entries over 2 minutes: 10 a minute (high), whatever the first offset is.
+    const patterns = (start: number) =>
+      Array.from({ length: 20 }, (_, i) => ({
+        timestamp: start + Math.round((i * 120_000) / 19),
+        action: 'page_view',
+      }));
+    for (const start of [0, 3_600_000]) {
+      const profile = parseProfile(profileInput('u1', { behavioral_patterns: patterns(start) }), ontology);
+      expect(profile).toMatchObject({
+        session_duration_ms: 120_000,
+        actions_per_minute: 10,
+        activity_level: 'high',
+      });
+    }
+  });
+
   test('ignores supplied derived fields and recomputes them', () => {
     const profile = parseProfile(
       profileInput('u1', { activity_level: 'high', actions: ['upload'], pattern_count: 99 }),
