@@ -3,7 +3,11 @@
  * each stratum gets its proportional share of the sample (largest remainder), and within a
  * stratum the members with the smallest hash(seed, user_id) are taken ("bottom-k"). So:
  * - the same population and seed always give the same sample, in the same order;
- * - a profile added to or removed from one stratum changes at most that stratum's picks;
+ * - a profile added to or removed from the population changes its own stratum's bottom-k, and,
+ *   since every quota depends on the total, it can also move seats of the allocation between
+ *   strata; but a stratum only ever gains or loses members at the edge of its own rank order,
+ *   so a stratum whose allocation did not change keeps exactly the same picks (unless the
+ *   profile joined or left that stratum) and the sample changes by a few members, not wholesale;
  * - any prefix of the returned list is itself a uniform random subset.
  */
 import { hash32 } from './random';
