@@ -257,13 +257,21 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
         const summary =
           shards === 1
             ? await prober.probe(request)
-            : mergeProbeSummaries(
-                await Promise.all(
-                  Array.from({ length: shards }, (_, index) =>
-                    prober.probe({ ...request, shard: { index, count: shards } }),
-                  ),
-                ),
-              );
+            : await CancellationScope.cancellable(async () => {
+                try {
+                  return mergeProbeSummaries(
+                    await Promise.all(
+                      Array.from({ length: shards }, (_, index) =>
+                        prober.probe({ ...request, shard: { index, count: shards } }),
+                      ),
+                    ),
+                  );
+                } catch (error) {
+                  // One shard failed: the others would keep loading the targets into the next tick.
+                  CancellationScope.current().cancel();
+                  throw error;
+                }
+              });
         const window = { from: summary.startedAt, to: summary.endedAt };
         await analysis.collectMetrics({
           rolloutId,

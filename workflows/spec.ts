@@ -83,6 +83,7 @@ export interface RolloutSpec {
 export const ANALYSIS_METHODS = ['sequential', 'mann-whitney', 'seed'] as const;
 export type AnalysisMethod = (typeof ANALYSIS_METHODS)[number];
 
+const MAX_PROBED_PROFILE_IDS = 40_000;
 const SERVICE_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 const URL_PATTERN = /^https?:\/\/[^\s/?#]+(\/[^\s]*)?$/;
@@ -194,6 +195,14 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
           /^[A-Za-z0-9._-]{1,200}$/,
           'must be a task queue name',
         );
+  // Every shard's activity input carries the sampled profile ids: keep one tick's probe
+  // commands well under Temporal's 4 MB limit for a workflow task's result.
+  if (shards !== undefined && sampleSize !== undefined && shards * sampleSize > MAX_PROBED_PROFILE_IDS) {
+    r.fail(
+      'probe.shards',
+      `times profiles.sampleSize (${sampleSize}) must be at most ${MAX_PROBED_PROFILE_IDS} (profile ids sent per tick)`,
+    );
+  }
   if (shards !== undefined && concurrency !== undefined && shards > concurrency) {
     r.fail(
       'probe.shards',
