@@ -200,11 +200,14 @@ export function parseCriteriaText(text: string, field = 'criteria'): CompiledCri
 
 /**
  * The flat form, `?device_type=mobile,tablet&resource_intensity.cpu_ms=gte:100`: a comma list
- * means `in`, an `op:` prefix picks the operator, a repeated key adds conditions (all must hold).
+ * means `in`, an `op:` prefix picks the operator, a repeated key adds conditions (all must hold),
+ * also with the same operator: `?actions=eq:search&actions=eq:checkout` needs both actions.
  */
 export function parseFlatCriteria(query: Record<string, string | string[] | undefined>): CompiledCriteria {
   const r = new FieldReader();
-  const criteria: Record<string, Record<string, unknown>> = {};
+  // Layer i holds the i-th occurrence of each key and operator, so each layer is a valid
+  // criteria object; a repeated operator goes into the next layer instead of overwriting.
+  const layers: { key: string; canonical: string; operators: Record<string, unknown> }[][] = [];
   for (const [key, raw] of Object.entries(query)) {
     if (raw === undefined) continue;
     const canonical = canonicalKey(key);
@@ -224,13 +227,28 @@ export function parseFlatCriteria(query: Record<string, string | string[] | unde
       const op: Operator = operator ?? (values.length > 1 ? 'in' : 'eq');
       const value =
         op === 'in' || op === 'nin' || op === 'all' ? values : op === 'exists' ? body === 'true' : values[0];
-      const slot = (criteria[key] ??= {});
-      if (op in slot) r.fail(key, `gives ${op} twice`);
-      slot[op] = value;
+      let depth = 0;
+      for (;;) {
+        const layer = (layers[depth] ??= []);
+        let entry = layer.find((item) => item.key === key);
+        if (!entry) layer.push((entry = { key, canonical, operators: {} }));
+        if (!Object.hasOwn(entry.operators, op)) {
+          entry.operators[op] = value;
+          break;
+        }
+        depth++;
+      }
     }
   }
   r.throwIfAny();
-  return parseCriteria(criteria, '');
+  const conditions: Condition[] = [];
+  for (const layer of layers)
+    for (const { key, canonical, operators } of layer)
+      conditions.push(...readConditions(r, canonical, operators, key));
+  if (conditions.length > MAX_CONDITIONS) r.fail('criteria', `has more than ${MAX_CONDITIONS} conditions`);
+  r.throwIfAny();
+  // Repeated paths become `$and` clauses there, so every condition must hold.
+  return compiled(buildFilter(conditions, []));
 }
 
 function flatValue(text: string, spec: FieldSpec | undefined): unknown {

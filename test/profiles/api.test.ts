@@ -235,6 +235,18 @@ describe('queries', () => {
     expect([...viaFlat].sort()).toEqual(expected);
   });
 
+  test('the flat form: a repeated key selects the profiles matching every occurrence', async () => {
+    const viaFlat = await allPages('/profiles?action=search&action=checkout&device_type=mobile', 100);
+    const expected = (
+      await mongo.db
+        .collection('profiles')
+        .find({ actions: { $all: ['search', 'checkout'] }, device_type: 'mobile' })
+        .toArray()
+    ).map((d) => d._id as unknown as string);
+    expect(expected.length).toBeGreaterThan(0);
+    expect([...viaFlat].sort()).toEqual(expected.sort());
+  });
+
   test('keyset positions (what MongoDB pages use) page in user_id order on FerretDB too', async () => {
     const filter = { device_type: 'desktop' };
     const ids: string[] = [];

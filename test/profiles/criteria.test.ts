@@ -91,6 +91,27 @@ describe('criteria compile to whitelisted filters', () => {
     ]);
   });
 
+  test('the flat form: a key repeated with the same operator adds a condition (all must hold)', () => {
+    expect(
+      parseFlatCriteria({
+        action: ['search', 'checkout', 'eq:upload'],
+        'resource_intensity.cpu_ms': ['gte:100', 'gte:150', 'lt:400'],
+      }).filter,
+    ).toEqual({
+      actions: 'search',
+      'resource_intensity.cpu_ms': { $gte: 100, $lt: 400 },
+      $and: [
+        { actions: { $eq: 'checkout' } },
+        { 'resource_intensity.cpu_ms': { $gte: 150 } },
+        { actions: { $eq: 'upload' } },
+      ],
+    });
+    // Each occurrence is still checked and named by its key.
+    expect(rejection(() => parseFlatCriteria({ pattern_count: ['gte:1', 'gte:many'] })).fields).toEqual([
+      'pattern_count.gte',
+    ]);
+  });
+
   test('the same criteria give the same digest whatever the key order', () => {
     const a = parseCriteria({ device_type: 'mobile', geo_location: 'US' });
     const b = parseCriteria({ geo_location: 'US', device_type: 'mobile' });
