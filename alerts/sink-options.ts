@@ -37,7 +37,8 @@ export function readSinkName(r: FieldReader, value: unknown, field: string): str
 }
 
 export function readTimeoutMs(r: FieldReader, value: unknown, field: string): number | undefined {
-  return r.duration(value, field, { minMs: 100, maxMs: 60_000 }, 5000);
+  // At most 20 s: a send must fit, with its retry bookkeeping, in the notify activity's 30 s.
+  return r.duration(value, field, { minMs: 100, maxMs: 20_000 }, 5000);
 }
 
 export function readEnvName(r: FieldReader, value: unknown, field: string): string | undefined {

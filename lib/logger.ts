@@ -16,6 +16,14 @@ const REDACTED_PATHS = [
   '*.secret',
   'webhookUrl',
   '*.webhookUrl',
+  'apiKey',
+  '*.apiKey',
+  'bearerToken',
+  '*.bearerToken',
+  '*.*.token',
+  '*.*.authorization',
+  '*.*.password',
+  '*.*.secret',
 ];
 
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {

@@ -34,7 +34,14 @@ export function parseRolloutDocument(text: string, source = 'rollout spec'): Rol
       })),
     );
   }
-  return rolloutSpecFromDocument(document.toJS({ maxAliasCount: 100 }));
+  let value: unknown;
+  try {
+    value = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // The yaml package refuses alias bombs (and similar) while converting, not while parsing.
+    throw new ValidationError([{ field: source, rule: `is not usable YAML: ${(error as Error).message}` }]);
+  }
+  return rolloutSpecFromDocument(value);
 }
 
 export function rolloutSpecFromDocument(input: unknown): RolloutSpec {

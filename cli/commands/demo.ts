@@ -17,7 +17,7 @@ import { connectClient } from '../../lib/temporal-connection';
 import { CHECKOUT_REGRESSION, demoRolloutDocument, NO_FAULTS } from '../../stack/demo-rollout';
 import { LocalStack } from '../../stack/local-stack';
 import { projectRoot } from '../../stack/tools';
-import { statusQuery } from '../../workflows/messages';
+import { rollbackSignal, statusQuery } from '../../workflows/messages';
 import type { rolloutWorkflow } from '../../workflows/rollout';
 import type { RolloutResult } from '../../workflows/types';
 import { formatStatus } from './rollout';
@@ -99,6 +99,21 @@ export function register(program: Command): void {
         process.once('SIGTERM', () => void shutdown(143));
 
         const client = await connectClient({ address: stack.temporal.address, namespace: 'default' });
+        // One router, one rollout: a rollout of the other scenario still running is rolled back first.
+        if (previous && previous.scenario !== flags.scenario) {
+          const earlier = client.workflow.getHandle(previous.rolloutId);
+          const description = await earlier.describe().catch(() => undefined);
+          if (description?.status.name === 'RUNNING') {
+            say(
+              `rolling back ${previous.rolloutId} (${previous.scenario}) before starting ${flags.scenario}...`,
+            );
+            await earlier.signal(rollbackSignal, {
+              by: 'canary demo',
+              reason: `superseded by a ${flags.scenario} demo`,
+            });
+            await earlier.result().catch(() => undefined);
+          }
+        }
         let state = resuming;
         const running =
           state &&

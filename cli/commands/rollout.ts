@@ -178,8 +178,9 @@ export function register(program: Command): void {
   connectionOptions(
     rollout.command('status <id>').description("a rollout's phase, share and verdicts").option('--json'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
+    checkId(id);
     await withClient(flags, async (client) => {
-      const status = await client.workflow.getHandle(checkId(id)).query(statusQuery);
+      const status = await client.workflow.getHandle(id).query(statusQuery);
       process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : `${formatStatus(status)}\n`);
     });
   });
@@ -190,23 +191,24 @@ export function register(program: Command): void {
       .description('follow a rollout until it ends (exit codes as start --wait)')
       .option('--json'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
-    process.exitCode = await withClient(flags, (client) => follow(client, checkId(id), Boolean(flags.json)));
+    checkId(id);
+    process.exitCode = await withClient(flags, (client) => follow(client, id, Boolean(flags.json)));
   });
 
   connectionOptions(
     rollout.command('pause <id>').description('hold the canary at its share').option('--reason <text>'),
   ).action(async (id: string, flags: ConnectionFlags & { reason?: string }) => {
+    checkId(id);
     await withClient(flags, (client) =>
-      client.workflow.getHandle(checkId(id)).signal(pauseSignal, { by: who(), reason: flags.reason }),
+      client.workflow.getHandle(id).signal(pauseSignal, { by: who(), reason: flags.reason }),
     );
     process.stdout.write(`pause sent to ${id}\n`);
   });
 
   connectionOptions(rollout.command('resume <id>').description('continue a paused rollout')).action(
     async (id: string, flags: ConnectionFlags) => {
-      await withClient(flags, (client) =>
-        client.workflow.getHandle(checkId(id)).signal(resumeSignal, { by: who() }),
-      );
+      checkId(id);
+      await withClient(flags, (client) => client.workflow.getHandle(id).signal(resumeSignal, { by: who() }));
       process.stdout.write(`resume sent to ${id}\n`);
     },
   );
@@ -217,9 +219,10 @@ export function register(program: Command): void {
       .description('take the canary out of real traffic now')
       .requiredOption('--reason <text>', 'why (recorded and alerted)'),
   ).action(async (id: string, flags: ConnectionFlags & { reason: string }) => {
+    checkId(id);
     if (!flags.reason.trim()) throw new CliError('--reason: must not be empty');
     await withClient(flags, (client) =>
-      client.workflow.getHandle(checkId(id)).signal(rollbackSignal, { by: who(), reason: flags.reason }),
+      client.workflow.getHandle(id).signal(rollbackSignal, { by: who(), reason: flags.reason }),
     );
     process.stdout.write(`rollback sent to ${id}\n`);
   });
@@ -227,8 +230,9 @@ export function register(program: Command): void {
   connectionOptions(
     rollout.command('promote <id>').description('give the canary all traffic now').option('--reason <text>'),
   ).action(async (id: string, flags: ConnectionFlags & { reason?: string }) => {
+    checkId(id);
     await withClient(flags, (client) =>
-      client.workflow.getHandle(checkId(id)).signal(promoteSignal, { by: who(), reason: flags.reason }),
+      client.workflow.getHandle(id).signal(promoteSignal, { by: who(), reason: flags.reason }),
     );
     process.stdout.write(`promote sent to ${id}\n`);
   });
@@ -243,11 +247,12 @@ export function register(program: Command): void {
         ),
       ),
   ).action(async (id: string, flags: ConnectionFlags & { set?: string[] }) => {
+    checkId(id);
     if (!flags.set?.length) throw new CliError('--set: give at least one field=value');
     const patch = parsePolicyAssignments(flags.set);
     const policy = await withClient(flags, (client) =>
       client.workflow
-        .getHandle(checkId(id))
+        .getHandle(id)
         .executeUpdate(setPolicyUpdate, { args: [patch] })
         .catch((error: unknown) => {
           const cause = (error as { cause?: { message?: string } }).cause?.message;
@@ -274,9 +279,10 @@ export function register(program: Command): void {
       })) {
         const running = execution.status.name === 'RUNNING';
         const status = running
-          ? await client.workflow
-              .getHandle(execution.workflowId)
-              .query(statusQuery)
+          ? await client
+              .withDeadline(Date.now() + 3000, () =>
+                client.workflow.getHandle(execution.workflowId).query(statusQuery),
+              )
               .catch(() => undefined)
           : undefined;
         rows.push({
@@ -289,6 +295,8 @@ export function register(program: Command): void {
         });
         if (rows.length >= limit) break;
       }
+      // Visibility lists running ones first, then by close time: order by start as the help says.
+      rows.sort((a, b) => String(b.startedAt).localeCompare(String(a.startedAt)));
       if (flags.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
       else
         for (const row of rows)

@@ -3,9 +3,10 @@
  * (profiles-api/ontology/default.yaml), run as baseline and as canary by the demo and the
  * end-to-end tests. It keeps carts and orders in memory and exposes prom-client metrics.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { tokenMatches } from '../../lib/bearer-token';
 import { ValidationError } from '../../workflows/validation';
 import { NO_FAULTS, parseFaults, type ShopAction, type ShopFaults } from './faults';
 
@@ -47,12 +48,6 @@ function sessionOf(request: FastifyRequest, reply: FastifyReply): string {
   const id = randomUUID();
   void reply.header('set-cookie', `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax`);
   return id;
-}
-
-function sameToken(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function busyFor(ms: number): void {
@@ -246,7 +241,7 @@ export function buildShopApp(options: ShopOptions): FastifyInstance {
 
   app.post('/admin/faults', async (request, reply) => {
     const auth = request.headers.authorization ?? '';
-    if (!options.adminToken || !sameToken(auth, `Bearer ${options.adminToken}`)) {
+    if (!options.adminToken || !tokenMatches(auth, `Bearer ${options.adminToken}`)) {
       return reply.code(401).send({ error: 'authorization: a valid bearer token is required' });
     }
     faults = parseFaults(request.body);

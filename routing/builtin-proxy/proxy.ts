@@ -319,10 +319,16 @@ export class BuiltinProxy {
     return this.state();
   }
 
-  /** The other side when it is up, else the same one. */
+  /**
+   * The other side when it is up and has a share, else the same one. A side at 0 % never takes
+   * traffic, not even as a fallback: after a rollback a baseline health blip must not send users to
+   * the bad canary (nor, after a promotion, a canary blip send them to the old baseline).
+   */
   fallbackFor(upstream: Upstream): Upstream {
-    const other = upstream === this.canary ? this.baseline : this.canary;
-    return other.healthy ? other : upstream;
+    const otherIsCanary = upstream !== this.canary;
+    const other = otherIsCanary ? this.canary : this.baseline;
+    const otherShare = otherIsCanary ? this.shareBasisPoints : BASIS_POINTS - this.shareBasisPoints;
+    return other.healthy && otherShare > 0 ? other : upstream;
   }
 
   /** Stops listening, lets requests in flight finish, closes the pools; safe to call twice. */

@@ -60,6 +60,14 @@ async function startUpstream(role: string): Promise<{ url: string; close(): Prom
   };
 }
 
+async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function get(
   url: string,
   headers: Record<string, string> = {},
@@ -210,6 +218,25 @@ describe('built-in proxy', () => {
     expect(metrics).toMatch(
       /^canary_proxy_requests_total\{upstream="(baseline|canary)",status_class="5xx"\} 1$/m,
     );
+  });
+
+  test('never falls back to a side at 0 %: a down baseline after a rollback gives 502, not the canary', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    // Connect-retry path (no health checks): the refused request is resent to the same side.
+    const rolledBack = await start({ upstreams: { baseline: dead, canary: canary.url }, healthCheck: false });
+    await rolledBack.setShare(0);
+    expect(await get(rolledBack.url)).toEqual({ status: 502, body: 'bad gateway\n' });
+    // Health-check path: the baseline is marked down, and the canary still gets nobody at 0 %.
+    const checked = await start({ upstreams: { baseline: dead, canary: canary.url }, share: 0 });
+    await waitFor(() => !checked.state().upstreams.baseline.healthy);
+    for (let i = 0; i < 5; i += 1) expect((await get(checked.url)).status).toBe(502);
+    // And after a promotion a down canary does not send users back to the old baseline.
+    const promoted = await start({ upstreams: { baseline: baseline.url, canary: dead }, share: 100 });
+    await waitFor(() => !promoted.state().upstreams.canary.healthy);
+    expect((await get(promoted.url)).status).toBe(502);
+    // With a share on both sides the fallback still works.
+    await checked.setShare(50);
+    for (let i = 0; i < 5; i += 1) expect(await get(checked.url)).toEqual({ status: 200, body: 'canary' });
   });
 
   test('the state file brings back the admin-set share after a restart', async () => {
