@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../profiles-api/app';
 import { apiConfig } from '../../profiles-api/config';
 import { generateProfiles } from '../../profiles-api/generator';
+import { DEFAULT_ONTOLOGY_FILE, loadOntology } from '../../profiles-api/ontology';
 import { type ProfileStore } from '../../profiles-api/store';
 import type { Profile } from '../../profiles-api/profile-schema';
 import { idsOf, profileInput, startTestMongo, type TestMongo } from './support';
@@ -513,6 +514,44 @@ describe('service endpoints', () => {
     expect(second).toMatchObject({ created: 0, updated: 30 });
     const after = await store.get('gen-99-0000007');
     expect({ ...after, updated_at: undefined }).toEqual({ ...before, updated_at: undefined });
+  });
+
+  test('POST /profiles/generate checks the generated entries against a custom ontology', async () => {
+    const full = loadOntology(DEFAULT_ONTOLOGY_FILE);
+    const { upload: _upload, ...withoutUpload } = full.actions;
+    const narrow = { ...full, name: 'narrow', actions: withoutUpload };
+    for (const [ontology, status] of [
+      [full, 200],
+      [narrow, 400],
+    ] as const) {
+      const custom = await buildApp({
+        db: mongo.db,
+        collection: `generated_${ontology.name}`,
+        config: apiConfig({ auth: { token: TOKEN, protectReads: false }, ontology }),
+      });
+      try {
+        const response = await custom.inject({
+          method: 'POST',
+          url: '/profiles/generate',
+          headers: auth,
+          payload: { count: 200, seed: 5 },
+        });
+        expect(response.statusCode).toBe(status);
+        const stored = await mongo.db.collection(`generated_${ontology.name}`).countDocuments();
+        if (status === 200) expect(stored).toBe(200);
+        else {
+          // Refused before any write, with the ontology and the failing entry named.
+          expect(stored).toBe(0);
+          const issues = body(response).issues as { field: string; rule: string }[];
+          expect(issues.map((issue) => issue.field)).toEqual(['ontology']);
+          expect(issues[0]?.rule).toMatch(
+            /^the server's ontology narrow@1\.0\.0 does not accept the generator's standard shop actions \(profile syn-5-\d+, behavioral_patterns\[\d+\]\.action: must be an action of ontology narrow/,
+          );
+        }
+      } finally {
+        await custom.close();
+      }
+    }
   });
 
   test('unknown routes are 404 with the route named', async () => {
