@@ -412,7 +412,11 @@ export class BuiltinProxy {
     );
   }
 
-  /** Writes the admin-set state atomically, one write at a time, in the order of the changes. */
+  /**
+   * Writes the admin-set state atomically, one write at a time, in the order of the changes. A
+   * failed write is logged and reported to its caller only: the next change still gets written, so
+   * one bad write cannot freeze the file at an old share that a restart would bring back.
+   */
   private persist(): Promise<void> {
     const file = this.options.stateFile;
     if (!file) return Promise.resolve();
@@ -421,11 +425,16 @@ export class BuiltinProxy {
       share,
       upstreams: { baseline: upstreams.baseline.url, canary: upstreams.canary.url },
     });
-    this.persisting = this.persisting.then(async () => {
-      await writeFile(`${file}.tmp`, `${body}\n`);
-      await rename(`${file}.tmp`, file);
+    const write = this.persisting
+      .catch(() => {})
+      .then(async () => {
+        await writeFile(`${file}.tmp`, `${body}\n`);
+        await rename(`${file}.tmp`, file);
+      });
+    this.persisting = write.catch((error: unknown) => {
+      this.logger.error({ err: error, stateFile: file, share }, 'writing the state file failed');
     });
-    return this.persisting;
+    return write;
   }
 }
 

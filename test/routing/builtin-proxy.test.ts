@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -237,6 +237,20 @@ describe('built-in proxy', () => {
     // With a share on both sides the fallback still works.
     await checked.setShare(50);
     for (let i = 0; i < 5; i += 1) expect(await get(checked.url)).toEqual({ status: 200, body: 'canary' });
+  });
+
+  test('one failed state-file write does not stop later ones', async () => {
+    const stateFile = path.join(dir, 'blocked.json');
+    const first = await start({ stateFile });
+    await first.setShare(10);
+    mkdirSync(`${stateFile}.tmp`); // the next write cannot create its temporary file
+    await expect(first.setShare(20)).rejects.toThrow();
+    rmSync(`${stateFile}.tmp`, { recursive: true });
+    await first.setShare(0);
+    expect(JSON.parse(readFileSync(stateFile, 'utf8'))).toMatchObject({ share: 0 });
+    await first.close();
+    const second = await start({ stateFile, share: 55 });
+    expect(second.state().share).toBe(0);
   });
 
   test('the state file brings back the admin-set share after a restart', async () => {
