@@ -90,6 +90,14 @@ export function parseNginxRouterSpec(
     'must be a loopback host:port, e.g. 127.0.0.1:8099',
   );
   const sticky = readStickySpec(r, spec.sticky, `${field}.sticky`);
+  // NGINX variable names stop at '-': `$cookie_canary-user` reads cookie `canary` then "-user".
+  // (Header names are fine: $http_ variables turn '-' into '_'.)
+  if (sticky?.by === 'cookie' && sticky.name.includes('-')) {
+    r.fail(
+      `${field}.sticky.name`,
+      "must not contain '-' for kind nginx (an NGINX $cookie_ variable cannot name it); use letters, digits and _",
+    );
+  }
   const healthPath =
     spec.healthPath === undefined
       ? '/'

@@ -69,6 +69,28 @@ describe('validateRouterSpec', () => {
     ]);
   });
 
+  test("nginx refuses a sticky cookie name with '-', which NGINX would read as a shorter cookie", () => {
+    const nginx = {
+      kind: 'nginx',
+      configFile: '/etc/nginx/nginx.conf',
+      includeFile: '/etc/nginx/canary.conf',
+      pidFile: '/run/nginx.pid',
+      upstream: 'shop',
+      statusListen: '127.0.0.1:8099',
+    };
+    expect(
+      issuesOf(() => validateRouterSpec({ ...nginx, sticky: { by: 'cookie', name: 'canary-user' } })),
+    ).toEqual([
+      "router.sticky.name: must not contain '-' for kind nginx (an NGINX $cookie_ variable cannot name it); use letters, digits and _",
+    ]);
+    expect(validateRouterSpec({ ...nginx, sticky: { by: 'header', name: 'x-user-id' } })).toMatchObject({
+      options: { sticky: { by: 'header', name: 'x-user-id' } },
+    });
+    expect(validateRouterSpec({ ...nginx, sticky: { by: 'cookie', name: 'canary_user' } })).toMatchObject({
+      options: { sticky: { by: 'cookie', name: 'canary_user' } },
+    });
+  });
+
   test('accepts a complete spec and fills in defaults', () => {
     expect(validateRouterSpec({ kind: 'builtin', adminUrl: 'http://127.0.0.1:9901/' })).toEqual({
       kind: 'builtin',
