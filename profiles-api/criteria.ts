@@ -13,6 +13,7 @@ import {
   DEVICE_TYPES,
   REGION_PATTERN,
   USER_ID_PATTERN,
+  USER_ID_RULE,
 } from './profile-schema';
 import { FieldReader, isPlainObject, join, ValidationError } from '../workflows/validation';
 import type { StoredProfile } from './store';
@@ -54,7 +55,7 @@ const NUMBER: ValueKind = { kind: 'number', integer: false };
 export const CRITERIA_FIELDS: Readonly<Record<string, FieldSpec>> = {
   user_id: {
     path: '_id',
-    value: { kind: 'string', pattern: new RegExp(USER_ID_PATTERN), rule: `must match ${USER_ID_PATTERN}` },
+    value: { kind: 'string', pattern: new RegExp(USER_ID_PATTERN), rule: USER_ID_RULE },
     operators: ['eq', 'ne', 'in', 'nin'],
     description: 'the profile id',
   },

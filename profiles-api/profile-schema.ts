@@ -20,7 +20,13 @@ export type ActivityLevel = (typeof ACTIVITY_LEVELS)[number];
 /** Actions per minute at or above which a profile counts as medium / high activity. */
 export const ACTIVITY_THRESHOLDS = { medium: 2, high: 6 } as const;
 
-export const USER_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$';
+/** Ids the API's own routes take (`GET /profiles/sample`, `/profiles/stats`): no profile may use them. */
+export const RESERVED_USER_IDS = ['sample', 'stats'] as const;
+export const USER_ID_PATTERN = `^(?!(?:${RESERVED_USER_IDS.join('|')})$)[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$`;
+/** USER_ID_PATTERN in words, for the 400s. */
+export const USER_ID_RULE =
+  'must be 1-128 characters of A-Z a-z 0-9 . _ : @ - starting with a letter or digit, and not ' +
+  `${RESERVED_USER_IDS.map((id) => `"${id}"`).join(' or ')} (reserved: /profiles/sample and /profiles/stats are routes)`;
 export const COUNTRY_PATTERN = '^[A-Z]{2}$';
 export const REGION_PATTERN = '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$';
 export const ACTION_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
@@ -190,7 +196,7 @@ function ruleOf(error: ValueError): string {
     case ValueErrorType.Array:
       return 'must be an array';
     case ValueErrorType.StringPattern:
-      return `must match ${String(schema.pattern)}`;
+      return schema.pattern === USER_ID_PATTERN ? USER_ID_RULE : `must match ${String(schema.pattern)}`;
     case ValueErrorType.StringMaxLength:
       return `must be at most ${String(schema.maxLength)} characters`;
     case ValueErrorType.StringMinLength:

@@ -5,7 +5,7 @@ import { apiConfig } from '../../profiles-api/config';
 import { generateProfiles } from '../../profiles-api/generator';
 import { DEFAULT_ONTOLOGY_FILE, loadOntology } from '../../profiles-api/ontology';
 import { type ProfileStore } from '../../profiles-api/store';
-import type { Profile } from '../../profiles-api/profile-schema';
+import { USER_ID_RULE, type Profile } from '../../profiles-api/profile-schema';
 import { idsOf, profileInput, startTestMongo, type TestMongo } from './support';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -197,6 +197,37 @@ describe('writes', () => {
       404,
     );
     expect((await app.inject({ url: '/profiles/put-1' })).statusCode).toBe(404);
+  });
+
+  test('refuses the user_ids "sample" and "stats", which GET /profiles/sample and /stats would shadow', async () => {
+    for (const id of ['sample', 'stats']) {
+      const put = await app.inject({
+        method: 'PUT',
+        url: `/profiles/${id}`,
+        headers: auth,
+        payload: profileInput(id),
+      });
+      expect(put.statusCode).toBe(400);
+      expect(body(put).issues).toEqual([{ field: 'user_id', rule: USER_ID_RULE }]);
+      const post = await app.inject({
+        method: 'POST',
+        url: '/profiles',
+        headers: auth,
+        payload: profileInput(id),
+      });
+      expect(post.statusCode).toBe(400);
+      expect(body(post).issues).toEqual([{ field: 'body.user_id', rule: USER_ID_RULE }]);
+    }
+    expect(USER_ID_RULE).toMatch(/not "sample" or "stats" \(reserved/);
+    // Only the exact words are reserved.
+    const near = await app.inject({
+      method: 'POST',
+      url: '/profiles',
+      headers: auth,
+      payload: [profileInput('samples'), profileInput('stats-1'), profileInput('Sample')],
+    });
+    expect(near.statusCode).toBe(201);
+    expect(body(await app.inject({ url: '/profiles/samples' })).user_id).toBe('samples');
   });
 });
 
