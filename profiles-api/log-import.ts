@@ -259,7 +259,14 @@ interface ClientState {
   requests: MappedRequest[];
 }
 
-/** Accumulates records line by line (so files of any size stream through), then builds profiles. */
+/**
+ * Reads records line by line (a file is streamed, never loaded whole), but keeps every mapped
+ * request (time, action, data, bytes) per client until `profiles()`: records may arrive out of
+ * time order, so a client's sessions are cut only once all of its requests are in and sorted.
+ * Memory therefore grows with the number of mapped requests (roughly 100-200 bytes each), not
+ * with the file size; split very large logs by time (at a quiet hour, longer than the session
+ * gap) and import the parts one after another.
+ */
 export class LogImporter {
   readonly report: ImportReport = {
     lines: 0,
