@@ -123,6 +123,8 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
   const state = new RolloutState(rolloutId, spec, Date.now(), input.carryOver);
   const pendingAlerts: Promise<void>[] = [];
   let alertsInFlight = 0;
+  /** Alert keys used in this run: a second alert of one kind at one tick gets its own key. */
+  const usedAlertKeys = new Set<string>();
   let tickScope: CancellationScope | null = null;
 
   const decideNow = (kind: 'promote' | 'rollback', request: ControlRequest | undefined, fallback: string) => {
@@ -166,8 +168,13 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     summary: string,
     extra: Partial<AlertEvent> = {},
   ) => {
+    // Deterministic, so a retried notify keeps its key and is deduplicated by it.
+    const base = `${rolloutId}/${kind}/${state.tick}`;
+    let key = base;
+    for (let repeat = 2; usedAlertKeys.has(key); repeat++) key = `${base}#${repeat}`;
+    usedAlertKeys.add(key);
     const event: AlertEvent = {
-      key: `${rolloutId}/${kind}/${state.tick}`,
+      key,
       rolloutId,
       service: spec.service,
       version: spec.version,
@@ -182,7 +189,8 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       at: Date.now(),
       ...extra,
     };
-    // Alerts must not hold up the rollout: they are awaited only before it ends or continues as new.
+    // Alerts must not hold up the rollout: they are awaited (at most a minute) only before it ends
+    // or continues as new.
     alertsInFlight++;
     pendingAlerts.push(
       alerting
