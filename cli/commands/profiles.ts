@@ -64,6 +64,25 @@ function ontologyOf(file: string | undefined): Ontology {
   return file ? loadOntology(file) : defaultOntology();
 }
 
+/** Opens `file` for writing, or fails naming --out (a missing directory, no permission). */
+async function openOut(file: string): Promise<NodeJS.WritableStream> {
+  const stream = createWriteStream(file);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', reject);
+    });
+  } catch (error) {
+    throw new ValidationError([
+      {
+        field: '--out',
+        rule: `cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`,
+      },
+    ]);
+  }
+  return stream;
+}
+
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
@@ -97,15 +116,33 @@ export function register(program: Command): void {
     const options = { seed, count, idPrefix: idPrefix! };
     const started = Date.now();
     if (flags.out !== undefined) {
-      const out: NodeJS.WritableStream = flags.out === '-' ? process.stdout : createWriteStream(flags.out);
+      const out: NodeJS.WritableStream = flags.out === '-' ? process.stdout : await openOut(flags.out);
+      // A write failure (disk full, stdout closed) ends the loop with a message, not a stack trace.
+      let failure: Error | undefined;
+      const onError = (error: Error) => (failure ??= error);
+      out.on('error', onError);
       for (const profile of generateProfiles(options)) {
         if (!out.write(`${JSON.stringify(profile)}\n`))
-          await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              out.off('drain', done);
+              out.off('error', done);
+              resolve();
+            };
+            out.once('drain', done);
+            out.once('error', done);
+          });
+        if (failure) break;
       }
-      if (out !== process.stdout)
-        await new Promise<void>((resolve, reject) =>
-          out.end((error?: Error | null) => (error ? reject(error) : resolve())),
-        );
+      if (out !== process.stdout && !failure) await new Promise<void>((resolve) => out.end(() => resolve()));
+      if (failure)
+        throw new ValidationError([
+          {
+            field: '--out',
+            rule: `cannot write ${flags.out === '-' ? 'stdout' : flags.out}: ${failure.message}`,
+          },
+        ]);
+      out.off('error', onError);
       if (flags.out !== '-')
         print({ generated: count, seed, file: flags.out, took_ms: Date.now() - started });
       return;
@@ -119,7 +156,10 @@ export function register(program: Command): void {
       .command('import')
       .description('Build profiles from web server access logs (combined format or JSON lines)')
       .argument('<files...>', 'access log files')
-      .option('--salt <secret>', 'secret for hashing client ids (env CANARY_IMPORT_SALT); required')
+      .option(
+        '--salt <secret>',
+        'secret for hashing client ids; required. Prefer env CANARY_IMPORT_SALT: a flag shows in ps and shell history',
+      )
       .option('--format <format>', `log format: ${LOG_FORMATS.join(', ')} (default auto)`)
       .option('--rules <file>', 'path -> action rules (YAML or JSON); default: the sample shop rules')
       .option('--ontology <file>', 'action ontology (default: profiles-api/ontology/default.yaml)')

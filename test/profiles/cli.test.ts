@@ -127,6 +127,26 @@ describe('canary profiles', () => {
     });
   });
 
+  test('import takes the salt from CANARY_IMPORT_SALT, so it stays out of ps', async () => {
+    const log = path.join(dir, 'env-salt.log');
+    writeFileSync(
+      log,
+      '198.51.100.2 - - [10/Oct/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 900 "-" "Mozilla/5.0 (X11; Linux x86_64)"\n',
+    );
+    const result = await runCli(['profiles', 'import', log, '--dry-run'], {
+      env: { ...env, CANARY_IMPORT_SALT: 'pepper-from-env' },
+    });
+    expect(result.exitCode).toBe(0);
+    expect(lines(result.stdout)[0]).toMatchObject({ lines: 1, mapped: 1, profiles: 1 });
+  });
+
+  test('generate --out into a missing directory exits 2 naming --out, without a stack trace', async () => {
+    const result = await runCli(['profiles', 'generate', '--count', '3', '--out', '/no/such/dir/x.jsonl']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/^error: --out: cannot write \/no\/such\/dir\/x\.jsonl: ENOENT/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
   test.each([
     [['profiles', 'generate', '--count', 'lots', '--out', '-'], 'error: --count: must be a finite number'],
     [['profiles', 'generate', '--count', '0', '--out', '-'], 'error: --count: must be >= 1'],
