@@ -44,6 +44,8 @@ export class SampleCollector implements MetricCollector {
     const raw: Sample[] = [];
     const ok: string[] = [];
     const missing: SourceOutcome[] = [];
+    /** Parts of a source that gave nothing while the rest of it did. */
+    const gaps: SourceOutcome[] = [];
     const carry: Record<string, Json> = {};
     for (const spec of sources) {
       const source = (this.deps.sourceFor ?? ((s: SourceSpec) => createSource(s, { db: this.deps.db })))(
@@ -62,6 +64,15 @@ export class SampleCollector implements MetricCollector {
         raw.push(...result.samples.map((sample) => ({ ...sample, t: request.tick })));
         if (result.carry !== undefined) carry[source.name] = result.carry;
         ok.push(source.name);
+        for (const gap of result.gaps ?? []) {
+          const what = `${gap.target} ${gap.metric}${gap.action === undefined ? '' : ` (${gap.action})`}`;
+          gaps.push({ source: source.name, reason: `${what}: ${gap.reason}` });
+          if (gap.failed)
+            this.deps.logger?.warn(
+              { rolloutId: request.rolloutId, tick: request.tick, source: source.name, err: gap.reason },
+              'metric source query failed',
+            );
+        }
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         missing.push({ source: source.name, reason });
@@ -81,7 +92,7 @@ export class SampleCollector implements MetricCollector {
       samples,
       rawSamples: raw.length,
       sources: ok,
-      missing,
+      missing: [...missing, ...gaps],
       carry,
     });
     return { samples: raw.length, sources: ok, missing: missing.map((outcome) => outcome.source) };

@@ -2,7 +2,13 @@ import type { Sample } from '../analysis/samples';
 import type { TargetRole } from '../analysis/verdict';
 import { isPlainObject, type Json } from '../workflows/validation';
 import { firstValue, parseExposition } from './prometheus-text';
-import { NoValuesError, type MetricSource, type SourceRequest, type SourceResult } from './source';
+import {
+  NoValuesError,
+  type MetricSource,
+  type SourceGap,
+  type SourceRequest,
+  type SourceResult,
+} from './source';
 
 export interface ScrapeSourceOptions {
   /** Path of the exposition endpoint on each target. */
@@ -29,14 +35,32 @@ export class ScrapeSource implements MetricSource {
   async collect(request: SourceRequest): Promise<SourceResult> {
     const previous = isPlainObject(request.previous) ? request.previous : {};
     const samples: Sample[] = [];
+    const gaps: SourceGap[] = [];
     const carry: Record<string, Json> = {};
     for (const target of ['baseline', 'canary'] as const) {
       const at = Date.now();
-      const exposition = parseExposition(await this.fetchMetrics(request.targets[target].url, target));
+      let text: string;
+      try {
+        text = await this.fetchMetrics(request.targets[target].url, target);
+      } catch (error) {
+        // One target that cannot be read leaves the other's samples standing.
+        const reason = error instanceof Error ? error.message : String(error);
+        const failed = !(error instanceof NoValuesError);
+        for (const metric of ['memory_bytes', 'cpu_cores']) gaps.push({ target, metric, reason, failed });
+        continue;
+      }
+      const exposition = parseExposition(text);
       const memory = firstValue(exposition, 'process_resident_memory_bytes');
       const cpu = firstValue(exposition, 'process_cpu_seconds_total');
       if (memory !== undefined)
         samples.push({ t: request.tick, target, metric: 'memory_bytes', value: memory });
+      else
+        gaps.push({
+          target,
+          metric: 'memory_bytes',
+          reason: 'no process_resident_memory_bytes',
+          failed: false,
+        });
       if (cpu !== undefined) {
         carry[target] = { cpuSeconds: cpu, at };
         const before = readingOf(previous[target]);
@@ -47,11 +71,20 @@ export class ScrapeSource implements MetricSource {
             metric: 'cpu_cores',
             value: (cpu - before.cpuSeconds) / ((at - before.at) / 1000),
           });
+      } else {
+        gaps.push({ target, metric: 'cpu_cores', reason: 'no process_cpu_seconds_total', failed: false });
       }
     }
-    if (samples.length === 0)
-      throw new NoValuesError('no process_resident_memory_bytes or process_cpu_seconds_total on the targets');
-    return { samples, carry };
+    if (samples.length === 0) {
+      const failures = gaps.filter((gap) => gap.failed);
+      if (failures.length > 0) throw new Error([...new Set(failures.map((gap) => gap.reason))].join('; '));
+      throw new NoValuesError(
+        gaps.length > 0
+          ? [...new Set(gaps.map((gap) => `${gap.target}: ${gap.reason}`))].join('; ')
+          : 'no process_resident_memory_bytes or process_cpu_seconds_total on the targets',
+      );
+    }
+    return gaps.length === 0 ? { samples, carry } : { samples, carry, gaps };
   }
 
   private async fetchMetrics(baseUrl: string, target: TargetRole): Promise<string> {

@@ -23,6 +23,19 @@ export interface SourceResult {
   samples: Sample[];
   /** Kept for the next tick's `previous`; small. */
   carry?: Json;
+  /**
+   * Queries or targets that gave nothing this tick while others did: the rest of the samples
+   * still count. `failed` is an error (HTTP, PromQL) rather than an empty window.
+   */
+  gaps?: SourceGap[];
+}
+
+export interface SourceGap {
+  target: TargetRole;
+  metric: string;
+  action?: string;
+  reason: string;
+  failed: boolean;
 }
 
 export interface MetricSource {

@@ -130,6 +130,59 @@ describe('Prometheus source', () => {
     ).rejects.toBeInstanceOf(NoValuesError);
   });
 
+  it('keeps every query and target that has data when others are empty or fail', async () => {
+    const mixed = new PrometheusSource({
+      url: prometheus.url,
+      queries: [
+        { metric: 'memory_bytes', kind: 'gauge', query: 'process_resident_memory_bytes{job="{{target}}"}' },
+        { metric: 'nothing', kind: 'gauge', query: 'no_such_metric{job="{{target}}"}' },
+        { metric: 'broken', kind: 'gauge', query: 'rate(oops[' },
+      ],
+      labels: { baseline: 'baseline', canary: 'not-scraped' },
+      stepMs: 1000,
+      timeoutMs: 5000,
+    });
+    const result = await mixed.collect(request());
+    expect(result.samples.map((s) => `${s.target}:${s.metric}`)).toEqual(['baseline:memory_bytes']);
+    expect(
+      (result.gaps ?? []).map((gap) => `${gap.target}:${gap.metric}:${gap.failed ? 'failed' : 'empty'}`),
+    ).toEqual([
+      'baseline:nothing:empty',
+      'baseline:broken:failed',
+      'canary:memory_bytes:empty',
+      'canary:nothing:empty',
+      'canary:broken:failed',
+    ]);
+    expect(result.gaps?.[1]?.reason).toMatch(/bad_data.*rate\(oops\[/);
+  });
+
+  it('counts with no events series yet are 0 events among the trials', async () => {
+    const { samples, gaps } = await source([
+      {
+        metric: 'status_418',
+        kind: 'counts',
+        events: 'sum(increase(app_requests_total{job="{{target}}",code="418"}[{{window}}]))',
+        trials: 'sum(increase(app_requests_total{job="{{target}}"}[{{window}}]))',
+      },
+    ]).collect(request({ window: { from: windowStart - 5000, to: Date.now() } }));
+    expect(gaps).toBeUndefined();
+    for (const sample of samples) {
+      expect(sample.counts?.events).toBe(0);
+      expect(sample.counts?.trials).toBeGreaterThan(100);
+    }
+    expect(samples).toHaveLength(2);
+  });
+
+  it('refuses an instant query whose answer is not a vector, naming it', async () => {
+    const failure = source([
+      { metric: 'x', kind: 'counts', events: 'vector(0)', trials: 'scalar(vector(5))' },
+    ]).collect(request());
+    await expect(failure).rejects.toThrow(
+      /prometheus answered a scalar result for scalar\(vector\(5\)\); expected an instant vector/,
+    );
+    await expect(failure).rejects.not.toBeInstanceOf(NoValuesError);
+  });
+
   it('fails loudly, naming the query, on bad PromQL', async () => {
     const failure = source([{ metric: 'x', kind: 'gauge', query: 'rate(oops[' }]).collect(request());
     await expect(failure).rejects.toThrow(/bad_data.*rate\(oops\[/);
@@ -172,6 +225,21 @@ describe('direct /metrics scrape', () => {
     const cpu = second.samples.find((s) => s.target === 'canary' && s.metric === 'cpu_cores');
     expect(cpu?.value).toBeGreaterThan(0);
     expect(cpu?.value).toBeLessThan(4);
+  });
+
+  it('keeps the target it could read when the other cannot be reached', async () => {
+    const scrape = new ScrapeSource({ path: '/metrics', timeoutMs: 5000 });
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const result = await scrape.collect(
+      request({
+        targets: { baseline: { url: `http://127.0.0.1:${ports.baseline}` }, canary: { url: dead } },
+      }),
+    );
+    expect(result.samples.map((s) => `${s.target}:${s.metric}`)).toEqual(['baseline:memory_bytes']);
+    expect(result.gaps?.map((gap) => `${gap.target}:${gap.metric}:${gap.failed}`)).toEqual([
+      'canary:memory_bytes:true',
+      'canary:cpu_cores:true',
+    ]);
   });
 
   it('reports a target without /metrics as no data', async () => {
