@@ -297,7 +297,7 @@ async function loadProfiles(
       throw new ValidationError([
         {
           field: '--mongo-uri',
-          rule: `cannot reach the profile store at ${uri}: ${(error as Error).message}`,
+          rule: `cannot reach the profile store at ${withoutCredentials(uri)}: ${(error as Error).message}`,
         },
       ]);
     }
@@ -308,4 +308,9 @@ async function loadProfiles(
   } finally {
     await client.close();
   }
+}
+
+/** The URI without its user-info (`user:password@`), for messages: a password never reaches a log. */
+export function withoutCredentials(uri: string): string {
+  return uri.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1');
 }

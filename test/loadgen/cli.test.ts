@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { withoutCredentials } from '../../cli/commands/loadgen';
+import { freePort } from '../../stack/ports';
 import { runCli } from '../support/cli';
 import { profile, ShopServer } from './support/shop-server';
 
@@ -125,5 +127,27 @@ describe('canary loadgen', () => {
       /^error: --profiles: must be an existing file, comma-separated profile ids, or JSON criteria/,
     );
     expect(shop.requests).toHaveLength(0);
+  });
+
+  test('an unreachable profile store is named without the credentials of its URI', async () => {
+    const port = await freePort();
+    const run = await runCli([
+      'loadgen',
+      '--profiles',
+      'u1,u2',
+      '--target',
+      shop.url,
+      '--mongo-uri',
+      `mongodb://reader:s3cret-pw@127.0.0.1:${port}/?authSource=admin`,
+    ]);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain(
+      `error: --mongo-uri: cannot reach the profile store at mongodb://127.0.0.1:${port}/?authSource=admin`,
+    );
+    expect(run.stderr).not.toMatch(/s3cret-pw|reader/);
+    expect(withoutCredentials('mongodb+srv://a:b@c.example.net,d.example.net/db')).toBe(
+      'mongodb+srv://c.example.net,d.example.net/db',
+    );
+    expect(withoutCredentials('mongodb://h:27017/x?user=a@b')).toBe('mongodb://h:27017/x?user=a@b');
   });
 });
