@@ -162,6 +162,17 @@ export function register(program: Command): void {
           id = handle.workflowId;
         } catch (error) {
           if (error instanceof WorkflowExecutionAlreadyStartedError) {
+            // rollout-<service>-<version> can collide across services with hyphens (a + b-1, a-b + 1).
+            const memo = (
+              await client.workflow
+                .getHandle(id)
+                .describe()
+                .catch(() => undefined)
+            )?.memo;
+            if (memo && (memo.service !== spec.service || memo.version !== spec.version))
+              throw new CliError(
+                `${id} is the rollout of service ${String(memo.service)} version ${String(memo.version)}: ids of different deployments collide; use another version string`,
+              );
             throw new CliError(
               `${id} was already started: a deployment is rolled out once (use --allow-restart after it has ended)`,
             );
