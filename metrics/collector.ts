@@ -1,8 +1,10 @@
 import type { Db } from 'mongodb';
+import { validateRouterSpec } from '../routing/routers';
 import type { CollectRequest, MetricCollector } from '../activities/ports';
 import { bucketCentre, bucketIndex } from '../analysis/histogram';
 import { compactSamples, type Sample } from '../analysis/samples';
 import type { Logger } from '../lib/logger';
+import type { AdapterSpec } from '../workflows/spec';
 import type { MetricsSummary } from '../workflows/types';
 import type { Json } from '../workflows/validation';
 import { isPlainObject } from '../workflows/validation';
@@ -14,6 +16,7 @@ import {
   type SourceSpec,
 } from './index';
 import { SampleStore, type SourceOutcome } from './sample-store';
+import type { SourceRequest } from './source';
 
 export interface CollectorDeps {
   db: Db;
@@ -58,6 +61,7 @@ export class SampleCollector implements MetricCollector {
           window: request.window,
           targets: request.targets,
           routerKind: request.router.kind,
+          ...haproxyNames(request.router),
           previous: isPlainObject(previous?.carry) ? (previous.carry[source.name] ?? null) : null,
         });
         // Sources stamp their own tick; the store's tick is the rollout's.
@@ -96,5 +100,18 @@ export class SampleCollector implements MetricCollector {
       carry,
     });
     return { samples: raw.length, sources: ok, missing: missing.map((outcome) => outcome.source) };
+  }
+}
+
+/** The HAProxy router's backend and server names (defaults filled in) for the PromQL templates. */
+function haproxyNames(router: AdapterSpec): Pick<SourceRequest, 'haproxy'> {
+  if (router.kind !== 'haproxy') return {};
+  try {
+    const config = validateRouterSpec(router);
+    return config.kind === 'haproxy'
+      ? { haproxy: { backend: config.options.backend, servers: config.options.servers } }
+      : {};
+  } catch {
+    return {}; // validated before the rollout started; queries using the names then say they lack them
   }
 }

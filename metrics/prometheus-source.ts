@@ -52,6 +52,9 @@ export class PrometheusSource implements MetricSource {
         instance: new URL(request.targets[target].url).host,
         rolloutId: request.rolloutId,
         tick: String(request.tick),
+        ...(request.haproxy
+          ? { backend: request.haproxy.backend, server: request.haproxy.servers[target] }
+          : {}),
       };
       for (const query of this.options.queries) {
         const values = { ...variables, ...(query.action === undefined ? {} : { action: query.action }) };

@@ -15,6 +15,8 @@ export interface SourceRequest {
   targets: Record<TargetRole, { url: string }>;
   /** Router kind (e.g. `haproxy`), for sources whose queries depend on it. */
   routerKind: string;
+  /** HAProxy router only: its backend and each target's server there (`{{backend}}`, `{{server}}`). */
+  haproxy?: { backend: string; servers: Record<TargetRole, string> };
   /** What this source kept from the previous tick (e.g. counter readings), null on the first. */
   previous: Json;
 }

@@ -5,8 +5,20 @@
  * Pure.
  */
 
-/** Variables every query may use. */
-export const TEMPLATE_VARIABLES = ['target', 'window', 'instance', 'rolloutId', 'tick', 'action'] as const;
+/**
+ * Variables a query may use. `backend` and `server` (the target's server in that backend) come
+ * from the router spec and have values only when the router is kind `haproxy`.
+ */
+export const TEMPLATE_VARIABLES = [
+  'target',
+  'window',
+  'instance',
+  'rolloutId',
+  'tick',
+  'action',
+  'backend',
+  'server',
+] as const;
 export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
 
 export class TemplateError extends Error {
@@ -59,14 +71,19 @@ export const TEMPLATE_SETS: Record<string, QuerySpec[]> = {
     },
     { metric: 'memory_bytes', kind: 'gauge', query: 'process_resident_memory_bytes{job="{{target}}"}' },
   ],
-  /** HAProxy's built-in exporter: one backend per target. */
+  /**
+   * HAProxy's built-in exporter (promex). The HAProxy router keeps baseline and canary as two
+   * servers of one backend, so these are per-server series: `proxy` is the router's backend and
+   * `server` the target's server name (router kind haproxy only).
+   */
   haproxy: [
     {
       metric: 'status_5xx',
       kind: 'counts',
       events:
-        'sum(increase(haproxy_backend_http_responses_total{proxy="{{target}}",code="5xx"}[{{window}}]))',
-      trials: 'sum(increase(haproxy_backend_http_responses_total{proxy="{{target}}"}[{{window}}]))',
+        'sum(increase(haproxy_server_http_responses_total{proxy="{{backend}}",server="{{server}}",code="5xx"}[{{window}}]))',
+      trials:
+        'sum(increase(haproxy_server_http_responses_total{proxy="{{backend}}",server="{{server}}"}[{{window}}]))',
     },
   ],
   /** NGINX through nginx-prometheus-exporter (stub status has no per-upstream codes: only CPU-side gauges). */

@@ -6,6 +6,8 @@ import { PrometheusSource } from '../../metrics/prometheus-source';
 import { ScrapeSource } from '../../metrics/scrape-source';
 import type { SourceRequest } from '../../metrics/source';
 import { renderTemplate, TEMPLATE_SETS, TemplateError } from '../../metrics/templates';
+import { renderHaproxyBackend } from '../../routing/haproxy-router';
+import { HaproxyServer } from '../../stack/haproxy';
 import { ManagedProcess } from '../../stack/managed-process';
 import { freePort } from '../../stack/ports';
 import { PrometheusServer } from '../../stack/prometheus';
@@ -15,6 +17,8 @@ import { ValidationError } from '../../workflows/validation';
 /** Real Debian prometheus scraping two real prom-client apps (baseline 1 % errors, canary 10 %). */
 let dataDir: string;
 let prometheus: PrometheusServer;
+let haproxy: HaproxyServer;
+let haproxyUrl = '';
 const apps: ManagedProcess[] = [];
 const ports = { baseline: 0, canary: 0 };
 let windowStart = 0;
@@ -37,7 +41,11 @@ async function startApp(port: number, errorShare: number): Promise<ManagedProces
 }
 
 async function drive(port: number, requests: number): Promise<void> {
-  for (let i = 0; i < requests; i += 1) await (await fetch(`http://127.0.0.1:${port}/work?n=20000`)).text();
+  await driveUrl(`http://127.0.0.1:${port}`, requests);
+}
+
+async function driveUrl(origin: string, requests: number): Promise<void> {
+  for (let i = 0; i < requests; i += 1) await (await fetch(`${origin}/work?n=20000`)).text();
 }
 
 function request(overrides: Partial<SourceRequest> = {}): SourceRequest {
@@ -70,6 +78,35 @@ beforeAll(async () => {
   ports.baseline = await freePort();
   ports.canary = await freePort();
   apps.push(...(await Promise.all([startApp(ports.baseline, 0.01), startApp(ports.canary, 0.1)])));
+  // HAProxy as the router would set it up (two servers in backend `shop`, 50 %), plus its
+  // built-in Prometheus exporter on a frontend of its own.
+  const [trafficPort, exporterPort] = [await freePort(), await freePort()];
+  haproxy = await HaproxyServer.start({
+    dir: path.join(dataDir, 'haproxy'),
+    listen: `127.0.0.1:${trafficPort}`,
+    backends: [
+      renderHaproxyBackend(
+        {
+          backend: 'shop',
+          servers: { baseline: 'v1', canary: 'v2' },
+          sticky: undefined,
+          healthCheck: undefined,
+        },
+        {
+          baseline: { url: `http://127.0.0.1:${ports.baseline}` },
+          canary: { url: `http://127.0.0.1:${ports.canary}` },
+        },
+        50,
+      ),
+      'frontend exporter',
+      `    bind 127.0.0.1:${exporterPort}`,
+      '    http-request use-service prometheus-exporter if { path /metrics }',
+      '',
+    ].join('\n'),
+    defaultBackend: 'shop',
+    logFile: path.join(dataDir, 'haproxy.log'),
+  });
+  haproxyUrl = `http://127.0.0.1:${trafficPort}`;
   prometheus = await PrometheusServer.start({
     dataDir: path.join(dataDir, 'prometheus'),
     logFile: path.join(dataDir, 'prometheus.log'),
@@ -77,16 +114,18 @@ beforeAll(async () => {
     jobs: [
       { jobName: 'baseline', targets: [`127.0.0.1:${ports.baseline}`] },
       { jobName: 'canary', targets: [`127.0.0.1:${ports.canary}`] },
+      { jobName: 'haproxy', targets: [`127.0.0.1:${exporterPort}`] },
     ],
   });
   await prometheus.waitForSeries('process_resident_memory_bytes{job="canary"}');
   windowStart = Date.now();
-  await Promise.all([drive(ports.baseline, 200), drive(ports.canary, 200)]);
+  await Promise.all([drive(ports.baseline, 200), drive(ports.canary, 200), driveUrl(haproxyUrl, 400)]);
   await new Promise((resolve) => setTimeout(resolve, 3500)); // two more scrapes after the traffic
 }, 120_000);
 
 afterAll(async () => {
   await prometheus?.stop();
+  await haproxy?.stop();
   await Promise.all(apps.map((app) => app.stop()));
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -117,6 +156,23 @@ describe('Prometheus source', () => {
     expect(counts.baseline?.trials).toBeGreaterThan(100);
     expect((counts.canary?.events ?? 0) / (counts.canary?.trials ?? 1)).toBeGreaterThan(0.05);
     expect((counts.baseline?.events ?? 0) / (counts.baseline?.trials ?? 1)).toBeLessThan(0.03);
+  });
+
+  it("reads the HAProxy router's per-server 5xx with the haproxy template set", async () => {
+    const { samples, gaps } = await source(TEMPLATE_SETS.haproxy ?? []).collect(
+      request({
+        window: { from: windowStart - 5000, to: Date.now() },
+        routerKind: 'haproxy',
+        haproxy: { backend: 'shop', servers: { baseline: 'v1', canary: 'v2' } },
+      }),
+    );
+    expect(gaps).toBeUndefined();
+    const counts = Object.fromEntries(samples.map((s) => [s.target, s.counts]));
+    // 400 requests split 50/50 by round robin; canary answers 10 % 500s, baseline 1 %.
+    expect(counts.baseline?.trials).toBeGreaterThan(150);
+    expect(counts.canary?.trials).toBeGreaterThan(150);
+    expect((counts.canary?.events ?? 0) / (counts.canary?.trials ?? 1)).toBeGreaterThan(0.04);
+    expect((counts.baseline?.events ?? 0) / (counts.baseline?.trials ?? 1)).toBeLessThan(0.04);
   });
 
   it('raises NoValuesError for an empty result and for NaN', async () => {
@@ -205,7 +261,7 @@ describe('Prometheus source', () => {
       new ValidationError([
         {
           field: 'analysis.sources[0].queries[0].query',
-          rule: 'uses unknown template variable {{tenant}} (known: target, window, instance, rolloutId, tick, action)',
+          rule: 'uses unknown template variable {{tenant}} (known: target, window, instance, rolloutId, tick, action, backend, server)',
         },
       ]),
     );
