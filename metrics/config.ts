@@ -71,7 +71,16 @@ function readSource(r: FieldReader, input: unknown, field: string): SourceSpec |
     }
     case 'prometheus': {
       r.onlyKeys(object, ['kind', 'url', 'templates', 'queries', 'labels', 'step', 'timeout'], field);
-      const url = r.string(object.url, `${field}.url`, URL_PATTERN, 'must be an http:// or https:// URL');
+      let url = r.string(object.url, `${field}.url`, URL_PATTERN, 'must be an http:// or https:// URL');
+      // Credentials in the URL would end up in every error message and log line naming it.
+      if (url !== undefined && (!URL.canParse(url) || /^https?:\/\/[^/?#]*@/.test(url))) {
+        url = r.fail(
+          `${field}.url`,
+          URL.canParse(url)
+            ? 'must not contain user:password@ (credentials would leak into errors and logs)'
+            : 'must be an http:// or https:// URL',
+        );
+      }
       const queries: QuerySpec[] = [];
       const sets =
         object.templates === undefined

@@ -245,6 +245,28 @@ describe('Prometheus source', () => {
     await expect(failure).rejects.not.toBeInstanceOf(NoValuesError);
   });
 
+  it('refuses a Prometheus URL carrying credentials, without echoing them', () => {
+    const issuesFor = (url: string) => {
+      try {
+        validateAnalysisOptions({ sources: [{ kind: 'prometheus', url, templates: 'process' }] });
+      } catch (error) {
+        if (error instanceof ValidationError) return error.issues;
+      }
+      return [];
+    };
+    for (const url of ['http://admin:s3cret@127.0.0.1:9090', 'https://token@prom.example/prefix']) {
+      const issues = issuesFor(url);
+      expect(issues).toEqual([
+        {
+          field: 'analysis.sources[0].url',
+          rule: 'must not contain user:password@ (credentials would leak into errors and logs)',
+        },
+      ]);
+      expect(JSON.stringify(issues)).not.toContain('s3cret');
+    }
+    expect(issuesFor('http://127.0.0.1:9090/prom?x=a@b')).toEqual([]);
+  });
+
   it('treats a missing template variable as an error, at validation and at rendering', () => {
     expect(() => renderTemplate('up{tenant="{{tenant}}"}', { target: 'canary' })).toThrow(TemplateError);
     expect(() =>
