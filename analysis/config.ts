@@ -6,6 +6,7 @@
  */
 import type { AnalysisMethod } from '../workflows/spec';
 import { FieldReader, join } from '../workflows/validation';
+import { maxRateTolerance } from './stats';
 
 export type MetricKind = 'distribution' | 'rate';
 export type Direction = 'increase' | 'decrease' | 'either';
@@ -157,6 +158,14 @@ export function readAnalysisConfig(
       object.metrics.forEach((entry, index) => {
         const metric = readMetricConfig(r, entry, `analysis.metrics[${index}]`);
         if (metric) metrics.push(metric);
+        // The sequential rate test works on a bounded grid of rate ratios: a tolerance past its
+        // end leaves no ratio to test, so the metric could silently never be flagged.
+        const max = metric && maxRateTolerance(metric.direction);
+        if (method === 'sequential' && metric?.kind === 'rate' && max !== undefined && metric.tolerance > max)
+          r.fail(
+            `analysis.metrics[${index}].tolerance`,
+            `must be at most ${max} for a rate metric with direction ${metric.direction} under method sequential (beyond that its rate-ratio grid has nothing left to test)`,
+          );
       });
       const names = metrics.map((metric) => metric.name);
       const duplicate = names.find((name, index) => names.indexOf(name) !== index);

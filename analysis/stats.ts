@@ -315,6 +315,19 @@ export function updateRateLikelihood(
   return next;
 }
 
+/**
+ * The largest tolerance the grid can test in a direction: beyond it no grid point lies past the
+ * null boundary and the evidence would stay 0 forever (a test that can never fail). Rounded down
+ * to 0.001. Increase: ratios up to e^{2.4} ≈ 11; decrease: down to e^{-1.2} ≈ 0.30.
+ */
+export function maxRateTolerance(direction: 'increase' | 'decrease' | 'either'): number {
+  const increase = Math.exp((RATE_GRID_MAX - 1) * RATE_GRID_STEP) - 1;
+  const decrease = Math.exp(-(RATE_GRID_MIN + 1) * RATE_GRID_STEP) - 1;
+  const limit =
+    direction === 'increase' ? increase : direction === 'decrease' ? decrease : Math.min(increase, decrease);
+  return Math.floor(limit * 1000) / 1000;
+}
+
 /** Grid position of the null boundary for a worse-by-more-than-tolerance test. */
 export function rateNullPosition(tolerance: number, direction: 'increase' | 'decrease'): number {
   const target = direction === 'increase' ? Math.log(1 + tolerance) : -Math.log(1 + tolerance);

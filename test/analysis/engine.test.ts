@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { analyzeTick, initialState } from '../../analysis/engine';
 import { parseAnalysisConfig, type AnalysisConfig } from '../../analysis/config';
 import type { Sample } from '../../analysis/samples';
+import { logRateEvidence, updateRateLikelihood } from '../../analysis/stats';
 import { packState } from '../../metrics/analyzer';
 import { ValidationError, type Json } from '../../workflows/validation';
 import { seededRandom, type Random } from '../../bench/analysis-simulation';
@@ -309,6 +310,47 @@ describe('analysis engine', () => {
         ]),
       );
     }
+  });
+});
+
+describe('rate tolerance and the rate-ratio grid', () => {
+  const issues = (metric: Record<string, unknown>, method: 'sequential' | 'mann-whitney' = 'sequential') => {
+    try {
+      parseAnalysisConfig({ metrics: [{ name: 'latency_ms' }, metric] }, method, 0.05);
+      return [];
+    } catch (error) {
+      return (error as ValidationError).issues.map((issue) => `${issue.field}: ${issue.rule}`);
+    }
+  };
+
+  it('refuses a tolerance the sequential rate test could never get past, naming field and rule', () => {
+    expect(issues({ name: 'success', kind: 'rate', direction: 'decrease', tolerance: 3 })).toEqual([
+      'analysis.metrics[1].tolerance: must be at most 2.158 for a rate metric with direction decrease under method sequential (beyond that its rate-ratio grid has nothing left to test)',
+    ]);
+    expect(issues({ name: 'error', tolerance: 9.6 })).toEqual([
+      'analysis.metrics[1].tolerance: must be at most 9.485 for a rate metric with direction increase under method sequential (beyond that its rate-ratio grid has nothing left to test)',
+    ]);
+    expect(issues({ name: 'error', direction: 'either', tolerance: 2.5 })).toHaveLength(1);
+    // Other methods have no grid; distributions have no such limit.
+    expect(
+      issues({ name: 'success', kind: 'rate', direction: 'decrease', tolerance: 3 }, 'mann-whitney'),
+    ).toEqual([]);
+    expect(issues({ name: 'cpu_cores', tolerance: 3, direction: 'decrease' })).toEqual([]);
+  });
+
+  it('at the largest accepted tolerance the test still flags a large enough change', () => {
+    const config = parseAnalysisConfig(
+      { metrics: [{ name: 'success', kind: 'rate', direction: 'decrease', tolerance: 2.158 }] },
+      'sequential',
+      0.05,
+    );
+    expect(config.metrics[0]?.tolerance).toBe(2.158);
+    // Canary succeeds at 1/5 of the baseline's rate (ratio 0.2 < 1 / 3.158).
+    const grid = updateRateLikelihood([], { events: 5000, trials: 10_000 }, { events: 1000, trials: 10_000 });
+    expect(logRateEvidence(grid, 2.158, 'decrease')).toBeGreaterThan(Math.log(1 / 0.05));
+    expect(logRateEvidence(grid, 2.16, 'decrease')).toBe(0); // past the grid: what the check prevents
+    const up = updateRateLikelihood([], { events: 100, trials: 10_000 }, { events: 3000, trials: 10_000 });
+    expect(logRateEvidence(up, 9.485, 'increase')).toBeGreaterThan(Math.log(1 / 0.05));
   });
 });
 
