@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { ValidationError } from '../../workflows/validation';
+import { FieldReader, ValidationError } from '../../workflows/validation';
 import type { ProxyMetrics } from './metrics';
 import type { ListenAddress } from './options';
 
@@ -25,14 +25,28 @@ const ProxyStateSchema = Type.Object({
 });
 export type ProxyStateBody = Static<typeof ProxyStateSchema>;
 
-const ShareBody = Type.Object(
-  { share: Type.Number({ minimum: 0, maximum: 100 }) },
-  { additionalProperties: false },
-);
-const UpstreamsBody = Type.Object(
-  { baseline: Type.String({ minLength: 1 }), canary: Type.String({ minLength: 1 }) },
-  { additionalProperties: false },
-);
+/**
+ * Request bodies are checked by hand, not by Fastify's Ajv: its defaults coerce types
+ * (`null`, `false`, `"50"` become numbers) and drop unknown fields, so a bad call would pass.
+ */
+function readShareBody(body: unknown): number {
+  const r = new FieldReader();
+  const object = r.object(body, 'body');
+  if (object) r.onlyKeys(object, ['share'], '');
+  const share = object && r.number(object.share, 'share', { min: 0, max: 100 });
+  r.throwIfAny();
+  return share!;
+}
+
+function readUpstreamsBody(body: unknown): { baseline: string; canary: string } {
+  const r = new FieldReader();
+  const object = r.object(body, 'body');
+  if (object) r.onlyKeys(object, ['baseline', 'canary'], '');
+  const baseline = object && r.string(object.baseline, 'baseline');
+  const canary = object && r.string(object.canary, 'canary');
+  r.throwIfAny();
+  return { baseline: baseline!, canary: canary! };
+}
 const ErrorBody = Type.Object({ error: Type.String() });
 const stateResponses = { 200: ProxyStateSchema, 400: ErrorBody, 401: ErrorBody };
 
@@ -86,15 +100,15 @@ export function buildAdminApp(proxy: ProxyControl, token: string): FastifyInstan
   app.get('/weight', { onRequest: authorize, schema: { response: stateResponses } }, async () =>
     proxy.state(),
   );
-  app.put<{ Body: Static<typeof ShareBody> }>(
+  app.put<{ Body: unknown }>(
     '/weight',
-    { onRequest: authorize, schema: { body: ShareBody, response: stateResponses } },
-    async (request) => proxy.setShare(request.body.share),
+    { onRequest: authorize, schema: { response: stateResponses } },
+    async (request) => proxy.setShare(readShareBody(request.body)),
   );
-  app.put<{ Body: Static<typeof UpstreamsBody> }>(
+  app.put<{ Body: unknown }>(
     '/upstreams',
-    { onRequest: authorize, schema: { body: UpstreamsBody, response: stateResponses } },
-    async (request) => proxy.setUpstreams(request.body),
+    { onRequest: authorize, schema: { response: stateResponses } },
+    async (request) => proxy.setUpstreams(readUpstreamsBody(request.body)),
   );
   return app;
 }

@@ -198,6 +198,31 @@ describe('built-in proxy', () => {
       status: 400,
       body: { error: 'canary: must be an http:// or https:// origin (no path)' },
     });
+    // No coercion, no silently dropped fields (Fastify's default Ajv would do both).
+    const before = proxy.state().share;
+    for (const share of [null, false, '50']) {
+      expect(await call('PUT', '/weight', TOKEN, { share })).toEqual({
+        status: 400,
+        body: { error: 'share: must be a finite number' },
+      });
+    }
+    expect(await call('PUT', '/weight', TOKEN, { share: 5, shrae: 6 })).toEqual({
+      status: 400,
+      body: { error: 'shrae: is not a known field (known: share)' },
+    });
+    expect(await call('PUT', '/weight', TOKEN, [5])).toEqual({
+      status: 400,
+      body: { error: 'body: must be an object' },
+    });
+    expect(
+      await call('PUT', '/upstreams', TOKEN, { baseline: baseline.url, canary: 7, extra: true }),
+    ).toEqual({
+      status: 400,
+      body: {
+        error: 'extra: is not a known field (known: baseline, canary); canary: must be a non-empty string',
+      },
+    });
+    expect(proxy.state().share).toBe(before);
     expect(await call('PUT', '/weight', TOKEN, { share: 12.5 })).toMatchObject({
       status: 200,
       body: { share: 12.5 },
