@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
-import { type FieldReader, ValidationError } from '../workflows/validation';
+import { type FieldReader, isPlainObject, ValidationError } from '../workflows/validation';
 import { readCallTimeout } from './spec-fields';
 import {
   ObservedRouter,
@@ -127,7 +127,8 @@ export class BuiltinRouter extends ObservedRouter {
     } catch (error) {
       throw unavailable(this.kind, `${method} ${this.options.adminUrl}${path}`, error);
     }
-    const message = (answer as { error?: string } | undefined)?.error ?? `status ${status}`;
+    const error = isPlainObject(answer) ? answer.error : undefined;
+    const message = typeof error === 'string' ? error : `status ${status}`;
     if (status === 401) {
       throw new ValidationError([
         {
@@ -141,6 +142,25 @@ export class BuiltinRouter extends ObservedRouter {
     if (status !== 200) {
       throw new RouterUnavailableError(`builtin router: ${method} ${path} answered ${status}: ${message}`);
     }
-    return answer as ProxyState;
+    if (!isProxyState(answer)) {
+      // Something else answers at the admin URL (another service, a proxy in between, an
+      // incompatible version): say so instead of failing later on a missing field.
+      throw new RouterUnavailableError(
+        `builtin router: ${method} ${this.options.adminUrl}${path} answered 200 with a body that is not the proxy's state ({ share, upstreams: { baseline: { healthy }, canary: { healthy } } })`,
+      );
+    }
+    return answer;
   }
+}
+
+function isProxyState(value: unknown): value is ProxyState {
+  if (!isPlainObject(value) || typeof value.share !== 'number' || !Number.isFinite(value.share)) return false;
+  if (value.share < 0 || value.share > 100 || !isPlainObject(value.upstreams)) return false;
+  const { baseline, canary } = value.upstreams;
+  return (
+    isPlainObject(baseline) &&
+    typeof baseline.healthy === 'boolean' &&
+    isPlainObject(canary) &&
+    typeof canary.healthy === 'boolean'
+  );
 }

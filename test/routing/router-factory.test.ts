@@ -1,8 +1,10 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { createRouter, RouterRegistry, validateRouterSpec } from '../../routing/routers';
 import { renderHaproxyBackend } from '../../routing/haproxy-router';
 import { renderNginxInclude, readRenderedState } from '../../routing/nginx-router';
-import { sameShare } from '../../routing/traffic-router';
+import { RouterUnavailableError, sameShare } from '../../routing/traffic-router';
 import { shareOfWeights, weightsForShare } from '../../routing/weights';
 import { ValidationError } from '../../workflows/validation';
 
@@ -225,5 +227,41 @@ describe('rendered configs', () => {
     expect(renderNginxInclude(options, targets, { generation: 8, share: 12.5 })).toContain(
       'server 127.0.0.1:18082 weight=25 max_fails',
     );
+  });
+});
+
+describe('builtin router and an unexpected admin answer', () => {
+  test('a 200 that is not the proxy state is a retryable RouterUnavailableError, not a TypeError', async () => {
+    const bodies = [
+      '{}',
+      '{"share":"40","upstreams":{}}',
+      'not json',
+      '{"share":40,"upstreams":{"baseline":{}}}',
+    ];
+    let next = 0;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(bodies[next++ % bodies.length]);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const router = createRouter(
+      { kind: 'builtin', adminUrl: `http://127.0.0.1:${port}`, tokenEnv: 'T' },
+      targets,
+      {
+        T: 'x'.repeat(32),
+      },
+    );
+    try {
+      for (let i = 0; i < bodies.length; i += 1) {
+        const failure = router.getCanaryWeight();
+        await expect(failure).rejects.toBeInstanceOf(RouterUnavailableError);
+        await expect(failure).rejects.toThrow(/answered 200 with a body that is not the proxy's state/);
+      }
+    } finally {
+      await router.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
