@@ -55,6 +55,31 @@ function isHopByHop(name: string): boolean {
   return candidates !== undefined && candidates.includes(name.toLowerCase());
 }
 
+/**
+ * The header names a `Connection` header lists (RFC 9110 7.6.1): hop-by-hop for this message, so
+ * not forwarded. Undefined when it names only `close`/`keep-alive` or other hop-by-hop headers.
+ */
+function connectionOptions(value: string | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  let names: Set<string> | undefined;
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '' || name === 'close' || isHopByHop(name)) continue;
+    (names ??= new Set()).add(name);
+  }
+  return names;
+}
+
+/** `headers` (name, value, name, value...) without the pairs whose name is in `names`. */
+function withoutNamed(headers: string[], names: Set<string>): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (!names.has(name.toLowerCase())) kept.push(name, headers[i + 1] as string);
+  }
+  return kept;
+}
+
 /** FNV-1a: a fast, well-spread hash of a user id onto the 0-9999 bucket line. */
 export function bucketOf(key: string): number {
   let hash = 0x811c9dc5;
@@ -139,11 +164,17 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx: wait for the final response
-    const headers: string[] = [];
+    let headers: string[] = [];
+    let connection: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = (rawHeaders[i] as Buffer).toString('latin1');
-      if (!isHopByHop(name)) headers.push(name, (rawHeaders[i + 1] as Buffer).toString('latin1'));
+      const value = (rawHeaders[i + 1] as Buffer).toString('latin1');
+      if (!isHopByHop(name)) headers.push(name, value);
+      else if (name.length === 10 && name.toLowerCase() === 'connection')
+        connection = connection === undefined ? value : `${connection},${value}`;
     }
+    const named = connectionOptions(connection);
+    if (named) headers = withoutNamed(headers, named);
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie);
     this.resume = resume;
     // The upstream's Date is passed on; headers, a small body and its end leave in one write.
@@ -351,7 +382,8 @@ export class BuiltinProxy {
   private readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const startedAt = performance.now();
     const raw = req.rawHeaders;
-    const headers: string[] = [];
+    let headers: string[] = [];
+    let connection: string | undefined;
     const stickyHeader = this.sticky ? (this.sticky.by === 'cookie' ? 'cookie' : this.sticky.name) : '';
     let stickyValue: string | undefined;
     let forwardedFor: string | undefined;
@@ -360,7 +392,10 @@ export class BuiltinProxy {
       const name = raw[i] as string;
       const value = raw[i + 1] as string;
       if (isHopByHop(name)) {
-        if (name.length === 17) hasBody = true; // transfer-encoding
+        if (name.length === 17)
+          hasBody = true; // transfer-encoding
+        else if (name.length === 10 && name.toLowerCase() === 'connection')
+          connection = connection === undefined ? value : `${connection},${value}`;
         continue;
       }
       if (name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
@@ -370,6 +405,13 @@ export class BuiltinProxy {
       if (name.length === 14 && value !== '0' && name.toLowerCase() === 'content-length') hasBody = true;
       if (name.length === stickyHeader.length && name.toLowerCase() === stickyHeader) stickyValue = value;
       headers.push(name, value);
+    }
+    const named = connectionOptions(connection);
+    if (named) {
+      // Framing stays: the body is read by this proxy whatever the client listed.
+      named.delete('content-length');
+      headers = withoutNamed(headers, named);
+      if (named.has('x-forwarded-for')) forwardedFor = undefined;
     }
     const client = req.socket.remoteAddress ?? 'unknown';
     headers.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);

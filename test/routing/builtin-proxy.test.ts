@@ -35,6 +35,13 @@ async function startUpstream(role: string): Promise<{ url: string; close(): Prom
       req.on('end', () => res.end(JSON.stringify({ role, bytes, sha256: hash.digest('hex') })));
       return;
     }
+    if (req.url === '/headers') {
+      res.setHeader('connection', 'keep-alive, x-upstream-private');
+      res.setHeader('x-upstream-private', 'secret');
+      res.setHeader('x-public', 'yes');
+      res.end(JSON.stringify(req.headers));
+      return;
+    }
     if (req.url === '/stream') {
       let sent = 0;
       const timer = setInterval(() => {
@@ -227,6 +234,33 @@ describe('built-in proxy', () => {
       status: 200,
       body: { share: 12.5 },
     });
+  });
+
+  test('drops the headers a Connection header names, in both directions (RFC 9110 7.6.1)', async () => {
+    const answer = await new Promise<{ headers: http.IncomingHttpHeaders; body: string }>(
+      (resolve, reject) => {
+        const call = http.request(`${proxy.url}/headers`, {
+          headers: {
+            connection: 'keep-alive, X-Client-Private',
+            'x-client-private': 'secret',
+            'x-kept': '1',
+          },
+        });
+        call.on('response', (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => resolve({ headers: response.headers, body }));
+        });
+        call.on('error', reject);
+        call.end();
+      },
+    );
+    const seen = JSON.parse(answer.body) as Record<string, string>;
+    expect(seen['x-kept']).toBe('1');
+    expect(seen).not.toHaveProperty('x-client-private');
+    expect(answer.headers['x-public']).toBe('yes');
+    expect(answer.headers).not.toHaveProperty('x-upstream-private');
   });
 
   test('answers 502 when no upstream answers, and counts the refused connections', async () => {
