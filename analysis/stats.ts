@@ -515,32 +515,68 @@ export function pairGridRatio(position: number): number {
   return Math.exp((position + PAIR_GRID_MIN) * PAIR_GRID_STEP);
 }
 
-function expand(exact: { values: number[]; counts: number[] }): Float64Array {
+/** Above this many observations a side is sampled without materialising it (memory stays O(m)). */
+const EXPAND_LIMIT = 1_000_000;
+
+type Exact = { values: number[]; counts: number[] };
+
+function totalOf(exact: Exact): number {
   let total = 0;
   for (const count of exact.counts) total += count;
-  const out = new Float64Array(total);
-  let k = 0;
-  exact.values.forEach((value, i) => {
-    const count = exact.counts[i] as number;
-    for (let c = 0; c < count; c += 1) out[k++] = value;
-  });
+  return total;
+}
+
+/** m observations drawn uniformly without replacement, in random order. */
+function draw(exact: Exact, total: number, m: number, random: () => number): Float64Array {
+  if (total <= EXPAND_LIMIT) {
+    const out = new Float64Array(total);
+    let k = 0;
+    exact.values.forEach((value, i) => {
+      const count = exact.counts[i] as number;
+      for (let c = 0; c < count; c += 1) out[k++] = value;
+    });
+    shuffle(out, m, random);
+    return out.subarray(0, m);
+  }
+  // Floyd's algorithm picks m distinct positions of the (virtual) expanded list; a shuffle then
+  // gives them a random order, as the partial Fisher-Yates above does.
+  const chosen = new Set<number>();
+  for (let j = total - m; j < total; j += 1) {
+    const t = Math.floor(random() * (j + 1));
+    chosen.add(chosen.has(t) ? j : t);
+  }
+  const cumulative: number[] = [];
+  let running = 0;
+  for (const count of exact.counts) cumulative.push((running += count));
+  const valueAt = (position: number): number => {
+    let low = 0;
+    let high = cumulative.length - 1;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if ((cumulative[mid] as number) > position) high = mid;
+      else low = mid + 1;
+    }
+    return exact.values[low] as number;
+  };
+  const out = Float64Array.from(chosen, valueAt);
+  shuffle(out, m, random);
   return out;
 }
 
 /** One tick's random pairs, counted. `random` must not depend on the values. */
 export function countPairs(
-  baseline: { values: number[]; counts: number[] },
-  canary: { values: number[]; counts: number[] },
+  baseline: Exact,
+  canary: Exact,
   tolerance: number,
   random: () => number,
 ): PairCounts {
-  const xs = expand(baseline);
-  const ys = expand(canary);
-  const m = Math.min(xs.length, ys.length, MAX_PAIRS_PER_TICK);
+  const totalX = totalOf(baseline);
+  const totalY = totalOf(canary);
+  const m = Math.min(totalX, totalY, MAX_PAIRS_PER_TICK);
   const counts = emptyPairCounts();
   if (m === 0) return counts;
-  shuffle(xs, m, random);
-  shuffle(ys, m, random);
+  const xs = draw(baseline, totalX, m, random);
+  const ys = draw(canary, totalY, m, random);
   const limit = 1 + tolerance;
   // Counts on the grid via difference arrays: Y > s_j X  <=>  j + MIN < log(Y/X)/step.
   const aboveUpTo = new Array<number>(PAIR_GRID_SIZE + 1).fill(0);

@@ -261,6 +261,20 @@ describe('paired stochastic-order test', () => {
     );
   });
 
+  it('samples huge counts without materialising them, in the right proportions', () => {
+    // 10^12 observations per side: expanding them would need terabytes.
+    const baseline = { values: [10, 20], counts: [5e11, 5e11] };
+    const canary = { values: [10, 40], counts: [5e11, 5e11] };
+    const counts = countPairs(baseline, canary, 0.05, seededRandom(3));
+    expect(counts.n).toBe(50_000);
+    // Y > 1.05 X exactly when Y = 40 (X is 10 or 20): P(up) = 1/2.
+    expect(counts.up / counts.n).toBeGreaterThan(0.48);
+    expect(counts.up / counts.n).toBeLessThan(0.52);
+    // Y < X / 1.05 only for (X=20, Y=10): P = 1/4.
+    expect(counts.down / counts.n).toBeGreaterThan(0.23);
+    expect(counts.down / counts.n).toBeLessThan(0.27);
+  });
+
   it('rarely rejects when the canary is slower by exactly the tolerance', () => {
     const random = seededRandom(17);
     const draw = () =>
