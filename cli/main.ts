@@ -5,13 +5,13 @@
  * negative answer), 2 bad input or an error.
  */
 import { Command, CommanderError } from 'commander';
-import { ValidationError } from '../workflows/validation';
 import { register as registerAnalyze } from './commands/analyze';
 import { register as registerDemo } from './commands/demo';
 import { register as registerProfiles } from './commands/profiles';
 import { CliError } from './errors';
 import { register as registerLoadgen } from './commands/loadgen';
 import { register as registerRollout } from './commands/rollout';
+import { writeErrorLines } from '../lib/process-main';
 
 const COMMANDS: ((program: Command) => void)[] = [
   registerRollout,
@@ -40,16 +40,8 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version exit through here with code 0.
       return error.exitCode === 0 ? 0 : 2;
     }
-    if (error instanceof ValidationError) {
-      for (const issue of error.issues) process.stderr.write(`error: ${issue.field}: ${issue.rule}\n`);
-      return 2;
-    }
-    if (error instanceof CliError) {
-      process.stderr.write(`error: ${error.message}\n`);
-      return error.exitCode;
-    }
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 2;
+    writeErrorLines(error);
+    return error instanceof CliError ? error.exitCode : 2;
   }
 }
 

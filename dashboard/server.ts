@@ -6,9 +6,10 @@
  */
 import { MongoClient } from 'mongodb';
 import { connectClient } from '../lib/temporal-connection';
-import { ValidationError } from '../workflows/validation';
 import { buildDashboard } from './app';
 import { readServerConfig } from './config';
+import { serveUntilSignal } from '../lib/process-main';
+import { httpLoggerOptions } from '../lib/logger';
 
 export async function startDashboard(
   env: NodeJS.ProcessEnv = process.env,
@@ -23,10 +24,7 @@ export async function startDashboard(
     temporal,
     db: mongo.db(config.database),
     settings: config.settings,
-    logger: {
-      level: config.logLevel,
-      redact: { paths: ['req.headers.authorization'], censor: '[redacted]' },
-    },
+    logger: httpLoggerOptions(config.logLevel),
   });
   const url = await app.listen({ host: config.host, port: config.port });
   app.log.info(
@@ -48,20 +46,4 @@ export async function startDashboard(
   };
 }
 
-if (require.main === module) {
-  startDashboard().then(
-    (server) => {
-      const stop = () => void server.close().then(() => process.exit(0));
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-      // The line a supervisor (the local stack) waits for.
-      process.stdout.write(`dashboard ready ${server.url}\n`);
-    },
-    (error: unknown) => {
-      if (error instanceof ValidationError)
-        for (const issue of error.issues) process.stderr.write(`error: ${issue.field}: ${issue.rule}\n`);
-      else process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(2);
-    },
-  );
-}
+if (require.main === module) serveUntilSignal('dashboard', () => startDashboard());

@@ -29,3 +29,8 @@ const REDACTED_PATHS = [
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
   return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
 }
+
+/** Options for a Fastify server's own pino logger: request logs never carry the bearer token. */
+export function httpLoggerOptions(level: string) {
+  return { level, redact: { paths: ['req.headers.authorization'], censor: '[redacted]' } };
+}

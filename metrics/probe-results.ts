@@ -1,36 +1,17 @@
 /**
  * The traffic generator's record of one probe window (issue 4), one document per window in the
- * MongoDB collection `probe_results`. This is the contract the probe-results metric source reads;
- * the generator writes exactly this shape. Types only.
+ * MongoDB collection `probe_results`, as the probe-results metric source reads it: the writer's
+ * types (loadgen/prober.ts, loadgen/stats.ts), narrowed to the fields read. Types only.
  */
 import type { TargetRole } from '../analysis/verdict';
+import type { ProbeResultDocument as WrittenProbeResult } from '../loadgen/prober';
+import type { ActionStats } from '../loadgen/stats';
 
-export const PROBE_RESULTS_COLLECTION = 'probe_results';
+export { PROBE_RESULTS_COLLECTION } from '../loadgen/prober';
 
-export interface ProbeResultDocument {
-  rolloutId: string;
-  tick: number;
-  /** Window of the probe, ms since epoch. */
-  startedAt: number;
-  endedAt: number;
+/** One (target, action) of a window; the latency histogram is of successes, in microseconds. */
+export type ProbeActionStats = Omit<ActionStats, 'target' | 'errorLatencyHistogram'> & { target: TargetRole };
+
+export type ProbeResultDocument = Pick<WrittenProbeResult, 'rolloutId' | 'tick' | 'startedAt' | 'endedAt'> & {
   stats: ProbeActionStats[];
-}
-
-export interface ProbeActionStats {
-  target: TargetRole;
-  /** The user action, e.g. `checkout` (from the action ontology). */
-  action: string;
-  /**
-   * hdr-histogram-js histogram, encoded with `encodeIntoCompressedBase64` (base64 of the
-   * compressed V2 encoding). Latencies in MICROseconds, successful requests only.
-   */
-  latencyHistogram: string;
-  successes: number;
-  errors: number;
-  /** Responses per HTTP status code, e.g. `{ "200": 950, "503": 4 }`. */
-  statusCounts: Record<string, number>;
-  /** Failures per kind, e.g. `{ "timeout": 2, "connection_refused": 1, "status": 4 }`. */
-  errorKinds: Record<string, number>;
-  /** Response bytes received. */
-  bytes: number;
-}
+};

@@ -6,7 +6,8 @@ import { Command } from 'commander';
 import { MongoClient } from 'mongodb';
 import { buildApp } from './app';
 import { readServerConfig, type ServerFlags } from './config';
-import { ValidationError } from '../workflows/validation';
+import { serveUntilSignal } from '../lib/process-main';
+import { httpLoggerOptions } from '../lib/logger';
 
 export async function startServer(argv: string[]): Promise<{ url: string; close(): Promise<void> }> {
   const flags = new Command('profiles-api')
@@ -25,10 +26,7 @@ export async function startServer(argv: string[]): Promise<{ url: string; close(
   const app = await buildApp({
     db: client.db(config.database),
     config: config.api,
-    logger: {
-      level: config.logLevel,
-      redact: { paths: ['req.headers.authorization'], censor: '[redacted]' },
-    },
+    logger: httpLoggerOptions(config.logLevel),
   });
   const url = await app.listen({ host: config.host, port: config.port });
   app.log.info(
@@ -49,20 +47,4 @@ export async function startServer(argv: string[]): Promise<{ url: string; close(
   };
 }
 
-if (require.main === module) {
-  startServer(process.argv.slice(2)).then(
-    (server) => {
-      const stop = () => void server.close().then(() => process.exit(0));
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-      // The line a supervisor (the local stack) waits for.
-      process.stdout.write(`profiles-api ready ${server.url}\n`);
-    },
-    (error: unknown) => {
-      if (error instanceof ValidationError)
-        for (const issue of error.issues) process.stderr.write(`error: ${issue.field}: ${issue.rule}\n`);
-      else process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(2);
-    },
-  );
-}
+if (require.main === module) serveUntilSignal('profiles-api', () => startServer(process.argv.slice(2)));

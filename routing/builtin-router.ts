@@ -1,7 +1,7 @@
 import { Pool } from 'undici';
 import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
 import { type FieldReader, isPlainObject, ValidationError } from '../workflows/validation';
-import { readCallTimeout } from './spec-fields';
+import { bearerFromTokenEnv, readCallTimeout } from './spec-fields';
 import {
   ObservedRouter,
   RouterUnavailableError,
@@ -62,16 +62,7 @@ export class BuiltinRouter extends ObservedRouter {
     env: NodeJS.ProcessEnv = process.env,
   ) {
     super();
-    const token = env[options.tokenEnv];
-    if (!token) {
-      throw new ValidationError([
-        {
-          field: 'router.tokenEnv',
-          rule: `environment variable ${options.tokenEnv} is not set on the worker`,
-        },
-      ]);
-    }
-    this.authorization = `Bearer ${token}`;
+    this.authorization = bearerFromTokenEnv(env, options.tokenEnv);
     this.admin = new Pool(options.adminUrl, {
       connections: 2,
       headersTimeout: options.timeoutMs,

@@ -6,7 +6,7 @@ import { request } from 'undici';
 import type { AdapterSpec } from '../workflows/spec';
 import type { FieldReader } from '../workflows/validation';
 import { ValidationError } from '../workflows/validation';
-import { readCallTimeout } from './spec-fields';
+import { bearerFromTokenEnv, readCallTimeout } from './spec-fields';
 import {
   ObservedRouter,
   RouterUnavailableError,
@@ -152,16 +152,7 @@ export class GatewayApiRouter extends ObservedRouter {
     env: NodeJS.ProcessEnv = process.env,
   ) {
     super();
-    const token = env[options.tokenEnv];
-    if (!token) {
-      throw new ValidationError([
-        {
-          field: 'router.tokenEnv',
-          rule: `environment variable ${options.tokenEnv} is not set on the worker`,
-        },
-      ]);
-    }
-    this.authorization = `Bearer ${token}`;
+    this.authorization = bearerFromTokenEnv(env, options.tokenEnv);
   }
 
   async reconcile(): Promise<void> {

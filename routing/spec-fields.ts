@@ -1,4 +1,4 @@
-import type { FieldReader } from '../workflows/validation';
+import { type FieldReader, ValidationError } from '../workflows/validation';
 
 /** Spec fields several routers share, read the same way everywhere. */
 
@@ -25,4 +25,15 @@ export function readStickySpec(r: FieldReader, value: unknown, field: string): S
 /** Per call to the router's API. */
 export function readCallTimeout(r: FieldReader, value: unknown, field: string): number | undefined {
   return r.duration(value, field, { minMs: 100, maxMs: 60_000 }, 2000);
+}
+
+/** `Bearer <token>` from the worker's environment variable `tokenEnv` (`router.tokenEnv`). */
+export function bearerFromTokenEnv(env: NodeJS.ProcessEnv, tokenEnv: string): string {
+  const token = env[tokenEnv];
+  if (!token) {
+    throw new ValidationError([
+      { field: 'router.tokenEnv', rule: `environment variable ${tokenEnv} is not set on the worker` },
+    ]);
+  }
+  return `Bearer ${token}`;
 }

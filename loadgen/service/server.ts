@@ -13,6 +13,7 @@ import { TargetAllowlist } from '../allowlist';
 import { limitsFromEnv } from '../options';
 import { defaultOntology, loadOntology } from '../profile-sessions';
 import { buildLoadgenApp } from './app';
+import { writeErrorLines } from '../../lib/process-main';
 
 /** 127.0.0.0/8, ::1 (also bracketed or IPv4-mapped) and localhost: reachable from this host only. */
 export function isLoopbackHost(host: string): boolean {
@@ -73,7 +74,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
 
 if (require.main === module) {
   main().catch((error: unknown) => {
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    writeErrorLines(error);
     process.exit(2);
   });
 }

@@ -13,6 +13,7 @@ import { Command, CommanderError } from 'commander';
 import { createLogger } from '../../lib/logger';
 import { ValidationError } from '../../workflows/validation';
 import { startBuiltinProxy, type BuiltinProxyInput } from './proxy';
+import { writeErrorLines } from '../../lib/process-main';
 
 interface Flags {
   listen: string;
@@ -118,11 +119,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof ValidationError) {
-      for (const issue of error.issues) process.stderr.write(`error: ${issue.field}: ${issue.rule}\n`);
-      return 2;
-    }
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    writeErrorLines(error);
     return 2;
   }
 }
