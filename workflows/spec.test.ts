@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { DEFAULT_POLICY, mergePolicy, parseRolloutSpec, rolloutIdFor } from './spec';
 import { parseDuration, ValidationError } from './validation';
+import { issuesOf as issuesOfRun } from '../test/support/issues';
 
 const minimal = {
   service: 'shop',
@@ -9,15 +10,7 @@ const minimal = {
   router: { kind: 'builtin', adminUrl: 'http://127.0.0.1:9000' },
 };
 
-function issuesOf(input: unknown): string[] {
-  try {
-    parseRolloutSpec(input);
-  } catch (error) {
-    if (error instanceof ValidationError) return error.issues.map((issue) => `${issue.field}: ${issue.rule}`);
-    throw error;
-  }
-  return [];
-}
+const issuesOf = (input: unknown): string[] => issuesOfRun(() => parseRolloutSpec(input));
 
 describe('rollout spec', () => {
   test('a minimal spec gets the documented defaults', () => {

@@ -12,19 +12,9 @@ import { createLogger } from '../../lib/logger';
 import { rolloutLinks } from '../../lib/rollout-links';
 import type { AdapterSpec } from '../../workflows/spec';
 import type { AlertEvent } from '../../workflows/types';
-import { ValidationError } from '../../workflows/validation';
 import { testSpec } from '../support/specs';
 import { alertEvent, anomaly } from './events';
-
-function issuesOf(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ValidationError) return error.issues.map((issue) => `${issue.field}: ${issue.rule}`);
-    throw error;
-  }
-  return [];
-}
+import { issuesOf } from '../support/issues';
 
 const notification = (event: AlertEvent) => ({
   event,

@@ -11,18 +11,9 @@ import {
   type Ontology,
 } from '../../profiles-api/ontology';
 import { ValidationError } from '../../workflows/validation';
+import { issuesOf } from '../support/issues';
 
 const shop = defaultOntology();
-
-function issuesOf(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ValidationError) return error.issues.map((issue) => `${issue.field}: ${issue.rule}`);
-    throw error;
-  }
-  return [];
-}
 
 describe('the default ontology', () => {
   test('covers the standard actions of the sample shop', () => {
