@@ -42,7 +42,7 @@ export default tseslint.config(
             {
               name: 'execa',
               message:
-                'execa is ESM-only: load it with loadExeca() from lib/execa so tsx and jest can run it.',
+                'execa is ESM-only: load it with loadExeca() from platform/execa so tsx and jest can run it.',
               allowTypeImports: true,
             },
           ],

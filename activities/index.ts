@@ -4,16 +4,16 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { ValidationError, type Json } from '../workflows/validation';
-import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
+import { ValidationError, type Json } from '../core/validation';
+import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
 import type {
   AlertEvent,
   MetricsSummary,
   ProbeSummary,
   ProfileSelection,
   TickRecord,
-} from '../workflows/types';
-import type { Verdict } from '../analysis/verdict';
+} from '../rollout/types';
+import type { Verdict } from '../rollout/verdict';
 import type { ActivityDeps, AnalyzeRequest, CollectRequest, ProbeRequest } from './ports';
 
 export type { ActivityDeps } from './ports';

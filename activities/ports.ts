@@ -2,17 +2,17 @@
  * What the activities need from the components. The worker wires the real components;
  * tests wire test doubles. Each component issue owns the implementation behind its port.
  */
-import type { Verdict } from '../analysis/verdict';
+import type { Verdict } from '../rollout/verdict';
 import type { TrafficRouter } from '../routing/traffic-router';
-import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
+import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
 import type {
   AlertEvent,
   MetricsSummary,
   ProbeSummary,
   ProfileSelection,
   TickRecord,
-} from '../workflows/types';
-import type { Json } from '../workflows/validation';
+} from '../rollout/types';
+import type { Json } from '../core/validation';
 
 export interface ProfileSource {
   select(request: {

@@ -2,9 +2,9 @@
  * One interface for every alert destination. A sink renders one notification in its own format
  * and delivers it once; retries, deduplication and bookkeeping belong to the dispatcher.
  */
-import type { Anomaly } from '../analysis/verdict';
-import type { RolloutLinks } from '../lib/rollout-links';
-import type { AlertEvent } from '../workflows/types';
+import type { Anomaly } from '../rollout/verdict';
+import type { RolloutLinks } from '../rollout/links';
+import type { AlertEvent } from '../rollout/types';
 
 /** Something a sink was told about earlier that is still going on. */
 export type OpenCondition =

@@ -1,8 +1,8 @@
 /**
  * The words of an alert, shared by the sinks that show text to people. Pure: no I/O.
  */
-import { anomalyKey, type Anomaly } from '../analysis/verdict';
-import type { AlertEvent } from '../workflows/types';
+import { anomalyKey, type Anomaly } from '../rollout/verdict';
+import type { AlertEvent } from '../rollout/types';
 import type { AlertNotification, OpenCondition } from './alert-sink';
 
 const TITLES: Record<AlertEvent['kind'], string> = {

@@ -7,10 +7,10 @@
  * Alerts: CanaryAnomaly{rollout,service,version,action,metric}, CanaryRolloutPaused,
  * CanaryRoutingFailed, CanaryPromoted, CanaryRolledBack, CanaryAborted.
  */
-import type { Anomaly } from '../analysis/verdict';
-import type { AdapterSpec } from '../workflows/spec';
-import type { AlertEvent } from '../workflows/types';
-import { type FieldReader } from '../workflows/validation';
+import type { Anomaly } from '../rollout/verdict';
+import type { AdapterSpec } from '../rollout/spec';
+import type { AlertEvent } from '../rollout/types';
+import { type FieldReader } from '../core/validation';
 import type { AlertNotification, AlertSink, OpenCondition } from './alert-sink';
 import { anomalyLine, conditionLine, formatShare, headline } from './alert-text';
 import { postJson } from './http-post';

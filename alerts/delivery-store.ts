@@ -15,8 +15,8 @@
  * twice (same labels) into one; a Slack channel would show the message twice.
  */
 import { MongoServerError, type Collection, type Db } from 'mongodb';
-import type { Anomaly } from '../analysis/verdict';
-import type { AlertEvent } from '../workflows/types';
+import type { Anomaly } from '../rollout/verdict';
+import type { AlertEvent } from '../rollout/types';
 import type { SentEvent } from './open-conditions';
 
 export const ALERT_DELIVERIES_COLLECTION = 'alert_deliveries';

@@ -12,11 +12,11 @@
  */
 import type { Db } from 'mongodb';
 import type { AlertDispatcher as AlertDispatcherPort } from '../activities/ports';
-import { createLogger, type Logger } from '../lib/logger';
-import { rolloutLinks } from '../lib/rollout-links';
-import type { AdapterSpec } from '../workflows/spec';
-import type { AlertEvent } from '../workflows/types';
-import { ValidationError } from '../workflows/validation';
+import { createLogger, type Logger } from '../platform/logger';
+import { rolloutLinks } from '../rollout/links';
+import type { AdapterSpec } from '../rollout/spec';
+import type { AlertEvent } from '../rollout/types';
+import { ValidationError } from '../core/validation';
 import {
   PermanentDeliveryError,
   RetryableDeliveryError,

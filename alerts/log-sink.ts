@@ -2,9 +2,9 @@
  * The structured log sink: one JSON line per alert through pino. Always on (the dispatcher adds
  * it when the spec does not list it), so every alert leaves a trace even when no sink is set up.
  */
-import type { Logger } from '../lib/logger';
-import type { AdapterSpec } from '../workflows/spec';
-import { type FieldReader } from '../workflows/validation';
+import type { Logger } from '../platform/logger';
+import type { AdapterSpec } from '../rollout/spec';
+import { type FieldReader } from '../core/validation';
 import type { AlertNotification, AlertSink } from './alert-sink';
 import { conditionKey, headline } from './alert-text';
 import { checkSinkKeys, readSinkName } from './sink-options';

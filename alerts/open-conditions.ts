@@ -6,8 +6,8 @@
  * `routing_failed` until the end (the workflow emits no event on resume: stateful sinks let
  * those expire by their ttl).
  */
-import { anomalyKey, type Anomaly } from '../analysis/verdict';
-import type { AlertEvent } from '../workflows/types';
+import { anomalyKey, type Anomaly } from '../rollout/verdict';
+import type { AlertEvent } from '../rollout/types';
 import type { OpenCondition } from './alert-sink';
 
 /** The part of an earlier event the fold needs (as kept in the delivery record). */

@@ -2,7 +2,7 @@
  * Readers for the options every sink kind shares: a name, a timeout, secrets by environment
  * variable name, label-like string maps. Issues name the field as it sits in the rollout spec.
  */
-import { FieldReader, isPlainObject, join } from '../workflows/validation';
+import { FieldReader, isPlainObject, join } from '../core/validation';
 
 const ENV_NAME = /^[A-Z_][A-Z0-9_]{0,127}$/;
 const SINK_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;

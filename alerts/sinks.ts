@@ -4,9 +4,9 @@
  * rollout starts, so a bad sink is refused at the edge instead of failing at the first alert.
  */
 import { createHash } from 'node:crypto';
-import type { Logger } from '../lib/logger';
-import type { AdapterSpec } from '../workflows/spec';
-import { FieldReader, ValidationError, type Json } from '../workflows/validation';
+import type { Logger } from '../platform/logger';
+import type { AdapterSpec } from '../rollout/spec';
+import { FieldReader, ValidationError, type Json } from '../core/validation';
 import type { AlertSink } from './alert-sink';
 import {
   AlertmanagerSink,

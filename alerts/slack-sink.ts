@@ -3,8 +3,8 @@
  * fallback and Block Kit blocks. The webhook URL is itself the credential, so it comes from the
  * worker's environment variable named by `urlEnv`, never from the spec.
  */
-import type { AdapterSpec } from '../workflows/spec';
-import { type FieldReader } from '../workflows/validation';
+import type { AdapterSpec } from '../rollout/spec';
+import { type FieldReader } from '../core/validation';
 import type { AlertNotification, AlertSink } from './alert-sink';
 import { anomalyLine, conditionLine, eventTitle, formatShare, plainText } from './alert-text';
 import { postJson } from './http-post';

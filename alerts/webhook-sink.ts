@@ -7,8 +7,8 @@
  *   X-Canary-Signature: sha256=<hex HMAC-SHA256(secret, "1718000000." + body)>
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { AdapterSpec } from '../workflows/spec';
-import { type FieldReader } from '../workflows/validation';
+import type { AdapterSpec } from '../rollout/spec';
+import { type FieldReader } from '../core/validation';
 import type { AlertNotification, AlertSink, OpenCondition } from './alert-sink';
 import { plainText } from './alert-text';
 import { postJson } from './http-post';

@@ -6,7 +6,7 @@
 import type { MetricConfig } from './config';
 import { bucketIndex, emptyHistogram, fromBucketMap, type LogHistogram } from './histogram';
 import type { Sample } from './samples';
-import type { TargetRole } from './verdict';
+import type { TargetRole } from '../rollout/verdict';
 
 export interface TargetTick {
   histogram: LogHistogram;

@@ -4,8 +4,8 @@
  * critical. Read from a rollout spec's `analysis.options` (or built by the offline replay).
  * Pure: validation with FieldReader, no I/O.
  */
-import type { AnalysisMethod } from '../workflows/spec';
-import { FieldReader, join } from '../workflows/validation';
+import type { AnalysisMethod } from '../rollout/spec';
+import { FieldReader, join } from '../core/validation';
 import { maxRateTolerance } from './stats';
 
 export type MetricKind = 'distribution' | 'rate';
@@ -135,7 +135,7 @@ export function readMetricConfig(r: FieldReader, input: unknown, field: string):
 
 /**
  * Reads the statistics part of `analysis.options` (metrics, actions, maxActions, seedWindow).
- * `sources` belongs to metric collection and is checked there (metrics/config.ts).
+ * `sources` belongs to metric collection and is checked there (signals/config.ts).
  */
 export function readAnalysisConfig(
   r: FieldReader,

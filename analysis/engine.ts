@@ -15,8 +15,8 @@ import { summarise, type Check } from './checks';
 import { comparisonCount, configFingerprint, type AnalysisConfig, type MetricConfig } from './config';
 import { methodFor } from './methods';
 import type { Sample } from './samples';
-import { anomalyKey, type Anomaly, type Verdict } from './verdict';
-import type { Json } from '../workflows/validation';
+import { anomalyKey, type Anomaly, type Verdict } from '../rollout/verdict';
+import type { Json } from '../core/validation';
 
 export const STATE_VERSION = 1;
 

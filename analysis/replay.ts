@@ -4,8 +4,8 @@
  * values in increasing order; the verdict at tick t uses all samples up to t (per-window methods
  * look only at tick t itself, as they would live). Pure: the CLI reads the file.
  */
-import { ValidationError, FieldReader } from '../workflows/validation';
-import type { AnalysisMethod } from '../workflows/spec';
+import { ValidationError, FieldReader } from '../core/validation';
+import type { AnalysisMethod } from '../rollout/spec';
 import {
   DEFAULT_ERRORS,
   DEFAULT_LATENCY,
@@ -16,7 +16,7 @@ import {
 } from './config';
 import { analyzeTick } from './engine';
 import { readSample, type Sample } from './samples';
-import type { VerdictStatus } from './verdict';
+import type { VerdictStatus } from '../rollout/verdict';
 
 export interface ReplayAnomaly {
   metric: string;

@@ -6,8 +6,8 @@
  * - `counts`: `events` among `trials` (errors among requests, 5xx among responses).
  * Pure: parsing and aggregation only.
  */
-import { type FieldReader, isPlainObject } from '../workflows/validation';
-import type { TargetRole } from './verdict';
+import { type FieldReader, isPlainObject } from '../core/validation';
+import type { TargetRole } from '../rollout/verdict';
 
 export interface HistogramPayload {
   values: number[];

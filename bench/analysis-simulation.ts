@@ -8,7 +8,7 @@ import { aggregateListedActions, analyzeAggregatedTick } from '../analysis/engin
 import { DEFAULT_ERRORS, DEFAULT_LATENCY, type AnalysisConfig } from '../analysis/config';
 import { bucketIndex, upperEdge } from '../analysis/histogram';
 import type { Sample } from '../analysis/samples';
-import type { AnalysisMethod } from '../workflows/spec';
+import type { AnalysisMethod } from '../rollout/spec';
 
 import { seededRandom, type Random } from '../analysis/random';
 

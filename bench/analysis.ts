@@ -15,7 +15,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { analyzeTick } from '../analysis/engine';
 import type { Sample } from '../analysis/samples';
-import { ANALYSIS_METHODS, type AnalysisMethod } from '../workflows/spec';
+import { ANALYSIS_METHODS, type AnalysisMethod } from '../rollout/spec';
 import {
   ACTIONS,
   buildTables,

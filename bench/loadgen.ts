@@ -16,10 +16,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadExeca } from '../lib/execa';
-import { NginxServer, nginxStaticHttp } from '../stack/nginx';
-import { freePort } from '../stack/ports';
-import { projectRoot } from '../stack/tools';
+import { loadExeca } from '../platform/execa';
+import { NginxServer, nginxStaticHttp } from '../devstack/nginx';
+import { freePort } from '../devstack/ports';
+import { projectRoot } from '../devstack/tools';
 import { runLoad } from '../loadgen/run-load';
 import type { SessionPlan } from '../loadgen/options';
 import { decodeHistogram } from '../loadgen/stats';

@@ -4,10 +4,10 @@
  * Prints one JSON object: every latency in ms and the elapsed time.
  */
 import { MongoClient } from 'mongodb';
-import { parseCriteria } from '../profiles-api/criteria';
-import { StoreProfileSource } from '../profiles-api/profile-source';
-import { ProfileStore } from '../profiles-api/store';
-import type { Json } from '../workflows/validation';
+import { parseCriteria } from '../profiles/criteria';
+import { StoreProfileSource } from '../profiles/profile-source';
+import { ProfileStore } from '../profiles/store';
+import type { Json } from '../core/validation';
 
 interface DriverLoad {
   uri: string;

@@ -16,15 +16,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadExeca } from '../lib/execa';
+import { loadExeca } from '../platform/execa';
 import { MongoClient } from 'mongodb';
-import { generateProfiles } from '../profiles-api/generator';
-import { ProfileStore } from '../profiles-api/store';
-import { FerretDbServer } from '../stack/ferretdb';
-import { ManagedProcess } from '../stack/managed-process';
-import { freePort, isListening } from '../stack/ports';
-import { projectRoot } from '../stack/tools';
-import { FieldReader } from '../workflows/validation';
+import { generateProfiles } from '../profiles/generator';
+import { ProfileStore } from '../profiles/store';
+import { FerretDbServer } from '../devstack/ferretdb';
+import { ManagedProcess } from '../devstack/managed-process';
+import { freePort, isListening } from '../devstack/ports';
+import { projectRoot } from '../devstack/tools';
+import { FieldReader } from '../core/validation';
 
 interface Measurement {
   requests: number;
@@ -171,7 +171,7 @@ async function main(): Promise<void> {
       args: [
         '--import',
         'tsx',
-        path.join(projectRoot, 'profiles-api/server.ts'),
+        path.join(projectRoot, 'profiles/api/server.ts'),
         '--port',
         String(port),
         '--db',

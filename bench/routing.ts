@@ -17,11 +17,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { renderHaproxyBackend } from '../routing/haproxy-router';
 import { renderNginxInclude } from '../routing/nginx-router';
-import { BuiltinProxyServer } from '../stack/builtin-proxy';
-import { HaproxyServer } from '../stack/haproxy';
-import { NginxServer, nginxProxyHttp } from '../stack/nginx';
-import { freePort } from '../stack/ports';
-import { resolveTool } from '../stack/tools';
+import { BuiltinProxyServer } from '../devstack/builtin-proxy';
+import { HaproxyServer } from '../devstack/haproxy';
+import { NginxServer, nginxProxyHttp } from '../devstack/nginx';
+import { freePort } from '../devstack/ports';
+import { resolveTool } from '../devstack/tools';
 
 const run = promisify(execFile);
 

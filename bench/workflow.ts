@@ -13,14 +13,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection } from '@temporalio/worker';
-import { createLogger } from '../lib/logger';
-import { installTemporalRuntime } from '../lib/temporal-logging';
-import { startRollout } from '../lib/rollout-client';
-import { TemporalDevServer } from '../stack/temporal-server';
+import { createLogger } from '../platform/logger';
+import { installTemporalRuntime } from '../platform/temporal-logging';
+import { startRollout } from '../client/rollout-client';
+import { TemporalDevServer } from '../devstack/temporal-server';
 import type { ActivityDeps } from '../activities/ports';
 import { createRolloutWorker, WORKFLOWS_PATH } from '../workers/rollout-worker';
-import { parseRolloutSpec } from '../workflows/spec';
-import type { TickRecord } from '../workflows/types';
+import { parseRolloutSpec } from '../rollout/spec';
+import type { TickRecord } from '../rollout/types';
 
 interface Options {
   sizes: number[];

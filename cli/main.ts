@@ -11,7 +11,7 @@ import { register as registerProfiles } from './commands/profiles';
 import { CliError } from './errors';
 import { register as registerLoadgen } from './commands/loadgen';
 import { register as registerRollout } from './commands/rollout';
-import { writeErrorLines } from '../lib/process-main';
+import { writeErrorLines } from '../platform/process';
 
 const COMMANDS: ((program: Command) => void)[] = [
   registerRollout,

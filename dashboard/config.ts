@@ -2,8 +2,8 @@
  * The dashboard server's settings from its environment, validated like any other input: a bad
  * value stops the server with `error: <VARIABLE>: <rule>` before it listens.
  */
-import { temporalTargetFromEnv, type TemporalTarget } from '../lib/temporal-connection';
-import { FieldReader } from '../workflows/validation';
+import { temporalTargetFromEnv, type TemporalTarget } from '../platform/temporal-connection';
+import { FieldReader } from '../core/validation';
 import type { DashboardSettings } from './app';
 
 export interface ServerConfig {

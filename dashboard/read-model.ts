@@ -6,8 +6,8 @@
 import type { Collection, Db } from 'mongodb';
 import { PROBE_RESULTS_COLLECTION, type ProbeResultDocument } from '../loadgen/prober';
 import { decodeHistogram, type ActionStats } from '../loadgen/stats';
-import { RolloutStore, TICKS_COLLECTION } from '../store/rollout-store';
-import type { Investigation, TickRecord, VerdictDigest } from '../workflows/types';
+import { RolloutStore, TICKS_COLLECTION } from '../client/rollout-store';
+import type { Investigation, TickRecord, VerdictDigest } from '../rollout/types';
 
 /** One (tick, action, target) point: latency percentiles of successful requests and the error rate. */
 export interface ProbePoint {

@@ -21,17 +21,17 @@ import {
   setPolicyUpdate,
   statusQuery,
   type ControlRequest,
-} from '../workflows/messages';
+} from '../rollout/messages';
 import type { rolloutWorkflow } from '../workflows/rollout';
-import { mergePolicy, type RolloutSpec, type TrafficPolicy } from '../workflows/spec';
+import { mergePolicy, type RolloutSpec, type TrafficPolicy } from '../rollout/spec';
 import type {
   ProfileSelection,
   RolloutInput,
   RolloutResult,
   RolloutStatus,
   VerdictDigest,
-} from '../workflows/types';
-import { ValidationError } from '../workflows/validation';
+} from '../rollout/types';
+import { ValidationError } from '../core/validation';
 
 /** A row of the rollouts list. `phase` is the workflow's phase, or the execution status once it did not complete. */
 export interface RolloutSummary {

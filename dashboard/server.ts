@@ -5,11 +5,11 @@
  * TEMPORAL_UI_URL, DASHBOARD_PROTECT_READS (false), DASHBOARD_REFRESH_MS (2000), LOG_LEVEL.
  */
 import { MongoClient } from 'mongodb';
-import { connectClient } from '../lib/temporal-connection';
+import { connectClient } from '../platform/temporal-connection';
 import { buildDashboard } from './app';
 import { readServerConfig } from './config';
-import { serveUntilSignal } from '../lib/process-main';
-import { httpLoggerOptions } from '../lib/logger';
+import { serveUntilSignal } from '../platform/process';
+import { httpLoggerOptions } from '../platform/logger';
 
 export async function startDashboard(
   env: NodeJS.ProcessEnv = process.env,

@@ -8,7 +8,7 @@
  */
 import dns from 'node:dns';
 import net from 'node:net';
-import { ValidationError } from '../workflows/validation';
+import { ValidationError } from '../core/validation';
 
 /** Loopback only: a fresh install can load-test what runs on the same machine and nothing else. */
 export const DEFAULT_ALLOWLIST: readonly string[] = ['127.0.0.0/8', '::1/128', 'localhost'];

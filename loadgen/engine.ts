@@ -12,7 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Agent, Client, Pool, type Dispatcher } from 'undici';
-import { hasJsonField } from '../lib/json-field';
+import { hasJsonField } from '../core/json';
 import { TargetAllowlist, TargetNotAllowedError } from './allowlist';
 import { ActionRecorder, type ActionStats, type ErrorKind } from './stats';
 import type { EnginePlan, RequestStep } from './options';

@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { FieldReader, formatDuration, type FieldIssue } from '../workflows/validation';
+import { FieldReader, formatDuration, type FieldIssue } from '../core/validation';
 import { TargetAllowlist, TargetNotAllowedError } from './allowlist';
 import type { ArrivalProcess } from './schedule';
 

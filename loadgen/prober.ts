@@ -15,9 +15,9 @@
  */
 import type { Collection, Db } from 'mongodb';
 import type { Prober, ProbeRequest } from '../activities/ports';
-import type { ProbeSummary } from '../workflows/types';
-import { FieldReader, type Json } from '../workflows/validation';
-import type { Logger } from '../lib/logger';
+import type { ProbeSummary } from '../rollout/types';
+import { FieldReader, type Json } from '../core/validation';
+import type { Logger } from '../platform/logger';
 import { TargetAllowlist } from './allowlist';
 import { DEFAULT_LIMITS, resolveLoadOptions, type LoadLimits } from './options';
 import { defaultOntology, profilesById, sessionsFromProfiles, type Ontology } from './profile-sessions';

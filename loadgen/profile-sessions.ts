@@ -6,12 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Db } from 'mongodb';
-import { parseCriteria } from '../profiles-api/criteria';
-import { defaultOntology, loadOntology, renderRequest, type Ontology } from '../profiles-api/ontology';
-import { parseProfile, type Profile } from '../profiles-api/profile-schema';
-import { StoreProfileSource } from '../profiles-api/profile-source';
-import { ProfileStore } from '../profiles-api/store';
-import { isPlainObject, ValidationError, type FieldIssue, type Json } from '../workflows/validation';
+import { parseCriteria } from '../profiles/criteria';
+import { defaultOntology, loadOntology, renderRequest, type Ontology } from '../profiles/ontology';
+import { parseProfile, type Profile } from '../profiles/profile-schema';
+import { StoreProfileSource } from '../profiles/profile-source';
+import { ProfileStore } from '../profiles/store';
+import { isPlainObject, ValidationError, type FieldIssue, type Json } from '../core/validation';
 import type { RequestStep, SessionPlan } from './options';
 
 export { defaultOntology, loadOntology, type Ontology };

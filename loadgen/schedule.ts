@@ -4,7 +4,7 @@
  * from the same seed and takes its share by index, so baseline and canary, and the shards of a
  * fanned-out probe, replay one workload and not several similar ones.
  */
-import { Sfc32 } from '../lib/sfc32';
+import { Sfc32 } from '../core/random';
 
 /** sfc32 seeded through splitmix32. */
 export class SeededRandom extends Sfc32 {

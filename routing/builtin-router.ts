@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
-import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
-import { type FieldReader, isPlainObject, ValidationError } from '../workflows/validation';
+import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
+import { type FieldReader, isPlainObject, ValidationError } from '../core/validation';
 import { bearerFromTokenEnv, readCallTimeout } from './spec-fields';
 import {
   ObservedRouter,

@@ -3,9 +3,9 @@
  * contract (test/routing/gateway-api-router.test.ts), never against a real cluster.
  */
 import { request } from 'undici';
-import type { AdapterSpec } from '../workflows/spec';
-import type { FieldReader } from '../workflows/validation';
-import { ValidationError } from '../workflows/validation';
+import type { AdapterSpec } from '../rollout/spec';
+import type { FieldReader } from '../core/validation';
+import { ValidationError } from '../core/validation';
 import { bearerFromTokenEnv, readCallTimeout } from './spec-fields';
 import {
   ObservedRouter,

@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
-import { type FieldReader, ValidationError } from '../workflows/validation';
+import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
+import { type FieldReader, ValidationError } from '../core/validation';
 import {
   ObservedRouter,
   RouterUnavailableError,

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { request } from 'undici';
-import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
-import { type FieldReader } from '../workflows/validation';
+import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
+import { type FieldReader } from '../core/validation';
 import {
   ObservedRouter,
   RouterUnavailableError,

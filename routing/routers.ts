@@ -4,8 +4,8 @@
  * naming the field, raised before any router is touched.
  */
 import type { RouterProvider } from '../activities/ports';
-import type { AdapterSpec, RolloutSpec } from '../workflows/spec';
-import { FieldReader } from '../workflows/validation';
+import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
+import { FieldReader } from '../core/validation';
 import { BuiltinRouter, parseBuiltinRouterSpec, type BuiltinRouterOptions } from './builtin-router';
 import {
   GatewayApiRouter,

@@ -1,4 +1,4 @@
-import { type FieldReader, ValidationError } from '../workflows/validation';
+import { type FieldReader, ValidationError } from '../core/validation';
 
 /** Spec fields several routers share, read the same way everywhere. */
 

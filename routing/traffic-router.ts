@@ -1,4 +1,4 @@
-import { ValidationError } from '../workflows/validation';
+import { ValidationError } from '../core/validation';
 
 /**
  * One interface for every way of moving real traffic between baseline and canary.

@@ -1,4 +1,4 @@
-import { ValidationError } from '../workflows/validation';
+import { ValidationError } from '../core/validation';
 import { SHARE_PRECISION } from './traffic-router';
 
 export interface ServerWeights {

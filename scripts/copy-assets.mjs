@@ -6,13 +6,13 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE_DIRS = [
-  'profiles-api',
+  'profiles',
   'dashboard',
   'examples',
   'routing',
   'loadgen',
   'analysis',
-  'metrics',
+  'signals',
   'alerts',
   'deploy',
 ];

@@ -6,17 +6,17 @@
 import { MongoClient, type Db } from 'mongodb';
 import type { ActivityDeps } from '../activities/ports';
 import { AlertDispatcher } from '../alerts/dispatcher';
-import { createLogger } from '../lib/logger';
+import { createLogger } from '../platform/logger';
 import { TargetAllowlist } from '../loadgen/allowlist';
 import { limitsFromEnv } from '../loadgen/options';
 import { LoadgenProber } from '../loadgen/prober';
-import { RolloutAnalyzer } from '../metrics/analyzer';
-import { SampleCollector } from '../metrics/collector';
-import { defaultOntology, loadOntology } from '../profiles-api/ontology';
-import { StoreProfileSource } from '../profiles-api/profile-source';
-import { ProfileStore } from '../profiles-api/store';
+import { RolloutAnalyzer } from '../signals/analyzer';
+import { SampleCollector } from '../signals/collector';
+import { defaultOntology, loadOntology } from '../profiles/ontology';
+import { StoreProfileSource } from '../profiles/profile-source';
+import { ProfileStore } from '../profiles/store';
 import { RouterRegistry } from '../routing/routers';
-import { RolloutStore } from '../store/rollout-store';
+import { RolloutStore } from '../client/rollout-store';
 import { WorkerMetrics } from './worker-metrics';
 
 export interface ComponentsConfig {

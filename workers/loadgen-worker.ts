@@ -8,7 +8,7 @@
 import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { Prober } from '../activities/ports';
-import { LOADGEN_TASK_QUEUE } from '../workflows/messages';
+import { LOADGEN_TASK_QUEUE } from '../rollout/messages';
 import type { WorkerMetrics } from './worker-metrics';
 
 export interface LoadgenWorkerOptions {

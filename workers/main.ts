@@ -6,7 +6,7 @@
  * number of these workers.
  *
  * Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY / TEMPORAL_TLS_* (see
- * lib/temporal-connection.ts), CANARY_MONGO_URI, CANARY_MONGO_DB, CANARY_ONTOLOGY,
+ * platform/temporal-connection.ts), CANARY_MONGO_URI, CANARY_MONGO_DB, CANARY_ONTOLOGY,
  * LOADGEN_ALLOWED_TARGETS, LOADGEN_MAX_*, LOADGEN_PROBES_PER_WORKER, the router tokens the
  * rollout specs name (CANARY_PROXY_TOKEN by default), the alert sinks' secrets they name
  * (secretEnv, urlEnv, bearerTokenEnv), and METRICS_PORT: serve Prometheus metrics on
@@ -14,11 +14,11 @@
  */
 import type { Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
-import { createLogger } from '../lib/logger';
-import { serveMetrics, type MetricsServer } from '../lib/metrics-server';
-import { installTemporalRuntime } from '../lib/temporal-logging';
-import { connectWorker, temporalTargetFromEnv } from '../lib/temporal-connection';
-import { LOADGEN_TASK_QUEUE, ROLLOUT_TASK_QUEUE } from '../workflows/messages';
+import { createLogger } from '../platform/logger';
+import { serveMetrics, type MetricsServer } from '../platform/metrics-server';
+import { installTemporalRuntime } from '../platform/temporal-logging';
+import { connectWorker, temporalTargetFromEnv } from '../platform/temporal-connection';
+import { LOADGEN_TASK_QUEUE, ROLLOUT_TASK_QUEUE } from '../rollout/messages';
 import { componentsConfigFromEnv, createComponents } from './components';
 import { createLoadgenWorker } from './loadgen-worker';
 import { createRolloutWorker } from './rollout-worker';

@@ -1,6 +1,6 @@
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { ROLLOUT_TASK_QUEUE } from '../workflows/messages';
+import { ROLLOUT_TASK_QUEUE } from '../rollout/messages';
 import type { WorkerMetrics } from './worker-metrics';
 
 export interface RolloutWorkerOptions {

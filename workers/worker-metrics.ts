@@ -13,7 +13,7 @@ import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { DeliveryReport } from '../alerts/dispatcher';
 import type { NotifyInput } from '../activities';
-import type { ProbeSummary, TickRecord } from '../workflows/types';
+import type { ProbeSummary, TickRecord } from '../rollout/types';
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
 const TERMINAL = ['promoted', 'rolled_back', 'aborted'];

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { VerdictStatus } from '../analysis/verdict';
+import type { VerdictStatus } from '../rollout/verdict';
 import {
   initialPolicyState,
   isTerminal,
@@ -7,7 +7,7 @@ import {
   type PolicyDecision,
   type PolicyState,
 } from './policy';
-import { DEFAULT_POLICY, type TrafficPolicy } from './spec';
+import { DEFAULT_POLICY, type TrafficPolicy } from '../rollout/spec';
 
 const policyArbitrary: fc.Arbitrary<TrafficPolicy> = fc
   .record({

@@ -13,8 +13,8 @@
  * - rollback on a critical anomaly, on `maxAnomalies` within `anomalyWindowTicks`, or when cuts
  *   drive the share to 0; promotion on reaching `promoteAt`.
  */
-import type { VerdictStatus } from '../analysis/verdict';
-import type { TrafficPolicy } from './spec';
+import type { VerdictStatus } from '../rollout/verdict';
+import type { TrafficPolicy } from '../rollout/spec';
 
 export type PolicyPhase = 'probing' | 'progressing' | 'promoted' | 'rolled_back';
 

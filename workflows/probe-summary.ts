@@ -1,4 +1,4 @@
-import type { ProbeSummary } from './types';
+import type { ProbeSummary } from '../rollout/types';
 
 /** The summary of a probe fanned out over shards: counts add up, the window spans them all. */
 export function mergeProbeSummaries(parts: readonly ProbeSummary[]): ProbeSummary {

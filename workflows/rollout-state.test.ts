@@ -1,5 +1,5 @@
 import { RolloutState } from './rollout-state';
-import { parseRolloutSpec } from './spec';
+import { parseRolloutSpec } from '../rollout/spec';
 
 const spec = parseRolloutSpec({
   service: 'shop',

@@ -3,7 +3,7 @@
  * A plain class without Temporal imports, so its transitions are tested on their own;
  * the workflow body only moves data between it and the activities.
  */
-import type { Verdict } from '../analysis/verdict';
+import type { Verdict } from '../rollout/verdict';
 import {
   applyManualDecision,
   initialPolicyState,
@@ -12,7 +12,7 @@ import {
   type PolicyDecision,
   type PolicyState,
 } from './policy';
-import type { RolloutSpec, TrafficPolicy } from './spec';
+import type { RolloutSpec, TrafficPolicy } from '../rollout/spec';
 import type {
   Investigation,
   ProfileSelection,
@@ -22,8 +22,8 @@ import type {
   RolloutResult,
   RolloutStatus,
   VerdictDigest,
-} from './types';
-import type { Json } from './validation';
+} from '../rollout/types';
+import type { Json } from '../core/validation';
 
 /** Bounds on what the workflow carries; the full log lives in the store. */
 export const KEPT_VERDICTS = 20;

@@ -20,7 +20,7 @@ import {
   type LocalActivityOptions,
 } from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities';
-import { inconclusive, type Verdict } from '../analysis/verdict';
+import { inconclusive, type Verdict } from '../rollout/verdict';
 import {
   pauseSignal,
   promoteSignal,
@@ -29,11 +29,11 @@ import {
   setPolicyUpdate,
   statusQuery,
   type ControlRequest,
-} from './messages';
+} from '../rollout/messages';
 import type { PolicyDecision } from './policy';
 import { RolloutState } from './rollout-state';
-import { mergePolicy } from './spec';
-import type { AlertEvent, Investigation, ProbeSummary, RolloutInput, RolloutResult } from './types';
+import { mergePolicy } from '../rollout/spec';
+import type { AlertEvent, Investigation, ProbeSummary, RolloutInput, RolloutResult } from '../rollout/types';
 import { mergeProbeSummaries } from './probe-summary';
 
 /**

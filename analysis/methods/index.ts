@@ -1,4 +1,4 @@
-import type { AnalysisMethod } from '../../workflows/spec';
+import type { AnalysisMethod } from '../../rollout/spec';
 import { mannWhitneyMethod } from './mann-whitney';
 import type { MethodImplementation } from './method';
 import { seedMethod } from './seed';

@@ -7,7 +7,7 @@
 import type { CellTick } from '../aggregate';
 import type { Check } from '../checks';
 import type { AnalysisConfig, MetricConfig } from '../config';
-import type { Json } from '../../workflows/validation';
+import type { Json } from '../../core/validation';
 
 export interface CellContext {
   config: AnalysisConfig;

@@ -52,7 +52,7 @@ import {
   updateRateLikelihood,
   type CumulativeHistogram,
 } from '../stats';
-import type { Json } from '../../workflows/validation';
+import type { Json } from '../../core/validation';
 import {
   baseCheck,
   isRecord,

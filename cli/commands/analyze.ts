@@ -7,8 +7,8 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { formatReplay, parseSampleLines, replay } from '../../analysis/replay';
-import { ANALYSIS_METHODS, type AnalysisMethod } from '../../workflows/spec';
-import { FieldReader } from '../../workflows/validation';
+import { ANALYSIS_METHODS, type AnalysisMethod } from '../../rollout/spec';
+import { FieldReader } from '../../core/validation';
 import { CliError } from '../errors';
 
 interface AnalyzeOptions {

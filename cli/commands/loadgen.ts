@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { MongoClient } from 'mongodb';
-import { FieldReader, parseDuration, ValidationError, type Json } from '../../workflows/validation';
+import { FieldReader, parseDuration, ValidationError, type Json } from '../../core/validation';
 import { TargetAllowlist } from '../../loadgen/allowlist';
 import { limitsFromEnv, resolveLoadOptions, type LoadOptions, type LoadTarget } from '../../loadgen/options';
 import {

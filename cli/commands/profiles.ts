@@ -6,15 +6,15 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { MongoClient } from 'mongodb';
-import { LOG_FORMATS } from '../../profiles-api/access-log';
-import { combineCriteria, parseCriteriaText, parseFlatCriteria } from '../../profiles-api/criteria';
-import { DEFAULT_POPULATION, generateProfiles } from '../../profiles-api/generator';
-import { LogImporter, loadRules } from '../../profiles-api/log-import';
-import { defaultOntology, loadOntology, type Ontology } from '../../profiles-api/ontology';
-import { DEFAULT_PROFILE_LIMITS, PROFILE_FIELDS } from '../../profiles-api/profile-schema';
-import { StoreProfileSource } from '../../profiles-api/profile-source';
-import { ProfileStore } from '../../profiles-api/store';
-import { FieldReader, ValidationError } from '../../workflows/validation';
+import { LOG_FORMATS } from '../../profiles/access-log';
+import { combineCriteria, parseCriteriaText, parseFlatCriteria } from '../../profiles/criteria';
+import { DEFAULT_POPULATION, generateProfiles } from '../../profiles/generator';
+import { LogImporter, loadRules } from '../../profiles/log-import';
+import { defaultOntology, loadOntology, type Ontology } from '../../profiles/ontology';
+import { DEFAULT_PROFILE_LIMITS, PROFILE_FIELDS } from '../../profiles/profile-schema';
+import { StoreProfileSource } from '../../profiles/profile-source';
+import { ProfileStore } from '../../profiles/store';
+import { FieldReader, ValidationError } from '../../core/validation';
 
 interface StoreFlags {
   mongoUri?: string;
@@ -162,7 +162,7 @@ export function register(program: Command): void {
       )
       .option('--format <format>', `log format: ${LOG_FORMATS.join(', ')} (default auto)`)
       .option('--rules <file>', 'path -> action rules (YAML or JSON); default: the sample shop rules')
-      .option('--ontology <file>', 'action ontology (default: profiles-api/ontology/default.yaml)')
+      .option('--ontology <file>', 'action ontology (default: profiles/ontology/default.yaml)')
       .option('--session-gap <duration>', 'inactivity that ends a session (default 30m)')
       .option('--min-patterns <n>', 'drop sessions with fewer mapped requests (default 1)')
       .option('--country <code>', 'country for logs without one (default ZZ, unknown)')

@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
-import { validateComponentConfig } from '../../lib/component-config';
-import { inDocumentTerms, parseRolloutDocument } from '../../lib/rollout-document';
-import { ValidationError } from '../../workflows/validation';
-import { startRollout, watchRollout } from '../../lib/rollout-client';
-import { connectClient, temporalTargetFromEnv } from '../../lib/temporal-connection';
+import { validateComponentConfig } from '../../client/validate-spec';
+import { inDocumentTerms, parseRolloutDocument } from '../../rollout/document';
+import { ValidationError } from '../../core/validation';
+import { startRollout, watchRollout } from '../../client/rollout-client';
+import { connectClient, temporalTargetFromEnv } from '../../platform/temporal-connection';
 import {
   pauseSignal,
   promoteSignal,
@@ -19,9 +19,9 @@ import {
   ROLLOUT_WORKFLOW_TYPE,
   setPolicyUpdate,
   statusQuery,
-} from '../../workflows/messages';
-import { rolloutIdFor } from '../../workflows/spec';
-import type { RolloutResult, RolloutStatus } from '../../workflows/types';
+} from '../../rollout/messages';
+import { rolloutIdFor } from '../../rollout/spec';
+import type { RolloutResult, RolloutStatus } from '../../rollout/types';
 import { CliError } from '../errors';
 
 interface ConnectionFlags {

@@ -1,5 +1,5 @@
 /**
- * The API's bearer-token scheme, the same as the profiles API's (lib/bearer-token.ts): every
+ * The API's bearer-token scheme, the same as the profiles API's (platform/http/auth.ts): every
  * control needs `Authorization: Bearer <token>`; a server without a token refuses controls.
  * Reads are open unless `protectReads` is set.
  *
@@ -8,7 +8,7 @@
  * CSRF), and without CORS headers it cannot read the API either.
  */
 import type { preHandlerAsyncHookHandler } from 'fastify';
-import { checkBearer } from '../../lib/bearer-token';
+import { checkBearer } from '../../platform/http/auth';
 
 export interface AuthConfig {
   token?: string;

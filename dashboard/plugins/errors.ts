@@ -1,12 +1,12 @@
 /**
- * The one error handler (lib/http-errors.ts) with the dashboard's own cases: an unknown rollout
+ * The one error handler (platform/http/errors.ts) with the dashboard's own cases: an unknown rollout
  * is a 404, a control for one that ended a 409; Temporal or MongoDB unreachable is a 503.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { ServiceError } from '@temporalio/client';
 import { MongoNetworkError, MongoServerSelectionError } from 'mongodb';
-import { HttpError, installErrorHandling } from '../../lib/http-errors';
+import { HttpError, installErrorHandling } from '../../platform/http/errors';
 import { RolloutEndedError, RolloutNotFoundError } from '../rollout-directory';
 
 export default fp(

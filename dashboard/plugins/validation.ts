@@ -7,7 +7,7 @@ import type { FastifySchemaCompiler } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { Value } from '@sinclair/typebox/value';
-import { ValidationError, type FieldIssue } from '../../workflows/validation';
+import { ValidationError, type FieldIssue } from '../../core/validation';
 
 function ruleOf(error: ValueError): string {
   const schema = error.schema as Record<string, unknown>;

@@ -6,9 +6,9 @@
  */
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { ControlRequest } from '../../workflows/messages';
-import type { TrafficPolicy } from '../../workflows/spec';
-import { ValidationError } from '../../workflows/validation';
+import type { ControlRequest } from '../../rollout/messages';
+import type { TrafficPolicy } from '../../rollout/spec';
+import { ValidationError } from '../../core/validation';
 import { requireToken } from '../plugins/auth';
 import type { ControlKind } from '../rollout-directory';
 import { OptionalReasonBody, PolicyBody, ResumeBody, RollbackBody, RolloutParams } from './schemas';

@@ -1,7 +1,7 @@
 /** Reading rollouts: the list, one rollout, its tick log, investigations and probe series. */
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { temporalWorkflowUrl } from '../../lib/rollout-links';
+import { temporalWorkflowUrl } from '../../rollout/links';
 import { readAccess } from '../plugins/auth';
 import { ListQuery, PageQuery, RolloutParams } from './schemas';
 

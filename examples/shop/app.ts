@@ -1,13 +1,13 @@
 /**
  * The sample shop: a small storefront API implementing every action of the default ontology
- * (profiles-api/ontology/default.yaml), run as baseline and as canary by the demo and the
+ * (profiles/ontology/default.yaml), run as baseline and as canary by the demo and the
  * end-to-end tests. It keeps carts and orders in memory and exposes prom-client metrics.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { tokenMatches } from '../../lib/bearer-token';
-import { ValidationError } from '../../workflows/validation';
+import { tokenMatches } from '../../platform/http/auth';
+import { ValidationError } from '../../core/validation';
 import { NO_FAULTS, parseFaults, type ShopAction, type ShopFaults } from './faults';
 
 export interface ShopOptions {

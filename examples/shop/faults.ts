@@ -2,7 +2,7 @@
  * Regressions the sample shop can be told to have, so a rollout has something real to find.
  * Pure parsing and decisions; the app applies them.
  */
-import { FieldReader, parseDuration, ValidationError } from '../../workflows/validation';
+import { FieldReader, parseDuration, ValidationError } from '../../core/validation';
 
 export const SHOP_ACTIONS = [
   'page_view',

@@ -4,7 +4,7 @@
  *   [--leak 1048576]`. The admin token for POST /admin/faults comes from SHOP_ADMIN_TOKEN.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { ValidationError } from '../../workflows/validation';
+import { ValidationError } from '../../core/validation';
 import { buildShopApp } from './app';
 import { parseFaultFlags } from './faults';
 

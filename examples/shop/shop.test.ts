@@ -1,6 +1,6 @@
 import { buildShopApp } from './app';
 import { parseFaultFlags, parseFaults } from './faults';
-import { ValidationError } from '../../workflows/validation';
+import { ValidationError } from '../../core/validation';
 
 describe('sample shop', () => {
   test('implements every action of the default ontology with the responses it expects', async () => {

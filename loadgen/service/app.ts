@@ -10,12 +10,12 @@ import { Type, type Static } from '@sinclair/typebox';
 import fp from 'fastify-plugin';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { MongoNetworkError, MongoServerSelectionError, type Db } from 'mongodb';
-import { schemaIssues } from '../../profiles-api/profile-schema';
-import { PopulationTooLargeError } from '../../profiles-api/store';
-import { ValidationError, type Json } from '../../workflows/validation';
-import { checkBearer } from '../../lib/bearer-token';
-import { badRequest, HttpError, installErrorHandling, sendError } from '../../lib/http-errors';
-import type { Logger } from '../../lib/logger';
+import { schemaIssues } from '../../profiles/profile-schema';
+import { PopulationTooLargeError } from '../../profiles/store';
+import { ValidationError, type Json } from '../../core/validation';
+import { checkBearer } from '../../platform/http/auth';
+import { badRequest, HttpError, installErrorHandling, sendError } from '../../platform/http/errors';
+import type { Logger } from '../../platform/logger';
 import { TargetAllowlist } from '../allowlist';
 import { DEFAULT_LIMITS, resolveLoadOptions, type LoadLimits, type LoadTarget } from '../options';
 import {
@@ -98,7 +98,7 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
   app.decorate('loadRuns', runs);
   app.addHook('onClose', async () => runs.close());
 
-  // The shared handler (lib/http-errors.ts): 4xx name the field, a store that is down is a 503,
+  // The shared handler (platform/http/errors.ts): 4xx name the field, a store that is down is a 503,
   // anything else a logged 500.
   installErrorHandling(app, {
     translate: (error) => {

@@ -2,7 +2,7 @@
  * The load runs of one service instance: started, observed, cancelled. Runs are CPU-heavy, so
  * only a few run at once; finished runs are kept (bounded) so their results can be fetched.
  */
-import type { Logger } from '../../lib/logger';
+import type { Logger } from '../../platform/logger';
 import type { EnginePlan } from '../options';
 import { playPlan, type LoadResult, type LoadSnapshot, type SessionCounts } from '../run-load';
 import { summarize, type ActionStats, type ActionSummary } from '../stats';

@@ -7,13 +7,13 @@
  * (ontology file), LOADGEN_MAX_CONCURRENCY / _RATE / _DURATION_S / _THREADS, LOADGEN_MAX_RUNS.
  */
 import { MongoClient } from 'mongodb';
-import { createLogger } from '../../lib/logger';
-import { FieldReader } from '../../workflows/validation';
+import { createLogger } from '../../platform/logger';
+import { FieldReader } from '../../core/validation';
 import { TargetAllowlist } from '../allowlist';
 import { limitsFromEnv } from '../options';
 import { defaultOntology, loadOntology } from '../profile-sessions';
 import { buildLoadgenApp } from './app';
-import { writeErrorLines } from '../../lib/process-main';
+import { writeErrorLines } from '../../platform/process';
 
 /** 127.0.0.0/8, ::1 (also bracketed or IPv4-mapped) and localhost: reachable from this host only. */
 export function isLoopbackHost(host: string): boolean {

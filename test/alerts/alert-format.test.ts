@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { anomalyKey } from '../../analysis/verdict';
+import { anomalyKey } from '../../rollout/verdict';
 import { anomalyLine, formatEffect, formatPercent, plainText } from '../../alerts/alert-text';
 import { alertmanagerAlerts } from '../../alerts/alertmanager-sink';
 import { retryDelay, DEFAULT_RETRY } from '../../alerts/dispatcher';
@@ -7,11 +7,11 @@ import { conditionsFor, openConditionsBefore, type SentEvent } from '../../alert
 import { createAlertSinks, validateAlertSinks } from '../../alerts/sinks';
 import { escapeSlack, slackMessage } from '../../alerts/slack-sink';
 import { signWebhookBody, verifyWebhookSignature, webhookPayload } from '../../alerts/webhook-sink';
-import { validateComponentConfig } from '../../lib/component-config';
-import { createLogger } from '../../lib/logger';
-import { rolloutLinks } from '../../lib/rollout-links';
-import type { AdapterSpec } from '../../workflows/spec';
-import type { AlertEvent } from '../../workflows/types';
+import { validateComponentConfig } from '../../client/validate-spec';
+import { createLogger } from '../../platform/logger';
+import { rolloutLinks } from '../../rollout/links';
+import type { AdapterSpec } from '../../rollout/spec';
+import type { AlertEvent } from '../../rollout/types';
 import { testSpec } from '../support/specs';
 import { alertEvent, anomaly } from './events';
 import { issuesOf } from '../support/issues';

@@ -7,10 +7,10 @@ import pino from 'pino';
 import { request } from 'undici';
 import { AlertDeliveryError, AlertDispatcher, type DeliveryReport } from '../../alerts/dispatcher';
 import { ALERT_DELIVERIES_COLLECTION } from '../../alerts/delivery-store';
-import { AlertmanagerServer } from '../../stack/alertmanager';
-import { FerretDbServer } from '../../stack/ferretdb';
-import type { AdapterSpec } from '../../workflows/spec';
-import { ValidationError } from '../../workflows/validation';
+import { AlertmanagerServer } from '../../devstack/alertmanager';
+import { FerretDbServer } from '../../devstack/ferretdb';
+import type { AdapterSpec } from '../../rollout/spec';
+import { ValidationError } from '../../core/validation';
 import { alertEvent, anomaly } from './events';
 import { HttpReceiver } from './receiver';
 

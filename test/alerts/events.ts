@@ -1,5 +1,5 @@
-import type { Anomaly } from '../../analysis/verdict';
-import type { AlertEvent } from '../../workflows/types';
+import type { Anomaly } from '../../rollout/verdict';
+import type { AlertEvent } from '../../rollout/types';
 
 export function anomaly(overrides: Partial<Anomaly> = {}): Anomaly {
   return {

@@ -6,10 +6,10 @@ import {
   TIMESTAMP_HEADER,
   verifyWebhookSignature,
 } from '../../alerts/webhook-sink';
-import { createLogger } from '../../lib/logger';
-import { rolloutLinks } from '../../lib/rollout-links';
-import type { AdapterSpec } from '../../workflows/spec';
-import type { AlertEvent } from '../../workflows/types';
+import { createLogger } from '../../platform/logger';
+import { rolloutLinks } from '../../rollout/links';
+import type { AdapterSpec } from '../../rollout/spec';
+import type { AlertEvent } from '../../rollout/types';
 import { alertEvent } from './events';
 import { HttpReceiver } from './receiver';
 

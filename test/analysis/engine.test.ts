@@ -3,8 +3,8 @@ import { analyzeTick, initialState } from '../../analysis/engine';
 import { parseAnalysisConfig, type AnalysisConfig } from '../../analysis/config';
 import type { Sample } from '../../analysis/samples';
 import { logRateEvidence, updateRateLikelihood } from '../../analysis/stats';
-import { packState } from '../../metrics/analyzer';
-import { ValidationError, type Json } from '../../workflows/validation';
+import { packState } from '../../signals/analyzer';
+import { ValidationError, type Json } from '../../core/validation';
 import { seededRandom, type Random } from '../../bench/analysis-simulation';
 
 function logNormal(random: Random, median: number, sigma: number): number {

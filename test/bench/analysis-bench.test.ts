@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { loadExeca } from '../../lib/execa';
-import { projectRoot } from '../../stack/tools';
+import { loadExeca } from '../../platform/execa';
+import { projectRoot } from '../../devstack/tools';
 
 /** Smoke run of `npm run bench:analysis -- --quick`: the table and the JSON line keep their shape. */
 describe('analysis benchmark', () => {

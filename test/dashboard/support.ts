@@ -9,10 +9,10 @@ import type { Db } from 'mongodb';
 import type { Prober, ProbeRequest } from '../../activities/ports';
 import { PROBE_RESULTS_COLLECTION, probeSummaryOf } from '../../loadgen/prober';
 import { ActionRecorder } from '../../loadgen/stats';
-import { Random } from '../../profiles-api/random';
+import { Random } from '../../profiles/random';
 import { createRolloutWorker } from '../../workers/rollout-worker';
-import type { ProbeSummary } from '../../workflows/types';
-import type { Json } from '../../workflows/validation';
+import type { ProbeSummary } from '../../rollout/types';
+import type { Json } from '../../core/validation';
 import { SleepingProber, testDeps } from '../support/doubles';
 import { workflowBundle, type TestServers } from '../support/environment';
 

@@ -7,9 +7,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { validateComponentConfig } from '../../lib/component-config';
-import { parseRolloutDocument } from '../../lib/rollout-document';
-import { projectRoot } from '../../stack/tools';
+import { validateComponentConfig } from '../../client/validate-spec';
+import { parseRolloutDocument } from '../../rollout/document';
+import { projectRoot } from '../../devstack/tools';
 
 interface Service {
   image?: string;

@@ -12,7 +12,7 @@ import { MongoClient } from 'mongodb';
 import { parse } from 'yaml';
 import { buildDashboard } from '../../dashboard/app';
 import { buildShopApp } from '../../examples/shop/app';
-import { ProxyMetrics } from '../../routing/builtin-proxy/metrics';
+import { ProxyMetrics } from '../../routing/proxy/metrics';
 import { WorkerMetrics } from '../../workers/worker-metrics';
 
 const DEPLOY = path.join(__dirname, '..', '..', 'deploy');

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { withoutCredentials } from '../../cli/commands/loadgen';
-import { freePort } from '../../stack/ports';
+import { freePort } from '../../devstack/ports';
 import { runCli } from '../support/cli';
 import { profile, ShopServer } from './support/shop-server';
 

@@ -3,12 +3,12 @@ import { resolveLoadOptions } from '../../loadgen/options';
 import { defaultOntology, sessionsFromProfiles } from '../../loadgen/profile-sessions';
 import { decodeHistogram, type ActionStats } from '../../loadgen/stats';
 import { TargetAllowlist } from '../../loadgen/allowlist';
-import { ValidationError } from '../../workflows/validation';
+import { ValidationError } from '../../core/validation';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { freePort } from '../../stack/ports';
+import { freePort } from '../../devstack/ports';
 import { profile, ShopServer, type SeenRequest } from './support/shop-server';
 
 const ontology = defaultOntology();

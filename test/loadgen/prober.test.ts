@@ -4,14 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { MongoClient, type Db } from 'mongodb';
 import type { FastifyInstance } from 'fastify';
-import { FerretDbServer } from '../../stack/ferretdb';
+import { FerretDbServer } from '../../devstack/ferretdb';
 import { defaultOntology } from '../../loadgen/profile-sessions';
-import { parseProfile } from '../../profiles-api/profile-schema';
-import { ProfileStore } from '../../profiles-api/store';
+import { parseProfile } from '../../profiles/profile-schema';
+import { ProfileStore } from '../../profiles/store';
 import { LoadgenProber, PROBE_CHECKPOINTS_COLLECTION, PROBE_RESULTS_COLLECTION } from '../../loadgen/prober';
 import { decodeHistogram } from '../../loadgen/stats';
 import { buildLoadgenApp } from '../../loadgen/service/app';
-import { ValidationError, type Json } from '../../workflows/validation';
+import { ValidationError, type Json } from '../../core/validation';
 import { profile, ShopServer } from './support/shop-server';
 
 let dataDir: string;

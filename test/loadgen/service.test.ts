@@ -9,13 +9,13 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { MongoClient, type Db } from 'mongodb';
 import pino from 'pino';
-import { FerretDbServer } from '../../stack/ferretdb';
-import { freePort } from '../../stack/ports';
+import { FerretDbServer } from '../../devstack/ferretdb';
+import { freePort } from '../../devstack/ports';
 import { defaultOntology } from '../../loadgen/profile-sessions';
 import { buildLoadgenApp } from '../../loadgen/service/app';
 import { isLoopbackHost, main } from '../../loadgen/service/server';
-import { parseProfile } from '../../profiles-api/profile-schema';
-import { ProfileStore } from '../../profiles-api/store';
+import { parseProfile } from '../../profiles/profile-schema';
+import { ProfileStore } from '../../profiles/store';
 import { profile, ShopServer } from './support/shop-server';
 
 let dataDir: string;

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../profiles-api/app';
-import { apiConfig } from '../../profiles-api/config';
-import { generateProfiles } from '../../profiles-api/generator';
-import { DEFAULT_ONTOLOGY_FILE, loadOntology } from '../../profiles-api/ontology';
-import { type ProfileStore } from '../../profiles-api/store';
-import { USER_ID_RULE, type Profile } from '../../profiles-api/profile-schema';
+import { buildApp } from '../../profiles/api/app';
+import { apiConfig } from '../../profiles/api/config';
+import { generateProfiles } from '../../profiles/generator';
+import { DEFAULT_ONTOLOGY_FILE, loadOntology } from '../../profiles/ontology';
+import { type ProfileStore } from '../../profiles/store';
+import { USER_ID_RULE, type Profile } from '../../profiles/profile-schema';
 import { idsOf, profileInput, startTestMongo, type TestMongo } from './support';
 
 const TOKEN = 'test-token-0123456789abcdef';

@@ -166,7 +166,7 @@ describe('canary profiles', () => {
   });
 
   test('ontology checks a file and lists its actions', async () => {
-    const result = await runCli(['profiles', 'ontology', 'profiles-api/ontology/default.yaml']);
+    const result = await runCli(['profiles', 'ontology', 'profiles/ontology/default.yaml']);
     expect(result.exitCode).toBe(0);
     expect(lines(result.stdout)[0]).toMatchObject({
       name: 'shop',

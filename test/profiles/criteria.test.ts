@@ -5,8 +5,8 @@ import {
   parseCriteria,
   parseCriteriaText,
   parseFlatCriteria,
-} from '../../profiles-api/criteria';
-import { ValidationError } from '../../workflows/validation';
+} from '../../profiles/criteria';
+import { ValidationError } from '../../core/validation';
 
 function rejection(run: () => unknown): { fields: string[]; message: string } {
   try {

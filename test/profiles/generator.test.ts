@@ -1,6 +1,6 @@
-import { generateProfile, generateProfiles } from '../../profiles-api/generator';
-import { defaultOntology, renderRequest } from '../../profiles-api/ontology';
-import { parseProfile } from '../../profiles-api/profile-schema';
+import { generateProfile, generateProfiles } from '../../profiles/generator';
+import { defaultOntology, renderRequest } from '../../profiles/ontology';
+import { parseProfile } from '../../profiles/profile-schema';
 
 describe('synthetic generator', () => {
   const population = [...generateProfiles({ seed: 42, count: 3000 })];

@@ -1,7 +1,7 @@
-import { deviceOf, parseClfTime, parseLine } from '../../profiles-api/access-log';
-import { LogImporter, parseRules } from '../../profiles-api/log-import';
-import { defaultOntology } from '../../profiles-api/ontology';
-import { ValidationError } from '../../workflows/validation';
+import { deviceOf, parseClfTime, parseLine } from '../../profiles/access-log';
+import { LogImporter, parseRules } from '../../profiles/log-import';
+import { defaultOntology } from '../../profiles/ontology';
+import { ValidationError } from '../../core/validation';
 
 const PHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148';
 const DESKTOP = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0';

@@ -9,8 +9,8 @@ import {
   parseOntology,
   renderRequest,
   type Ontology,
-} from '../../profiles-api/ontology';
-import { ValidationError } from '../../workflows/validation';
+} from '../../profiles/ontology';
+import { ValidationError } from '../../core/validation';
 import { issuesOf } from '../support/issues';
 
 const shop = defaultOntology();

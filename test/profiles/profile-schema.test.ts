@@ -1,12 +1,12 @@
 import fc from 'fast-check';
-import { defaultOntology } from '../../profiles-api/ontology';
+import { defaultOntology } from '../../profiles/ontology';
 import {
   activityLevelOf,
   actionsPerMinuteOf,
   parseProfile,
   profileIssues,
-} from '../../profiles-api/profile-schema';
-import { ValidationError } from '../../workflows/validation';
+} from '../../profiles/profile-schema';
+import { ValidationError } from '../../core/validation';
 import { profileInput } from './support';
 
 const ontology = defaultOntology();

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { allocate, stratifiedSample, stratumKey, type SampleCandidate } from '../../profiles-api/sampler';
+import { allocate, stratifiedSample, stratumKey, type SampleCandidate } from '../../profiles/sampler';
 
 const candidate = fc.record({
   user_id: fc.stringMatching(/^[a-z0-9]{1,8}$/),

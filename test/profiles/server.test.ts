@@ -1,12 +1,12 @@
 import path from 'node:path';
-import { loadExeca } from '../../lib/execa';
-import { ManagedProcess } from '../../stack/managed-process';
-import { freePort, isListening } from '../../stack/ports';
-import { projectRoot } from '../../stack/tools';
-import { StoreProfileSource } from '../../profiles-api/profile-source';
-import { ProfileStore } from '../../profiles-api/store';
-import { generateProfiles } from '../../profiles-api/generator';
-import { ValidationError } from '../../workflows/validation';
+import { loadExeca } from '../../platform/execa';
+import { ManagedProcess } from '../../devstack/managed-process';
+import { freePort, isListening } from '../../devstack/ports';
+import { projectRoot } from '../../devstack/tools';
+import { StoreProfileSource } from '../../profiles/profile-source';
+import { ProfileStore } from '../../profiles/store';
+import { generateProfiles } from '../../profiles/generator';
+import { ValidationError } from '../../core/validation';
 import { profileInput, startTestMongo, type TestMongo } from './support';
 
 const TOKEN = 'server-test-token-0123456789';
@@ -23,7 +23,7 @@ beforeAll(async () => {
     args: [
       '--import',
       'tsx',
-      path.join(projectRoot, 'profiles-api/server.ts'),
+      path.join(projectRoot, 'profiles/api/server.ts'),
       '--port',
       String(port),
       '--db',
@@ -71,7 +71,7 @@ describe('the profiles API server process', () => {
   test('bad flags exit 2 naming the flag', async () => {
     const result = await (
       await loadExeca()
-    ).execa(process.execPath, ['--import', 'tsx', 'profiles-api/server.ts', '--port', 'http'], {
+    ).execa(process.execPath, ['--import', 'tsx', 'profiles/api/server.ts', '--port', 'http'], {
       cwd: projectRoot,
       reject: false,
       env: { PROFILES_API_TOKEN: 'short' },

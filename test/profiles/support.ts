@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MongoClient, type CommandStartedEvent, type Db } from 'mongodb';
-import { FerretDbServer } from '../../stack/ferretdb';
-import type { Profile } from '../../profiles-api/profile-schema';
+import { FerretDbServer } from '../../devstack/ferretdb';
+import type { Profile } from '../../profiles/profile-schema';
 
 export interface TestMongo {
   ferret: FerretDbServer;

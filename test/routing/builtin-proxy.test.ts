@@ -10,14 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
-import {
-  startBuiltinProxy,
-  type BuiltinProxy,
-  type BuiltinProxyInput,
-} from '../../routing/builtin-proxy/proxy';
-import { createLogger } from '../../lib/logger';
-import { freePort } from '../../stack/ports';
-import { projectRoot } from '../../stack/tools';
+import { startBuiltinProxy, type BuiltinProxy, type BuiltinProxyInput } from '../../routing/proxy/proxy';
+import { createLogger } from '../../platform/logger';
+import { freePort } from '../../devstack/ports';
+import { projectRoot } from '../../devstack/tools';
 
 const TOKEN = randomBytes(24).toString('hex');
 const logger = createLogger('builtin-proxy-test', 'silent');
@@ -328,7 +324,7 @@ describe('built-in proxy', () => {
       [
         '--import',
         'tsx',
-        'routing/builtin-proxy/main.ts',
+        'routing/proxy/main.ts',
         '--listen',
         'localhost',
         '--admin-listen',

@@ -11,8 +11,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { createRouter } from '../../routing/routers';
 import { RouterUnavailableError, type TrafficRouter } from '../../routing/traffic-router';
-import { freePort } from '../../stack/ports';
-import { ValidationError } from '../../workflows/validation';
+import { freePort } from '../../devstack/ports';
+import { ValidationError } from '../../core/validation';
 
 const ROUTE_PATH = '/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/shop';
 const TOKEN = 'contract-double-token';

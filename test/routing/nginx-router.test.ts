@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRouter } from '../../routing/routers';
 import { RouterUnavailableError, type TrafficRouter } from '../../routing/traffic-router';
-import type { RolloutSpec } from '../../workflows/spec';
+import type { RolloutSpec } from '../../rollout/spec';
 import { sendRequests, startNginxHarness, TestUpstream, type RouterHarness } from './support';
 
 describe('nginx router', () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { RouterRegistry } from '../../routing/routers';
 import { RouterUnavailableError, type TrafficRouter } from '../../routing/traffic-router';
-import type { RolloutSpec } from '../../workflows/spec';
+import type { RolloutSpec } from '../../rollout/spec';
 import {
   binomialTolerance,
   eventually,

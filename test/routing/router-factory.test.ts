@@ -6,7 +6,7 @@ import { renderHaproxyBackend } from '../../routing/haproxy-router';
 import { renderNginxInclude, readRenderedState } from '../../routing/nginx-router';
 import { RouterUnavailableError, sameShare } from '../../routing/traffic-router';
 import { shareOfWeights, weightsForShare } from '../../routing/weights';
-import { ValidationError } from '../../workflows/validation';
+import { ValidationError } from '../../core/validation';
 
 const targets = { baseline: { url: 'http://127.0.0.1:18081' }, canary: { url: 'http://127.0.0.1:18082' } };
 

@@ -10,11 +10,11 @@ import { Pool, type Dispatcher } from 'undici';
 import { renderHaproxyBackend } from '../../routing/haproxy-router';
 import { renderNginxInclude } from '../../routing/nginx-router';
 import { validateRouterSpec } from '../../routing/routers';
-import { BuiltinProxyServer } from '../../stack/builtin-proxy';
-import { HaproxyServer } from '../../stack/haproxy';
-import { NginxServer, nginxProxyHttp } from '../../stack/nginx';
-import { freePort } from '../../stack/ports';
-import type { AdapterSpec, RolloutSpec } from '../../workflows/spec';
+import { BuiltinProxyServer } from '../../devstack/builtin-proxy';
+import { HaproxyServer } from '../../devstack/haproxy';
+import { NginxServer, nginxProxyHttp } from '../../devstack/nginx';
+import { freePort } from '../../devstack/ports';
+import type { AdapterSpec, RolloutSpec } from '../../rollout/spec';
 
 export type Role = 'baseline' | 'canary';
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Options } from 'execa';
-import { loadExeca } from '../../lib/execa';
-import { projectRoot } from '../../stack/tools';
+import { loadExeca } from '../../platform/execa';
+import { projectRoot } from '../../devstack/tools';
 
 export interface CliRun {
   exitCode: number;

@@ -5,7 +5,7 @@
  * worker and its replacement all see the same router and alert history.
  */
 import type { Db } from 'mongodb';
-import { anomalyKey, type Anomaly, type Verdict, type VerdictStatus } from '../../analysis/verdict';
+import { anomalyKey, type Anomaly, type Verdict, type VerdictStatus } from '../../rollout/verdict';
 import type { ActivityDeps, AnalyzeRequest, ProbeRequest } from '../../activities/ports';
 import {
   RouterUnavailableError,
@@ -13,10 +13,10 @@ import {
   WeightMismatchError,
   type TrafficRouter,
 } from '../../routing/traffic-router';
-import { RolloutStore } from '../../store/rollout-store';
-import type { AdapterSpec } from '../../workflows/spec';
-import type { AlertEvent, ProbeSummary } from '../../workflows/types';
-import type { Json } from '../../workflows/validation';
+import { RolloutStore } from '../../client/rollout-store';
+import type { AdapterSpec } from '../../rollout/spec';
+import type { AlertEvent, ProbeSummary } from '../../rollout/types';
+import type { Json } from '../../core/validation';
 
 /**
  * Scripted verdicts: `{ "default": "healthy", "4": "anomalous", "5": "inconclusive", "6": "critical" }`,

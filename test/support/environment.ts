@@ -9,8 +9,8 @@ import {
   Runtime,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { FerretDbServer } from '../../stack/ferretdb';
-import { TemporalDevServer } from '../../stack/temporal-server';
+import { FerretDbServer } from '../../devstack/ferretdb';
+import { TemporalDevServer } from '../../devstack/temporal-server';
 import { WORKFLOWS_PATH } from '../../workers/rollout-worker';
 
 export interface TestServers {

@@ -1,4 +1,4 @@
-import { ValidationError } from '../../workflows/validation';
+import { ValidationError } from '../../core/validation';
 
 /** The `field: rule` lines of the ValidationError `run` throws; [] when it throws none. */
 export function issuesOf(run: () => unknown): string[] {

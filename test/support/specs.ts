@@ -1,4 +1,4 @@
-import { parseRolloutSpec, type RolloutSpec } from '../../workflows/spec';
+import { parseRolloutSpec, type RolloutSpec } from '../../rollout/spec';
 
 let counter = 0;
 

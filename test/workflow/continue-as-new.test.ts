@@ -1,5 +1,5 @@
-import { startRollout } from '../../lib/rollout-client';
-import { RolloutStore } from '../../store/rollout-store';
+import { startRollout } from '../../client/rollout-client';
+import { RolloutStore } from '../../client/rollout-store';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
 import { testWorker } from '../support/worker';

@@ -1,11 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ManagedProcess } from '../../stack/managed-process';
-import { projectRoot } from '../../stack/tools';
-import { startRollout } from '../../lib/rollout-client';
-import { RolloutStore } from '../../store/rollout-store';
+import { ManagedProcess } from '../../devstack/managed-process';
+import { projectRoot } from '../../devstack/tools';
+import { startRollout } from '../../client/rollout-client';
+import { RolloutStore } from '../../client/rollout-store';
 import { initialPolicyState, nextTrafficShare, type PolicyState } from '../../workflows/policy';
-import type { RolloutSpec } from '../../workflows/spec';
+import type { RolloutSpec } from '../../rollout/spec';
 import { appliedWeights, recordedAlerts } from '../support/doubles';
 import { startTestServers, workflowBundle, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';

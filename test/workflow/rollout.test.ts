@@ -1,5 +1,5 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { RolloutStore } from '../../store/rollout-store';
+import { RolloutStore } from '../../client/rollout-store';
 import {
   pauseSignal,
   promoteSignal,
@@ -7,9 +7,9 @@ import {
   rollbackSignal,
   setPolicyUpdate,
   statusQuery,
-} from '../../workflows/messages';
-import { startRollout } from '../../lib/rollout-client';
-import type { RolloutStatus } from '../../workflows/types';
+} from '../../rollout/messages';
+import { startRollout } from '../../client/rollout-client';
+import type { RolloutStatus } from '../../rollout/types';
 import { appliedWeights, recordedAlerts } from '../support/doubles';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';

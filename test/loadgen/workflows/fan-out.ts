@@ -5,8 +5,8 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { RolloutActivities } from '../../../activities';
 import type { ProbeRequest } from '../../../activities/ports';
-import type { ProbeSummary } from '../../../workflows/types';
-import { LOADGEN_TASK_QUEUE } from '../../../workflows/messages';
+import type { ProbeSummary } from '../../../rollout/types';
+import { LOADGEN_TASK_QUEUE } from '../../../rollout/messages';
 
 const { probe } = proxyActivities<RolloutActivities>({
   taskQueue: LOADGEN_TASK_QUEUE,

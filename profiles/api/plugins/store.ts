@@ -1,0 +1,32 @@
+/**
+ * The shared profile store, decorated once on the root instance. The MongoDB client belongs to
+ * whoever created it (server.ts or a test): this plugin never closes it.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import type { Db } from 'mongodb';
+import type { ApiConfig } from '../config';
+import { ProfileStore } from '../../store';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    profileStore: ProfileStore;
+    profilesConfig: ApiConfig;
+  }
+}
+
+export interface StorePluginOptions {
+  db: Db;
+  config: ApiConfig;
+  collection?: string;
+}
+
+export default fp(
+  async function storePlugin(app: FastifyInstance, options: StorePluginOptions) {
+    const store = new ProfileStore(options.db, options.collection);
+    await store.ensureIndexes();
+    app.decorate('profileStore', store);
+    app.decorate('profilesConfig', options.config);
+  },
+  { name: 'profile-store' },
+);

@@ -1,0 +1,116 @@
+/** Reads over the population as a whole: the stratified sample a rollout draws from, and counts. */
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { Profile } from '../../profile-schema';
+import { StoreProfileSource } from '../../profile-source';
+import { requireReadToken } from '../plugins/auth';
+import { CriteriaQuery, criteriaOf, fieldsOf, flatCriteriaValues } from './query';
+import { ErrorResponse } from './profiles';
+
+const SampleQuery = Type.Object(
+  {
+    ...CriteriaQuery,
+    n: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 50, description: 'sample size' })),
+    seed: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 2 ** 31 - 1,
+        default: 1,
+        description: 'same seed and population: same sample',
+      }),
+    ),
+    fields: Type.Optional(
+      Type.String({
+        maxLength: 512,
+        description: 'Fields to return per profile; default: the stratum fields only',
+      }),
+    ),
+  },
+  { additionalProperties: flatCriteriaValues },
+);
+
+const SampleResponse = Type.Object({
+  seed: Type.Integer(),
+  n: Type.Integer(),
+  population: Type.Integer({ description: 'profiles matching the criteria' }),
+  user_ids: Type.Array(Type.String(), {
+    description: 'in sample order: any prefix is itself a random subset',
+  }),
+  profiles: Type.Array(Type.Partial(Profile)),
+  mix: Type.Record(Type.String(), Type.Number(), {
+    description: 'share of the sample per device:, country:, activity: value',
+  }),
+  strata: Type.Array(
+    Type.Object({ key: Type.String(), population: Type.Integer(), allocated: Type.Integer() }),
+  ),
+});
+
+const StatsQuery = Type.Object({ ...CriteriaQuery }, { additionalProperties: flatCriteriaValues });
+const Counts = Type.Record(Type.String(), Type.Integer());
+const StatsResponse = Type.Object({
+  total: Type.Integer(),
+  device_type: Counts,
+  country: Counts,
+  region: Counts,
+  activity_level: Counts,
+  actions: Counts,
+});
+
+export default async function populationRoutes(app: FastifyInstance) {
+  const config = app.profilesConfig;
+  const store = app.profileStore;
+  const source = new StoreProfileSource(store, { maxPopulation: config.limits.maxSamplePopulation });
+  const readAuth = requireReadToken(config.auth);
+
+  app.get<{ Querystring: Static<typeof SampleQuery> }>(
+    '/profiles/sample',
+    {
+      preHandler: readAuth,
+      schema: {
+        summary: 'Reproducible stratified sample (device type x country x activity level)',
+        tags: ['population'],
+        querystring: SampleQuery,
+        response: { 200: SampleResponse, 400: ErrorResponse, 401: ErrorResponse },
+      },
+    },
+    async (request) => {
+      const query = request.query;
+      const criteria = criteriaOf(query, ['n', 'seed', 'fields']);
+      const n = Math.min(query.n ?? 50, config.limits.maxSampleSize);
+      const seed = query.seed ?? 1;
+      const fields = fieldsOf(query.fields);
+      const sample = await source.sample(criteria, n, seed);
+      const profiles = fields
+        ? await store.getMany(sample.userIds, fields)
+        : sample.members.map((member) => ({
+            user_id: member.user_id,
+            device_type: member.device_type,
+            geo_location: { country: member.country },
+            activity_level: member.activity_level as 'low' | 'medium' | 'high',
+          }));
+      return {
+        seed,
+        n,
+        population: sample.population,
+        user_ids: sample.userIds,
+        profiles,
+        mix: sample.mix,
+        strata: sample.strata,
+      };
+    },
+  );
+
+  app.get<{ Querystring: Static<typeof StatsQuery> }>(
+    '/profiles/stats',
+    {
+      preHandler: readAuth,
+      schema: {
+        summary: 'Counts by device type, country, region, activity level and action',
+        tags: ['population'],
+        querystring: StatsQuery,
+        response: { 200: StatsResponse, 400: ErrorResponse, 401: ErrorResponse },
+      },
+    },
+    async (request) => store.stats(criteriaOf(request.query, []).filter),
+  );
+}

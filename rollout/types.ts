@@ -1,0 +1,139 @@
+/**
+ * Data the rollout workflow exchanges with its activities, the store and its clients.
+ * Types only: the CLI, the API and the store import them without pulling in workflow code.
+ */
+import type { Anomaly, Verdict, VerdictStatus } from './verdict';
+import type { PolicyAction, PolicyPhase, PolicyState } from '../workflows/policy';
+import type { RolloutSpec, TrafficPolicy } from './spec';
+import type { Json } from '../core/validation';
+
+/** What people see: the policy phase, or `paused` while a person (or a policy limit) holds it. */
+export type RolloutPhase = PolicyPhase | 'paused' | 'aborted';
+
+export type RolloutOutcome = 'promoted' | 'rolled_back' | 'aborted';
+
+export interface ProfileSelection {
+  profileIds: string[];
+  /** Share of the sample per stratum, e.g. `{ "device:mobile": 0.6 }`, for the dashboard. */
+  mix: Record<string, number>;
+}
+
+export interface ProbeSummary {
+  startedAt: number;
+  endedAt: number;
+  requests: { baseline: number; canary: number };
+  errors: { baseline: number; canary: number };
+}
+
+export interface MetricsSummary {
+  samples: number;
+  sources: string[];
+  /** Sources that gave no data this window (the analysis treats them as missing, not as good). */
+  missing: string[];
+}
+
+export interface Investigation {
+  id: string;
+  rolloutId: string;
+  tick: number;
+  openedAt: number;
+  shareBefore: number;
+  shareAfter: number;
+  action: PolicyAction;
+  anomalies: Anomaly[];
+}
+
+export interface TickRecord {
+  rolloutId: string;
+  tick: number;
+  /** When the tick was due and when it started (workflow time, ms since epoch). */
+  scheduledAt: number;
+  startedAt: number;
+  finishedAt: number;
+  phase: RolloutPhase;
+  verdict: Verdict;
+  action: PolicyAction;
+  shareBefore: number;
+  shareAfter: number;
+  reason: string;
+  probe: ProbeSummary | null;
+  investigation: Investigation | null;
+}
+
+export interface VerdictDigest {
+  tick: number;
+  status: VerdictStatus;
+  /** One line per anomaly, or the reason for an inconclusive tick. */
+  notes: string[];
+}
+
+export interface RolloutStatus {
+  rolloutId: string;
+  service: string;
+  version: string;
+  phase: RolloutPhase;
+  /** Share the policy wants and share the router last confirmed. */
+  share: number;
+  appliedShare: number | null;
+  tick: number;
+  pausedReason: string | null;
+  lastVerdicts: VerdictDigest[];
+  anomalyCount: number;
+  investigations: Investigation[];
+  reasons: string[];
+  policy: TrafficPolicy;
+  startedAt: number;
+  nextTickAt: number | null;
+  outcome: RolloutOutcome | null;
+  continuedAsNew: number;
+}
+
+export interface RolloutResult {
+  rolloutId: string;
+  outcome: RolloutOutcome;
+  reasons: string[];
+  finalShare: number;
+  ticks: number;
+  anomalyCount: number;
+  /** How many times the rollout continued as new to keep its history bounded. */
+  continuedAsNew: number;
+}
+
+/** Everything a rollout needs to go on after continue-as-new; bounded in size. */
+export interface RolloutCarryOver {
+  policyState: PolicyState;
+  policy: TrafficPolicy;
+  analysisState: Json;
+  profiles: ProfileSelection;
+  appliedShare: number | null;
+  pausedReason: string | null;
+  lastVerdicts: VerdictDigest[];
+  investigations: Investigation[];
+  reasons: string[];
+  anomalyCount: number;
+  startedAt: number;
+  nextTickAt: number;
+  continuedAsNew: number;
+}
+
+export interface RolloutInput {
+  spec: RolloutSpec;
+  carryOver?: RolloutCarryOver;
+}
+
+export interface AlertEvent {
+  /** Idempotency key: a retried activity or a replayed tick must not notify twice. */
+  key: string;
+  rolloutId: string;
+  service: string;
+  version: string;
+  kind: 'anomaly' | 'resolved' | 'paused' | 'promoted' | 'rolled_back' | 'aborted' | 'routing_failed';
+  severity: 'info' | 'warning' | 'critical';
+  tick: number;
+  summary: string;
+  anomalies: Anomaly[];
+  shareBefore: number;
+  shareAfter: number;
+  links: { dashboardUrl?: string; temporalUiUrl?: string };
+  at: number;
+}

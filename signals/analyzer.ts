@@ -1,0 +1,52 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import type { Db } from 'mongodb';
+import type { Analyzer, AnalyzeRequest } from '../activities/ports';
+import { analyzeTick } from '../analysis/engine';
+import type { Verdict } from '../rollout/verdict';
+import { isPlainObject, type Json } from '../core/validation';
+import { validateAnalysisOptions } from './index';
+import { SampleStore } from './sample-store';
+
+/**
+ * The Analyzer port: the I/O half of the analysis engine. It reads the tick's samples that the
+ * collector stored, runs the pure engine (analysis/engine.ts) with the configured method over
+ * the state the rollout carries, and returns the verdict and the next state. The state travels
+ * through workflow history on every tick, so it is carried deflated (62 KB of JSON becomes ~35 KB, base64 included).
+ */
+export class RolloutAnalyzer implements Analyzer {
+  private readonly store: SampleStore;
+
+  constructor(db: Db) {
+    this.store = new SampleStore(db);
+  }
+
+  async analyze(request: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }> {
+    const { config } = validateAnalysisOptions(
+      request.analysis.options,
+      request.analysis.method,
+      request.analysis.alpha,
+    );
+    const record = await this.store.load(request.rolloutId, request.tick);
+    const result = analyzeTick(config, unpackState(request.state), request.tick, record?.samples ?? []);
+    const notes = record
+      ? record.missing.map((outcome) => `source ${outcome.source} gave no data: ${outcome.reason}`)
+      : [`no samples were collected for tick ${request.tick}`];
+    const verdict: Verdict = { ...result.verdict, reasons: [...result.verdict.reasons, ...notes] };
+    return { verdict, state: packState(result.state as unknown as Json) };
+  }
+}
+
+export function packState(state: Json): Json {
+  return { v: 1, deflated: deflateRawSync(Buffer.from(JSON.stringify(state))).toString('base64') };
+}
+
+export function unpackState(state: Json): unknown {
+  if (isPlainObject(state) && typeof state.deflated === 'string') {
+    try {
+      return JSON.parse(inflateRawSync(Buffer.from(state.deflated, 'base64')).toString('utf8')) as unknown;
+    } catch {
+      return { unreadable: true }; // the engine starts afresh and says why
+    }
+  }
+  return state;
+}

@@ -1,0 +1,104 @@
+import type { Sample } from '../analysis/samples';
+import type { TargetRole } from '../rollout/verdict';
+import { isPlainObject, type Json } from '../core/validation';
+import { firstValue, parseExposition } from './prometheus-text';
+import {
+  NoValuesError,
+  type MetricSource,
+  type SourceGap,
+  type SourceRequest,
+  type SourceResult,
+} from './source';
+
+export interface ScrapeSourceOptions {
+  /** Path of the exposition endpoint on each target. */
+  path: string;
+  timeoutMs: number;
+}
+
+interface Reading {
+  cpuSeconds: number;
+  at: number;
+}
+
+/**
+ * When no Prometheus is configured: read each target's own /metrics once per tick.
+ * `memory_bytes` is process_resident_memory_bytes now; `cpu_cores` is the increase of
+ * process_cpu_seconds_total since the previous tick's reading (carried) over the wall time
+ * between them, so the first tick has memory only.
+ */
+export class ScrapeSource implements MetricSource {
+  readonly name = 'scrape';
+
+  constructor(private readonly options: ScrapeSourceOptions) {}
+
+  async collect(request: SourceRequest): Promise<SourceResult> {
+    const previous = isPlainObject(request.previous) ? request.previous : {};
+    const samples: Sample[] = [];
+    const gaps: SourceGap[] = [];
+    const carry: Record<string, Json> = {};
+    for (const target of ['baseline', 'canary'] as const) {
+      const at = Date.now();
+      let text: string;
+      try {
+        text = await this.fetchMetrics(request.targets[target].url, target);
+      } catch (error) {
+        // One target that cannot be read leaves the other's samples standing.
+        const reason = error instanceof Error ? error.message : String(error);
+        const failed = !(error instanceof NoValuesError);
+        for (const metric of ['memory_bytes', 'cpu_cores']) gaps.push({ target, metric, reason, failed });
+        continue;
+      }
+      const exposition = parseExposition(text);
+      const memory = firstValue(exposition, 'process_resident_memory_bytes');
+      const cpu = firstValue(exposition, 'process_cpu_seconds_total');
+      if (memory !== undefined)
+        samples.push({ t: request.tick, target, metric: 'memory_bytes', value: memory });
+      else
+        gaps.push({
+          target,
+          metric: 'memory_bytes',
+          reason: 'no process_resident_memory_bytes',
+          failed: false,
+        });
+      if (cpu !== undefined) {
+        carry[target] = { cpuSeconds: cpu, at };
+        const before = readingOf(previous[target]);
+        if (before && at > before.at && cpu >= before.cpuSeconds)
+          samples.push({
+            t: request.tick,
+            target,
+            metric: 'cpu_cores',
+            value: (cpu - before.cpuSeconds) / ((at - before.at) / 1000),
+          });
+      } else {
+        gaps.push({ target, metric: 'cpu_cores', reason: 'no process_cpu_seconds_total', failed: false });
+      }
+    }
+    if (samples.length === 0) {
+      const failures = gaps.filter((gap) => gap.failed);
+      if (failures.length > 0) throw new Error([...new Set(failures.map((gap) => gap.reason))].join('; '));
+      throw new NoValuesError(
+        gaps.length > 0
+          ? [...new Set(gaps.map((gap) => `${gap.target}: ${gap.reason}`))].join('; ')
+          : 'no process_resident_memory_bytes or process_cpu_seconds_total on the targets',
+      );
+    }
+    return gaps.length === 0 ? { samples, carry } : { samples, carry, gaps };
+  }
+
+  private async fetchMetrics(baseUrl: string, target: TargetRole): Promise<string> {
+    const url = `${baseUrl.replace(/\/+$/, '')}${this.options.path}`;
+    const response = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs) });
+    const text = await response.text();
+    if (response.status === 404) throw new NoValuesError(`${target} has no ${this.options.path} (404)`);
+    if (!response.ok) throw new Error(`scraping ${target} ${url} answered ${response.status}`);
+    return text;
+  }
+}
+
+function readingOf(value: unknown): Reading | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const { cpuSeconds, at } = value;
+  return typeof cpuSeconds === 'number' && typeof at === 'number' ? { cpuSeconds, at } : undefined;
+}
