@@ -1,82 +1,23 @@
 /**
- * What the activities need from the components. The worker wires the real components;
- * tests wire test doubles. Each component issue owns the implementation behind its port.
+ * What the activities need from the components. Each component defines the port it implements
+ * next to its implementation; the worker wires the real ones, tests wire test doubles.
  */
-import type { Verdict } from '../rollout/verdict';
-import type { TrafficRouter } from '../routing/traffic-router';
-import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
-import type {
-  AlertEvent,
-  MetricsSummary,
-  ProbeSummary,
-  ProfileSelection,
-  TickRecord,
-} from '../rollout/types';
-import type { Json } from '../core/validation';
+import type { AlertDispatcherPort } from '../alerts/dispatcher';
+import type { Prober } from '../loadgen/prober';
+import type { ProfileSource } from '../profiles/profile-source';
+import type { TickRecord } from '../rollout/types';
+import type { RouterProvider } from '../routing/routers';
+import type { Analyzer } from '../signals/analyzer';
+import type { MetricCollector } from '../signals/collector';
 
-export interface ProfileSource {
-  select(request: {
-    criteria: Record<string, Json>;
-    sampleSize: number;
-    seed: number;
-  }): Promise<ProfileSelection>;
-}
+export type { ProbeRequest, Prober } from '../loadgen/prober';
+export type { AnalyzeRequest, Analyzer } from '../signals/analyzer';
+export type { CollectRequest, MetricCollector } from '../signals/collector';
+export type { ProfileSource } from '../profiles/profile-source';
+export type { RouterProvider } from '../routing/routers';
+export type { AlertDispatcherPort as AlertDispatcher } from '../alerts/dispatcher';
 
-export interface ProbeRequest {
-  rolloutId: string;
-  tick: number;
-  targets: RolloutSpec['targets'];
-  profileIds: string[];
-  durationMs: number;
-  concurrency: number;
-  seed: number;
-  /** Multiplies the profiles' recorded think times; absent = 1 (real time). */
-  timeScale?: number;
-  /** This activity's part of a fanned-out probe; absent = the whole probe. */
-  shard?: { index: number; count: number };
-}
-
-export interface Prober {
-  /** Must stop within a second of `signal` aborting; `progress` is sent as the activity heartbeat. */
-  probe(request: ProbeRequest, progress: (details: Json) => void, signal: AbortSignal): Promise<ProbeSummary>;
-}
-
-export interface CollectRequest {
-  rolloutId: string;
-  tick: number;
-  window: { from: number; to: number };
-  targets: RolloutSpec['targets'];
-  router: AdapterSpec;
-  /** Which sources and queries to use (`analysis.options.sources`); absent: the defaults. */
-  analysis?: RolloutSpec['analysis'];
-}
-
-export interface MetricCollector {
-  collect(request: CollectRequest): Promise<MetricsSummary>;
-}
-
-export interface AnalyzeRequest {
-  rolloutId: string;
-  tick: number;
-  analysis: RolloutSpec['analysis'];
-  /** The engine's compact state after the previous tick (null on the first). */
-  state: Json;
-}
-
-export interface Analyzer {
-  analyze(request: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }>;
-}
-
-export interface RouterProvider {
-  /** The router for one rollout; may be cached per rollout. Throws ValidationError on bad config. */
-  routerFor(rolloutId: string, spec: AdapterSpec, targets: RolloutSpec['targets']): TrafficRouter;
-}
-
-export interface AlertDispatcher {
-  /** Delivers to every sink in `sinks`; deduplicates on `event.key`. */
-  dispatch(event: AlertEvent, sinks: AdapterSpec[]): Promise<void>;
-}
-
+/** The tick log: one record per rollout and tick, written again unchanged on a retry. */
 export interface TickRecorder {
   recordTick(record: TickRecord): Promise<void>;
 }
@@ -87,6 +28,6 @@ export interface ActivityDeps {
   metrics: MetricCollector;
   analyzer: Analyzer;
   routers: RouterProvider;
-  alerts: AlertDispatcher;
+  alerts: AlertDispatcherPort;
   ticks: TickRecorder;
 }

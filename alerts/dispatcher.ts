@@ -11,7 +11,6 @@
  * missing secret) is recorded as rejected and logged: retrying cannot fix it.
  */
 import type { Db } from 'mongodb';
-import type { AlertDispatcher as AlertDispatcherPort } from '../activities/ports';
 import { createLogger, type Logger } from '../platform/logger';
 import { rolloutLinks } from '../rollout/links';
 import type { AdapterSpec } from '../rollout/spec';
@@ -64,6 +63,12 @@ export interface AlertDispatcherOptions {
 }
 
 /** Some sinks could not be reached; the activity fails and Temporal retries the rest later. */
+/** The port the notify activity calls. */
+export interface AlertDispatcherPort {
+  /** Delivers to every sink in `sinks`; deduplicates on `event.key`. */
+  dispatch(event: AlertEvent, sinks: AdapterSpec[]): Promise<void>;
+}
+
 export class AlertDeliveryError extends Error {
   constructor(message: string) {
     super(message);

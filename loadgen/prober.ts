@@ -14,7 +14,7 @@
  * merge to `probe_results` (every finisher checks, so one of them always sees all shards).
  */
 import type { Collection, Db } from 'mongodb';
-import type { Prober, ProbeRequest } from '../activities/ports';
+import type { RolloutSpec } from '../rollout/spec';
 import type { ProbeSummary } from '../rollout/types';
 import { FieldReader, type Json } from '../core/validation';
 import type { Logger } from '../platform/logger';
@@ -23,6 +23,27 @@ import { DEFAULT_LIMITS, resolveLoadOptions, type LoadLimits } from './options';
 import { defaultOntology, profilesById, sessionsFromProfiles, type Ontology } from './profile-sessions';
 import { playPlan, type LoadSnapshot, type SessionCounts } from './run-load';
 import { mergeStats, totalsByTarget, type ActionStats } from './stats';
+
+/** One probe activity's input: the sampled profiles played against both targets. */
+export interface ProbeRequest {
+  rolloutId: string;
+  tick: number;
+  targets: RolloutSpec['targets'];
+  profileIds: string[];
+  durationMs: number;
+  concurrency: number;
+  seed: number;
+  /** Multiplies the profiles' recorded think times; absent = 1 (real time). */
+  timeScale?: number;
+  /** This activity's part of a fanned-out probe; absent = the whole probe. */
+  shard?: { index: number; count: number };
+}
+
+/** The port the probe activity calls. */
+export interface Prober {
+  /** Must stop within a second of `signal` aborting; `progress` is sent as the activity heartbeat. */
+  probe(request: ProbeRequest, progress: (details: Json) => void, signal: AbortSignal): Promise<ProbeSummary>;
+}
 
 export const PROBE_RESULTS_COLLECTION = 'probe_results';
 export const PROBE_SHARDS_COLLECTION = 'probe_shards';

@@ -3,12 +3,20 @@
  * profiles matching the spec's criteria. Criteria that match nothing are a configuration error
  * (ValidationError, so the activity fails fast instead of probing with no users).
  */
-import type { ProfileSource } from '../activities/ports';
 import type { ProfileSelection } from '../rollout/types';
 import { ValidationError, type Json } from '../core/validation';
 import { parseCriteria, type CompiledCriteria } from './criteria';
 import { stratifiedSample, type StratifiedSample } from './sampler';
 import type { ProfileStore } from './store';
+
+/** The port the rollout's lookupProfiles activity calls. */
+export interface ProfileSource {
+  select(request: {
+    criteria: Record<string, Json>;
+    sampleSize: number;
+    seed: number;
+  }): Promise<ProfileSelection>;
+}
 
 export const DEFAULT_MAX_POPULATION = 2_000_000;
 

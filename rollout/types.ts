@@ -3,9 +3,29 @@
  * Types only: the CLI, the API and the store import them without pulling in workflow code.
  */
 import type { Anomaly, Verdict, VerdictStatus } from './verdict';
-import type { PolicyAction, PolicyPhase, PolicyState } from '../workflows/policy';
 import type { RolloutSpec, TrafficPolicy } from './spec';
 import type { Json } from '../core/validation';
+
+/** Where the traffic policy stands; the workflow's pure policy moves it (workflows/policy.ts). */
+export type PolicyPhase = 'probing' | 'progressing' | 'promoted' | 'rolled_back';
+
+export interface PolicyState {
+  phase: PolicyPhase;
+  /** The canary's share of real traffic, percent. */
+  share: number;
+  /** Last tick evaluated (1-based; 0 before the first). */
+  tick: number;
+  cleanStreak: number;
+  inconclusiveStreak: number;
+  /** True from a cut until the first raise after it (hysteresis applies). */
+  recovering: boolean;
+  /** While `tick < untilTick`, the share must stay below `share` (cooldown after a cut). */
+  ceiling: { share: number; untilTick: number } | null;
+  /** Ticks of anomalies inside the current window, oldest first. */
+  anomalyTicks: number[];
+}
+
+export type PolicyAction = 'hold' | 'start' | 'raise' | 'reduce' | 'promote' | 'rollback';
 
 /** What people see: the policy phase, or `paused` while a person (or a policy limit) holds it. */
 export type RolloutPhase = PolicyPhase | 'paused' | 'aborted';

@@ -3,7 +3,6 @@
  * Strict by design: an unknown kind, an unknown option or a bad value is a ValidationError
  * naming the field, raised before any router is touched.
  */
-import type { RouterProvider } from '../activities/ports';
 import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
 import { FieldReader } from '../core/validation';
 import { BuiltinRouter, parseBuiltinRouterSpec, type BuiltinRouterOptions } from './builtin-router';
@@ -86,6 +85,12 @@ export function createRouter(
     case 'gateway-api':
       return new GatewayApiRouter(config.options, env);
   }
+}
+
+/** The port the routing activities call. */
+export interface RouterProvider {
+  /** The router for one rollout; may be cached per rollout. Throws ValidationError on bad config. */
+  routerFor(rolloutId: string, spec: AdapterSpec, targets: RolloutSpec['targets']): TrafficRouter;
 }
 
 /**

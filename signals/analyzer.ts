@@ -1,11 +1,24 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Db } from 'mongodb';
-import type { Analyzer, AnalyzeRequest } from '../activities/ports';
 import { analyzeTick } from '../analysis/engine';
+import type { RolloutSpec } from '../rollout/spec';
 import type { Verdict } from '../rollout/verdict';
 import { isPlainObject, type Json } from '../core/validation';
 import { validateAnalysisOptions } from './index';
 import { SampleStore } from './sample-store';
+
+export interface AnalyzeRequest {
+  rolloutId: string;
+  tick: number;
+  analysis: RolloutSpec['analysis'];
+  /** The engine's compact state after the previous tick (null on the first). */
+  state: Json;
+}
+
+/** The port the analyze activity calls. */
+export interface Analyzer {
+  analyze(request: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }>;
+}
 
 /**
  * The Analyzer port: the I/O half of the analysis engine. It reads the tick's samples that the

@@ -1,10 +1,9 @@
 import type { Db } from 'mongodb';
 import { validateRouterSpec } from '../routing/routers';
-import type { CollectRequest, MetricCollector } from '../activities/ports';
 import { bucketCentre, bucketIndex } from '../analysis/histogram';
 import { compactSamples, type Sample } from '../analysis/samples';
 import type { Logger } from '../platform/logger';
-import type { AdapterSpec } from '../rollout/spec';
+import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
 import type { MetricsSummary } from '../rollout/types';
 import type { Json } from '../core/validation';
 import { isPlainObject } from '../core/validation';
@@ -17,6 +16,21 @@ import {
 } from './index';
 import { SampleStore, type SourceOutcome } from './sample-store';
 import type { SourceRequest } from './source';
+
+export interface CollectRequest {
+  rolloutId: string;
+  tick: number;
+  window: { from: number; to: number };
+  targets: RolloutSpec['targets'];
+  router: AdapterSpec;
+  /** Which sources and queries to use (`analysis.options.sources`); absent: the defaults. */
+  analysis?: RolloutSpec['analysis'];
+}
+
+/** The port the collectMetrics activity calls. */
+export interface MetricCollector {
+  collect(request: CollectRequest): Promise<MetricsSummary>;
+}
 
 export interface CollectorDeps {
   db: Db;

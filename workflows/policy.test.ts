@@ -1,12 +1,7 @@
 import fc from 'fast-check';
 import type { VerdictStatus } from '../rollout/verdict';
-import {
-  initialPolicyState,
-  isTerminal,
-  nextTrafficShare,
-  type PolicyDecision,
-  type PolicyState,
-} from './policy';
+import { initialPolicyState, isTerminal, nextTrafficShare, type PolicyDecision } from './policy';
+import type { PolicyState } from '../rollout/types';
 import { DEFAULT_POLICY, type TrafficPolicy } from '../rollout/spec';
 
 const policyArbitrary: fc.Arbitrary<TrafficPolicy> = fc

@@ -15,24 +15,7 @@
  */
 import type { VerdictStatus } from '../rollout/verdict';
 import type { TrafficPolicy } from '../rollout/spec';
-
-export type PolicyPhase = 'probing' | 'progressing' | 'promoted' | 'rolled_back';
-
-export interface PolicyState {
-  phase: PolicyPhase;
-  /** The canary's share of real traffic, percent. */
-  share: number;
-  /** Last tick evaluated (1-based; 0 before the first). */
-  tick: number;
-  cleanStreak: number;
-  inconclusiveStreak: number;
-  /** True from a cut until the first raise after it (hysteresis applies). */
-  recovering: boolean;
-  /** While `tick < untilTick`, the share must stay below `share` (cooldown after a cut). */
-  ceiling: { share: number; untilTick: number } | null;
-  /** Ticks of anomalies inside the current window, oldest first. */
-  anomalyTicks: number[];
-}
+import type { PolicyAction, PolicyPhase, PolicyState } from '../rollout/types';
 
 export interface TickInput {
   tick: number;
@@ -42,8 +25,6 @@ export interface TickInput {
   /** A person paused the rollout while this tick ran: it may cut the share but not raise it. */
   holdRaises?: boolean;
 }
-
-export type PolicyAction = 'hold' | 'start' | 'raise' | 'reduce' | 'promote' | 'rollback';
 
 export interface PolicyDecision {
   state: PolicyState;

@@ -10,11 +10,11 @@ import {
   isTerminal,
   nextTrafficShare,
   type PolicyDecision,
-  type PolicyState,
 } from './policy';
 import type { RolloutSpec, TrafficPolicy } from '../rollout/spec';
 import type {
   Investigation,
+  PolicyState,
   ProfileSelection,
   RolloutCarryOver,
   RolloutOutcome,
