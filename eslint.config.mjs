@@ -1,6 +1,54 @@
 // @ts-check
 import eslint from '@eslint/js';
+import boundaries from 'eslint-plugin-boundaries';
 import tseslint from 'typescript-eslint';
+
+/**
+ * The layout's arrows (docs/architecture.md): which folder may import which. A file outside every
+ * element (bench/, scripts/) is not checked; tests may import anything.
+ */
+const LAYERS = {
+  core: [],
+  rollout: ['core'],
+  platform: ['core'],
+  analysis: ['core', 'rollout'],
+  workflows: ['core', 'rollout'],
+  // Components: never the workflow, the activities, the client or an entry point.
+  routing: ['core', 'rollout', 'platform'],
+  alerts: ['core', 'rollout', 'platform'],
+  profiles: ['core', 'rollout', 'platform'],
+  loadgen: ['core', 'rollout', 'platform', 'profiles'],
+  signals: ['core', 'rollout', 'platform', 'analysis', 'loadgen', 'routing'],
+  activities: [
+    'core',
+    'rollout',
+    'platform',
+    'analysis',
+    'signals',
+    'routing',
+    'alerts',
+    'profiles',
+    'loadgen',
+  ],
+  client: ['core', 'rollout', 'platform', 'analysis', 'signals', 'routing', 'alerts', 'profiles', 'loadgen'],
+  examples: ['core', 'rollout', 'platform'],
+  devstack: ['core', 'rollout', 'platform', 'profiles', 'examples'],
+  // Entry points: they reach rollouts through client/ only.
+  workers: [
+    'core',
+    'rollout',
+    'platform',
+    'signals',
+    'routing',
+    'alerts',
+    'profiles',
+    'loadgen',
+    'activities',
+    'client',
+  ],
+  dashboard: ['core', 'rollout', 'platform', 'loadgen', 'client'],
+  cli: ['core', 'rollout', 'platform', 'analysis', 'profiles', 'loadgen', 'client', 'devstack'],
+};
 
 export default tseslint.config(
   {
@@ -16,6 +64,34 @@ export default tseslint.config(
     ],
   },
   eslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { boundaries },
+    settings: {
+      'import/resolver': { typescript: { project: './tsconfig.json' } },
+      'boundaries/elements': [
+        { type: 'test', pattern: ['test/**', '**/*.test.ts'], mode: 'full' },
+        ...Object.keys(LAYERS).map((type) => ({ type, pattern: `${type}/**`, mode: 'full' })),
+      ],
+    },
+    rules: {
+      'boundaries/element-types': [
+        'error',
+        {
+          default: 'disallow',
+          message: '${file.type}/ may not import ${dependency.type}/ (docs/architecture.md)',
+          rules: [
+            { from: 'test', allow: ['*'] },
+            ...Object.entries(LAYERS).map(([from, allow]) => ({ from, allow: [from, ...allow] })),
+            // The worker bundles the workflow code by path; the client types its start with it.
+            { from: 'workers', allow: ['workflows'] },
+            { from: 'client', allow: ['workflows'], importKind: 'type' },
+            { from: 'workflows', allow: ['activities'], importKind: 'type' },
+          ],
+        },
+      ],
+    },
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

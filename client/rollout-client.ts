@@ -14,6 +14,9 @@ import type { rolloutWorkflow } from '../workflows/rollout';
 import { rolloutIdFor, type RolloutSpec } from '../rollout/spec';
 import type { RolloutResult, RolloutStatus } from '../rollout/types';
 
+/** The workflow's signature, for typed handles: entry points never import workflow code. */
+export type RolloutWorkflow = typeof rolloutWorkflow;
+
 export interface StartRolloutOptions {
   taskQueue?: string;
   /**

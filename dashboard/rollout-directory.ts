@@ -22,7 +22,7 @@ import {
   statusQuery,
   type ControlRequest,
 } from '../rollout/messages';
-import type { rolloutWorkflow } from '../workflows/rollout';
+import type { RolloutWorkflow } from '../client/rollout-client';
 import { mergePolicy, type RolloutSpec, type TrafficPolicy } from '../rollout/spec';
 import type {
   ProfileSelection,
@@ -253,7 +253,7 @@ export class RolloutDirectory {
     const cached = this.statusCache.get(rolloutId);
     if (cached && Date.now() - cached.at < this.cacheMs) return cached.value;
     const value = this.client.withDeadline(Date.now() + this.queryTimeoutMs, () =>
-      this.client.workflow.getHandle<typeof rolloutWorkflow>(rolloutId).query(statusQuery),
+      this.client.workflow.getHandle<RolloutWorkflow>(rolloutId).query(statusQuery),
     );
     this.statusCache.set(rolloutId, { at: Date.now(), value });
     value.catch(() => this.statusCache.delete(rolloutId));
@@ -263,7 +263,7 @@ export class RolloutDirectory {
 
   private async result(rolloutId: string): Promise<RolloutResult> {
     return this.client.withDeadline(Date.now() + this.queryTimeoutMs, () =>
-      this.client.workflow.getHandle<typeof rolloutWorkflow>(rolloutId).result(),
+      this.client.workflow.getHandle<RolloutWorkflow>(rolloutId).result(),
     );
   }
 
@@ -274,7 +274,7 @@ export class RolloutDirectory {
 
   /** The rollout's handle and description; a missing workflow or one of another type is not a rollout. */
   private async describeRollout(rolloutId: string) {
-    const handle = this.client.workflow.getHandle<typeof rolloutWorkflow>(rolloutId);
+    const handle = this.client.workflow.getHandle<RolloutWorkflow>(rolloutId);
     try {
       const description = await this.bounded(() => handle.describe());
       if (description.type !== ROLLOUT_WORKFLOW_TYPE) throw new RolloutNotFoundError(rolloutId);

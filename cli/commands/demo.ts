@@ -18,7 +18,7 @@ import { CHECKOUT_REGRESSION, demoRolloutDocument, NO_FAULTS } from '../../devst
 import { LocalStack } from '../../devstack/local-stack';
 import { projectRoot } from '../../devstack/tools';
 import { rollbackSignal, statusQuery } from '../../rollout/messages';
-import type { rolloutWorkflow } from '../../workflows/rollout';
+import type { RolloutWorkflow } from '../../client/rollout-client';
 import type { RolloutResult } from '../../rollout/types';
 import { formatStatus } from './rollout';
 
@@ -165,7 +165,7 @@ export function register(program: Command): void {
           if (line !== lastLine) say(line);
           lastLine = line;
         });
-        const handle = client.workflow.getHandle<typeof rolloutWorkflow>(current.rolloutId);
+        const handle = client.workflow.getHandle<RolloutWorkflow>(current.rolloutId);
         const final = await handle.query(statusQuery).catch(() => undefined);
         const blamed = [
           ...new Set(final?.investigations.flatMap((i) => i.anomalies.map((a) => a.summary)) ?? []),
