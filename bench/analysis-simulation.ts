@@ -10,11 +10,9 @@ import { bucketIndex, upperEdge } from '../analysis/histogram';
 import type { Sample } from '../analysis/samples';
 import type { AnalysisMethod } from '../rollout/spec';
 
-import { seededRandom, type Random } from '../analysis/random';
+import { seededRandom, type RandomStream } from '../core/random';
 
-export { seededRandom, type Random };
-
-function gaussian(random: Random): number {
+function gaussian(random: RandomStream): number {
   const u = Math.max(random(), 1e-12);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
 }
@@ -110,7 +108,7 @@ export const SCENARIOS: Scenario[] = [
   { id: 'tail', title: 'tail only (p99)', regression: true, slowTail: { share: 0.02, factor: 4 } },
 ];
 
-function drawLatency(random: Random, shape: LatencyShape, scenario: Scenario | undefined): number {
+function drawLatency(random: RandomStream, shape: LatencyShape, scenario: Scenario | undefined): number {
   let pick = random();
   let mode = shape.modes[shape.modes.length - 1] as LatencyShape['modes'][number];
   for (const candidate of shape.modes) {
@@ -203,7 +201,11 @@ export function latencyTable(
  * n draws from the table: the bucket by alias sampling, the value log-uniform inside the bucket,
  * so every method sees continuous values (a piecewise log-uniform version of the true shape).
  */
-function sampleValues(random: Random, table: AliasTable, n: number): { values: number[]; counts: number[] } {
+function sampleValues(
+  random: RandomStream,
+  table: AliasTable,
+  n: number,
+): { values: number[]; counts: number[] } {
   const size = table.indices.length;
   const values = new Array<number>(n);
   for (let i = 0; i < n; i += 1) {
@@ -216,7 +218,7 @@ function sampleValues(random: Random, table: AliasTable, n: number): { values: n
   return { values, counts: new Array<number>(n).fill(1) };
 }
 
-function binomial(random: Random, n: number, p: number): number {
+function binomial(random: RandomStream, n: number, p: number): number {
   let count = 0;
   for (let i = 0; i < n; i += 1) if (random() < p) count += 1;
   return count;
@@ -246,7 +248,7 @@ export function buildTables(seed: number, scenarios: Scenario[], draws?: number)
 
 /** One tick of probe samples for both targets. */
 export function simulateTick(
-  random: Random,
+  random: RandomStream,
   tables: SimulationTables,
   scenario: Scenario,
   t: number,

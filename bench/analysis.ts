@@ -24,10 +24,10 @@ import {
   runRollouts,
   scenarioTruth,
   SCENARIOS,
-  seededRandom,
   simulateTick,
   type RolloutTrace,
 } from './analysis-simulation';
+import { seededRandom } from '../core/random';
 
 interface Options {
   rollouts: number;

@@ -4,35 +4,15 @@
  * from the same seed and takes its share by index, so baseline and canary, and the shards of a
  * fanned-out probe, replay one workload and not several similar ones.
  */
-import { Sfc32 } from '../core/random';
-
-/** sfc32 seeded through splitmix32. */
-export class SeededRandom extends Sfc32 {
-  constructor(seed: number) {
-    let state = seed >>> 0;
-    const next = () => {
-      state = (state + 0x9e3779b9) | 0;
-      let z = state;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    super(next(), next(), next());
-  }
-
-  /** Uniform integer in [0, n). */
-  below(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-}
+import { Random } from '../core/random';
 
 /** A seeded permutation of 0..n-1 (Fisher-Yates). */
 export function seededOrder(n: number, seed: number): Uint32Array {
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  const random = new SeededRandom(seed);
+  const random = Random.fromSplitMix(seed);
   for (let i = n - 1; i > 0; i--) {
-    const j = random.below(i + 1);
+    const j = random.int(i + 1);
     const swap = order[i] as number;
     order[i] = order[j] as number;
     order[j] = swap;
@@ -63,7 +43,7 @@ export type ArrivalProcess = 'uniform' | 'poisson';
  * second: evenly spaced, or a Poisson process (exponential gaps) drawn from the seed.
  */
 export class ArrivalClock {
-  private readonly random: SeededRandom;
+  private readonly random: Random;
   private index = 0;
   private time = 0;
 
@@ -72,7 +52,7 @@ export class ArrivalClock {
     private readonly process: ArrivalProcess,
     seed: number,
   ) {
-    this.random = new SeededRandom(seed ^ 0x5bd1e995);
+    this.random = Random.fromSplitMix(seed ^ 0x5bd1e995);
   }
 
   /** The next arrival: its global index and its time in ms from the start. */

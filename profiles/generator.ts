@@ -5,7 +5,7 @@
  * log-normal (heavy-tailed) think times and a regional mix close to a global web shop's.
  */
 import { withDerivedFields, type DeviceType, type Pattern, type Profile } from './profile-schema';
-import { Random } from './random';
+import { Random } from '../core/random';
 
 export const DEFAULT_POPULATION = 10_000;
 
@@ -150,7 +150,7 @@ export function* generateProfiles(options: GeneratorOptions): Generator<Profile>
 }
 
 export function generateProfile(options: GeneratorOptions, index: number): Profile {
-  const random = new Random(`${options.seed}:${index}`);
+  const random = Random.fromText(`${options.seed}:${index}`);
   const device = random.weighted(DEVICE_MIX);
   const country = random.weighted(
     Object.fromEntries(Object.entries(REGIONS).map(([code, spec]) => [code, spec.weight])),

@@ -10,7 +10,7 @@
  *   profile joined or left that stratum) and the sample changes by a few members, not wholesale;
  * - any prefix of the returned list is itself a uniform random subset.
  */
-import { hash32 } from './random';
+import { murmurHash32 } from '../core/random';
 
 export interface SampleCandidate {
   user_id: string;
@@ -41,7 +41,7 @@ export function stratumKey(candidate: SampleCandidate): string {
 
 /** Rank of a profile in the sample order for `seed`: a 32-bit hash, ties broken by user_id. */
 function rank(userId: string, seed: number): number {
-  return hash32(userId, seed);
+  return murmurHash32(userId, seed);
 }
 
 function byRank(seed: number) {
@@ -87,7 +87,7 @@ export function allocate(
     (a, b) =>
       b.fraction - a.fraction ||
       b.population - a.population ||
-      hash32(a.key, seed) - hash32(b.key, seed) ||
+      murmurHash32(a.key, seed) - murmurHash32(b.key, seed) ||
       (a.key < b.key ? -1 : 1),
   );
   for (let i = 0; i < n - assigned; i++) {

@@ -34,7 +34,7 @@ import {
   upperEdge,
   MIN_VALUE,
 } from '../histogram';
-import { hashSeed, seededRandom } from '../random';
+import { fnvHash32, seededRandom } from '../../core/random';
 import {
   addPairCounts,
   countPairs,
@@ -127,7 +127,7 @@ function distributionCell(
   // The paired stochastic-order test: this tick's observations at full resolution, counts carried.
   let pairs = decodePairs(previous.r);
   if (data) {
-    const random = seededRandom(hashSeed(`${context.tick}|${metric.name}|${context.action ?? '*'}`));
+    const random = seededRandom(fnvHash32(`${context.tick}|${metric.name}|${context.action ?? '*'}`));
     pairs = addPairCounts(
       pairs,
       countPairs(data.baseline.exact, data.canary.exact, metric.tolerance, random),

@@ -5,9 +5,9 @@ import type { Sample } from '../../analysis/samples';
 import { logRateEvidence, updateRateLikelihood } from '../../analysis/stats';
 import { packState } from '../../signals/analyzer';
 import { ValidationError, type Json } from '../../core/validation';
-import { seededRandom, type Random } from '../../bench/analysis-simulation';
+import { seededRandom, type RandomStream } from '../../core/random';
 
-function logNormal(random: Random, median: number, sigma: number): number {
+function logNormal(random: RandomStream, median: number, sigma: number): number {
   const z = Math.sqrt(-2 * Math.log(Math.max(random(), 1e-12))) * Math.cos(2 * Math.PI * random());
   return median * Math.exp(sigma * z);
 }
@@ -19,7 +19,7 @@ interface TickPlan {
   errorRate?: (target: string, action: string) => number;
 }
 
-function tickSamples(random: Random, t: number, plan: TickPlan): Sample[] {
+function tickSamples(random: RandomStream, t: number, plan: TickPlan): Sample[] {
   const samples: Sample[] = [];
   for (const target of ['baseline', 'canary'] as const) {
     for (const action of plan.actions) {

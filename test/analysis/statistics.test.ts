@@ -26,7 +26,7 @@ import {
   RATE_GRID_SIZE,
   updateRateLikelihood,
 } from '../../analysis/stats';
-import { seededRandom } from '../../bench/analysis-simulation';
+import { seededRandom } from '../../core/random';
 
 const positive = fc.double({ min: 1e-5, max: 1e9, noNaN: true });
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { seededRandom } from '../../analysis/random';
+import { seededRandom } from '../../core/random';
 import type { ReplayResult } from '../../analysis/replay';
 import { runCli } from '../support/cli';
 

@@ -9,7 +9,7 @@ import type { Db } from 'mongodb';
 import type { Prober, ProbeRequest } from '../../activities/ports';
 import { PROBE_RESULTS_COLLECTION, probeSummaryOf } from '../../loadgen/prober';
 import { ActionRecorder } from '../../loadgen/stats';
-import { Random } from '../../profiles/random';
+import { Random } from '../../core/random';
 import { createRolloutWorker } from '../../workers/rollout-worker';
 import type { ProbeSummary } from '../../rollout/types';
 import type { Json } from '../../core/validation';
@@ -33,7 +33,7 @@ export const DEFAULT_SHAPES: ActionShape[] = [
 
 /** The stats of one probe window, as the traffic generator records them. */
 export function syntheticStats(shapes: readonly ActionShape[], seed: number, requestsPerAction = 400) {
-  const random = new Random(seed);
+  const random = Random.fromText(seed);
   const stats = [];
   for (const shape of shapes) {
     for (const target of ['baseline', 'canary'] as const) {

@@ -12,7 +12,7 @@ import {
   type ProbeResultDocument,
 } from '../../signals/probe-results';
 import { SAMPLES_COLLECTION } from '../../signals/sample-store';
-import { seededRandom, type Random } from '../../bench/analysis-simulation';
+import { seededRandom, type RandomStream } from '../../core/random';
 import { FerretDbServer } from '../../devstack/ferretdb';
 import type { CollectRequest } from '../../activities/ports';
 import type { RolloutSpec } from '../../rollout/spec';
@@ -39,14 +39,14 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function logNormalMs(random: Random, median: number): number {
+function logNormalMs(random: RandomStream, median: number): number {
   const z = Math.sqrt(-2 * Math.log(Math.max(random(), 1e-12))) * Math.cos(2 * Math.PI * random());
   return median * Math.exp(0.4 * z);
 }
 
 /** What the traffic generator would write for one probe window. */
 function probeStats(
-  random: Random,
+  random: RandomStream,
   target: 'baseline' | 'canary',
   action: string,
   requests: number,
@@ -76,7 +76,7 @@ function probeStats(
 async function writeProbeResults(
   rolloutId: string,
   tick: number,
-  random: Random,
+  random: RandomStream,
   checkoutSlowdown: number,
 ): Promise<void> {
   const stats: ProbeActionStats[] = [];
