@@ -1,5 +1,5 @@
 /**
- * The traffic generator's record of one probe window (issue 4), one document per window in the
+ * The traffic generator's record of one probe window, one document per window in the
  * MongoDB collection `probe_results`, as the probe-results metric source reads it: the writer's
  * types (loadgen/prober.ts, loadgen/stats.ts), narrowed to the fields read. Types only.
  */
