@@ -1,6 +1,6 @@
 // Copies the files the compiled code reads at run time (ontology YAML, the dashboard's static
 // files, example specs) next to the JavaScript in dist/, preserving paths.
-import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,6 +18,9 @@ const SOURCE_DIRS = [
 ];
 const ASSET = /\.(ya?ml|json|html|css|js|mjs|svg|png|ico|txt|cfg|conf)$/;
 const SKIP = /(^|\/)(node_modules|dist|test|.*\.test\.)/;
+
+// The dashboard serves every file in its public/ folder: one deleted from the source must go.
+rmSync(path.join(root, 'dist', 'dashboard', 'public'), { recursive: true, force: true });
 
 let copied = 0;
 function visit(relative) {
