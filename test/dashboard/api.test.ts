@@ -399,7 +399,7 @@ describe('the page', () => {
       expect(page.statusCode).toBe(200);
       expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
       expect(page.headers['content-security-policy']).toContain("script-src 'self'");
-      expect(page.body).toContain('<script src="/assets/app.js" defer></script>');
+      expect(page.body).toContain('<script type="module" src="/assets/main.js"></script>');
     }
     const uplot = await app.inject({ url: '/assets/uplot.js' });
     expect(uplot.statusCode).toBe(200);
