@@ -10,7 +10,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import fp from 'fastify-plugin';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { MongoNetworkError, MongoServerSelectionError, type Db } from 'mongodb';
-import { schemaIssues } from '../../profiles/profile-schema';
+import { schemaIssues } from '../../platform/http/schema-issues';
 import { PopulationTooLargeError } from '../../profiles/store';
 import { ValidationError, type Json } from '../../core/validation';
 import { checkBearer } from '../../platform/http/auth';

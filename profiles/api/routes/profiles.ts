@@ -7,6 +7,7 @@ import {
   Profile,
   ProfileInput,
   USER_ID_PATTERN,
+  USER_ID_RULE,
   type Profile as ProfileType,
 } from '../../profile-schema';
 import { requireReadToken, requireWriteToken } from '../plugins/auth';
@@ -26,7 +27,9 @@ const ErrorResponse = Type.Object(
 );
 export { ErrorResponse };
 
-const UserIdParams = Type.Object({ user_id: Type.String({ pattern: USER_ID_PATTERN }) });
+const UserIdParams = Type.Object({
+  user_id: Type.String({ pattern: USER_ID_PATTERN, errorMessage: USER_ID_RULE }),
+});
 
 const ListQuery = Type.Object(
   {
