@@ -8,8 +8,6 @@ import { MongoServerSelectionError, MongoNetworkError } from 'mongodb';
 import { HttpError, installErrorHandling, type ErrorHandlerOptions } from '../../../platform/http/errors';
 import { PopulationTooLargeError } from '../../store';
 
-export { HttpError, type ErrorBody } from '../../../platform/http/errors';
-
 const options: ErrorHandlerOptions = {
   translate: (error) =>
     error instanceof PopulationTooLargeError
