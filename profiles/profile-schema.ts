@@ -3,11 +3,10 @@
  * every write, HTTP or not), the semantic checks a schema cannot express (the ontology, time
  * order, limits) and the derived fields computed on write.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import { Type, type Static } from '@sinclair/typebox';
 import { checkActionData, type Ontology } from './ontology';
 import { ValidationError, join, type FieldIssue } from '../core/validation';
+import { schemaIssues } from '../platform/http/schema-issues';
 
 /** Bumped when the stored format changes; readers migrate older versions. */
 export const PROFILE_SCHEMA_VERSION = 1;
@@ -113,6 +112,7 @@ export const ProfileInput = Type.Object(
   {
     user_id: Type.String({
       pattern: USER_ID_PATTERN,
+      errorMessage: USER_ID_RULE,
       description: 'Unique; writes are idempotent by user_id.',
     }),
     behavioral_patterns: Type.Array(PatternInput, { minItems: 1, maxItems: MAX_PATTERNS_HARD }),
@@ -153,127 +153,6 @@ export type Profile = Static<typeof Profile>;
 
 /** Every top-level field of a stored profile, for `fields` projections. */
 export const PROFILE_FIELDS = Object.keys(Profile.properties) as (keyof Profile)[];
-
-// ---------------------------------------------------------------------------------------------
-// Structural errors as `field: rule`
-
-const checks = new WeakMap<TSchema, TypeCheck<TSchema>>();
-
-function compiled<T extends TSchema>(schema: T): TypeCheck<T> {
-  let check = checks.get(schema);
-  if (!check) {
-    check = TypeCompiler.Compile(schema);
-    checks.set(schema, check);
-  }
-  return check as TypeCheck<T>;
-}
-
-/** TypeBox path `/behavioral_patterns/0/action` as our dotted field `behavioral_patterns[0].action`. */
-export function fieldOfPointer(pointer: string, prefix = ''): string {
-  let field = prefix;
-  for (const raw of pointer.split('/').slice(1)) {
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    field = /^\d+$/.test(key) ? join(field, Number(key)) : join(field, key);
-  }
-  return field || prefix || 'body';
-}
-
-function ruleOf(error: ValueError): string {
-  const schema = error.schema as Record<string, unknown>;
-  switch (error.type) {
-    case ValueErrorType.ObjectRequiredProperty:
-      return 'is required';
-    case ValueErrorType.ObjectAdditionalProperties:
-      return 'is not a known field';
-    case ValueErrorType.String:
-      return 'must be a string';
-    case ValueErrorType.Number:
-      return 'must be a number';
-    case ValueErrorType.Integer:
-      return 'must be an integer';
-    case ValueErrorType.Object:
-      return 'must be an object';
-    case ValueErrorType.Array:
-      return 'must be an array';
-    case ValueErrorType.StringPattern:
-      return schema.pattern === USER_ID_PATTERN ? USER_ID_RULE : `must match ${String(schema.pattern)}`;
-    case ValueErrorType.StringMaxLength:
-      return `must be at most ${String(schema.maxLength)} characters`;
-    case ValueErrorType.StringMinLength:
-      return `must be at least ${String(schema.minLength)} characters`;
-    case ValueErrorType.NumberMinimum:
-    case ValueErrorType.IntegerMinimum:
-      return `must be >= ${String(schema.minimum)}`;
-    case ValueErrorType.NumberMaximum:
-    case ValueErrorType.IntegerMaximum:
-      return `must be <= ${String(schema.maximum)}`;
-    case ValueErrorType.ArrayMaxItems:
-      return `must have at most ${String(schema.maxItems)} items`;
-    case ValueErrorType.ArrayMinItems:
-      return `must have at least ${String(schema.minItems)} item(s)`;
-    case ValueErrorType.ObjectMaxProperties:
-      return `must have at most ${String(schema.maxProperties)} keys`;
-    case ValueErrorType.Literal:
-      return `must be ${JSON.stringify(schema.const)}`;
-    case ValueErrorType.Union: {
-      const literals = (schema.anyOf as Record<string, unknown>[] | undefined)?.map((option) => option.const);
-      if (literals && literals.every((literal) => typeof literal === 'string'))
-        return `must be one of ${literals.join(', ')}`;
-      return `must be ${describeUnion(schema)}`;
-    }
-    default:
-      return error.message.replace(/^Expected/, 'must be').toLowerCase();
-  }
-}
-
-function describeUnion(schema: Record<string, unknown>): string {
-  const options = (schema.anyOf as { type?: string }[] | undefined) ?? [];
-  return options.map((option) => option.type ?? 'value').join(' or ');
-}
-
-/**
- * Structural issues of `value` against `schema`, one per field (the first rule each breaks).
- * Union members are explained by the member whose JSON type matches the value.
- */
-export function schemaIssues(schema: TSchema, value: unknown, prefix = ''): FieldIssue[] {
-  const check = compiled(schema);
-  if (check.Check(value)) return [];
-  const issues: FieldIssue[] = [];
-  const seen = new Set<string>();
-  for (const error of check.Errors(value)) {
-    const field = fieldOfPointer(error.path, prefix);
-    // A union reports itself and each member: keep the member's precise error when there is one.
-    if (seen.has(field)) continue;
-    if (error.type === ValueErrorType.Union) {
-      const member = matchingMember(error.schema, error.value);
-      if (member) {
-        const inner = schemaIssues(member, error.value, field);
-        if (inner.length > 0) {
-          for (const issue of inner) {
-            if (seen.has(issue.field)) continue;
-            seen.add(issue.field);
-            issues.push(issue);
-          }
-          continue;
-        }
-      }
-    }
-    seen.add(field);
-    issues.push({ field, rule: ruleOf(error) });
-    if (issues.length >= 50) break;
-  }
-  return issues;
-}
-
-function matchingMember(union: TSchema, value: unknown): TSchema | undefined {
-  const members = ((union as { anyOf?: TSchema[] }).anyOf ?? []) as (TSchema & {
-    type?: string;
-    const?: unknown;
-  })[];
-  if (members.some((member) => 'const' in member)) return undefined;
-  const kind = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
-  return members.find((member) => member.type === kind || (member.type === 'integer' && kind === 'number'));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Normalisation and derived fields

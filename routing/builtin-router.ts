@@ -118,8 +118,9 @@ export class BuiltinRouter extends ObservedRouter {
     } catch (error) {
       throw unavailable(this.kind, `${method} ${this.options.adminUrl}${path}`, error);
     }
-    const error = isPlainObject(answer) ? answer.error : undefined;
-    const message = typeof error === 'string' ? error : `status ${status}`;
+    // The proxy answers errors with the body of every service: { error: code, message, issues? }.
+    const said = isPlainObject(answer) ? answer.message : undefined;
+    const message = typeof said === 'string' ? said : `status ${status}`;
     if (status === 401) {
       throw new ValidationError([
         {

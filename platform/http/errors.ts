@@ -1,8 +1,10 @@
 /**
- * The one error handler of our Fastify services (profiles API, dashboard): 4xx always name the
- * field and the rule; 5xx say nothing about the internals (the log has them, keyed by request
- * id); a backend that is down is a 503. Each service adds the errors only it knows.
+ * The one error handler and the one error body of our HTTP services (profiles API, dashboard,
+ * loadgen service, the built-in proxy's admin endpoint): 4xx always name the field and the
+ * rule; 5xx say nothing about the internals (the log has them, keyed by request id); a backend
+ * that is down is a 503. Each service adds the errors only it knows. docs/http-api.md.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ValidationError, type FieldIssue } from '../../core/validation';
 
@@ -18,12 +20,17 @@ export class HttpError extends Error {
   }
 }
 
-export interface ErrorBody {
-  error: string;
-  message: string;
-  issues?: FieldIssue[];
-  request_id?: string;
-}
+/** Every 4xx and 5xx of every service; the schema goes into route responses and OpenAPI. */
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'A code: bad_request, unauthorized, not_found, unavailable, ...' }),
+    message: Type.String({ description: '`field: rule` for each issue, or what went wrong' }),
+    issues: Type.Optional(Type.Array(Type.Object({ field: Type.String(), rule: Type.String() }))),
+    request_id: Type.Optional(Type.String({ description: 'On 5xx: the key of the cause in the log' })),
+  },
+  { $id: 'Error' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
 
 export function sendError(reply: FastifyReply, status: number, body: ErrorBody): FastifyReply {
   return reply.code(status).type('application/json').send(body);
@@ -41,9 +48,9 @@ export interface ErrorHandlerOptions {
   /** The service's own errors as an HttpError (or undefined to fall through). */
   translate?: (error: Error) => HttpError | undefined;
   /** Errors that mean a backend (database, Temporal) is unreachable: answered 503. */
-  isUnavailable: (error: Error) => boolean;
+  isUnavailable?: (error: Error) => boolean;
   /** What a 503 says, e.g. `the profile store is unavailable; retry later`. */
-  unavailableMessage: string;
+  unavailableMessage?: string;
 }
 
 export function createErrorHandler(options: ErrorHandlerOptions) {
@@ -95,11 +102,11 @@ export function createErrorHandler(options: ErrorHandlerOptions) {
     const status = fastifyError.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500)
       return sendError(reply, status, { error: 'bad_request', message: fastifyError.message });
-    if (options.isUnavailable(error)) {
+    if (options.isUnavailable?.(error)) {
       request.log.error({ err: error }, 'backend unavailable');
       return sendError(reply, 503, {
         error: 'unavailable',
-        message: options.unavailableMessage,
+        message: options.unavailableMessage ?? 'a backend is unavailable; retry later',
         request_id: request.id,
       });
     }

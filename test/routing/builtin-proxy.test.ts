@@ -11,6 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { startBuiltinProxy, type BuiltinProxy, type BuiltinProxyInput } from '../../routing/proxy/proxy';
+import { createRouter } from '../../routing/routers';
+import { RouterUnavailableError } from '../../routing/traffic-router';
 import { createLogger } from '../../platform/logger';
 import { freePort } from '../../devstack/ports';
 import { projectRoot } from '../../devstack/tools';
@@ -177,7 +179,7 @@ describe('built-in proxy', () => {
     expect(value(/^canary_proxy_upstream_healthy\{upstream="canary"\} (\d+)$/m)).toBe(1);
   });
 
-  test('the admin endpoint wants the token and names a bad field', async () => {
+  test('the admin endpoint wants the token and names a bad field in the body every service answers', async () => {
     const call = async (method: 'GET' | 'PUT', pathname: string, token?: string, body?: unknown) => {
       const response = await request(`${proxy.adminUrl}${pathname}`, {
         method,
@@ -189,42 +191,46 @@ describe('built-in proxy', () => {
       });
       return { status: response.statusCode, body: (await response.body.json()) as Record<string, unknown> };
     };
-    expect((await call('GET', '/weight')).status).toBe(401);
-    expect((await call('PUT', '/weight', 'x'.repeat(48), { share: 5 })).status).toBe(401);
-    expect(await call('PUT', '/weight', TOKEN, { share: 101 })).toEqual({
+    const badRequest = (...issues: [string, string][]) => ({
       status: 400,
-      body: { error: 'share: must be <= 100' },
+      body: {
+        error: 'bad_request',
+        message: issues.map(([field, rule]) => `${field}: ${rule}`).join('; '),
+        issues: issues.map(([field, rule]) => ({ field, rule })),
+      },
     });
+    expect(await call('GET', '/weight')).toEqual({
+      status: 401,
+      body: {
+        error: 'unauthorized',
+        message: 'authorization: must be "Bearer <token>"',
+        issues: [{ field: 'authorization', rule: 'must be "Bearer <token>"' }],
+      },
+    });
+    expect(await call('PUT', '/weight', 'x'.repeat(48), { share: 5 })).toMatchObject({
+      status: 401,
+      body: { error: 'unauthorized', issues: [{ field: 'authorization', rule: 'the token is not valid' }] },
+    });
+    expect(await call('PUT', '/weight', TOKEN, { share: 101 })).toEqual(
+      badRequest(['share', 'must be <= 100']),
+    );
     expect(
       await call('PUT', '/upstreams', TOKEN, { baseline: baseline.url, canary: 'http://x/path' }),
-    ).toEqual({
-      status: 400,
-      body: { error: 'canary: must be an http:// or https:// origin (no path)' },
-    });
+    ).toEqual(badRequest(['canary', 'must be an http:// or https:// origin (no path)']));
     // No coercion, no silently dropped fields (Fastify's default Ajv would do both).
     const before = proxy.state().share;
     for (const share of [null, false, '50']) {
-      expect(await call('PUT', '/weight', TOKEN, { share })).toEqual({
-        status: 400,
-        body: { error: 'share: must be a finite number' },
-      });
+      expect(await call('PUT', '/weight', TOKEN, { share })).toEqual(
+        badRequest(['share', 'must be a number']),
+      );
     }
-    expect(await call('PUT', '/weight', TOKEN, { share: 5, shrae: 6 })).toEqual({
-      status: 400,
-      body: { error: 'shrae: is not a known field (known: share)' },
-    });
-    expect(await call('PUT', '/weight', TOKEN, [5])).toEqual({
-      status: 400,
-      body: { error: 'body: must be an object' },
-    });
+    expect(await call('PUT', '/weight', TOKEN, { share: 5, shrae: 6 })).toEqual(
+      badRequest(['shrae', 'is not a known field']),
+    );
+    expect(await call('PUT', '/weight', TOKEN, [5])).toEqual(badRequest(['body', 'must be an object']));
     expect(
       await call('PUT', '/upstreams', TOKEN, { baseline: baseline.url, canary: 7, extra: true }),
-    ).toEqual({
-      status: 400,
-      body: {
-        error: 'extra: is not a known field (known: baseline, canary); canary: must be a non-empty string',
-      },
-    });
+    ).toEqual(badRequest(['extra', 'is not a known field'], ['canary', 'must be a string']));
     expect(proxy.state().share).toBe(before);
     expect(await call('PUT', '/weight', TOKEN, { share: 12.5 })).toMatchObject({
       status: 200,
@@ -306,6 +312,25 @@ describe('built-in proxy', () => {
     await first.close();
     const second = await start({ stateFile, share: 55 });
     expect(second.state().share).toBe(0);
+  });
+
+  test("the builtin router passes on the message of the proxy's error body", async () => {
+    const stateFile = path.join(dir, 'unwritable.json');
+    const blocked = await start({ stateFile });
+    mkdirSync(`${stateFile}.tmp`); // the proxy cannot persist the share: its admin answers 500
+    const router = createRouter(
+      { kind: 'builtin', adminUrl: blocked.adminUrl, tokenEnv: 'PROXY_TOKEN' },
+      { baseline: { url: baseline.url }, canary: { url: canary.url } },
+      { PROXY_TOKEN: TOKEN },
+    );
+    try {
+      const failure = router.setCanaryWeight(20);
+      await expect(failure).rejects.toBeInstanceOf(RouterUnavailableError);
+      await expect(failure).rejects.toThrow(/PUT \/weight answered 500: internal error$/);
+    } finally {
+      await router.close();
+      rmSync(`${stateFile}.tmp`, { recursive: true });
+    }
   });
 
   test('the state file brings back the admin-set share after a restart', async () => {

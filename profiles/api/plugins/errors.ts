@@ -1,6 +1,7 @@
 /**
  * The one error handler (platform/http/errors.ts) with what only the profile store knows: a query
- * whose population is too large is the caller's criteria at fault.
+ * whose population is too large is the caller's criteria at fault. The loadgen service reads
+ * the same store and answers its errors the same way.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
@@ -8,9 +9,7 @@ import { MongoServerSelectionError, MongoNetworkError } from 'mongodb';
 import { HttpError, installErrorHandling, type ErrorHandlerOptions } from '../../../platform/http/errors';
 import { PopulationTooLargeError } from '../../store';
 
-export { HttpError, type ErrorBody } from '../../../platform/http/errors';
-
-const options: ErrorHandlerOptions = {
+export const profileStoreErrors: ErrorHandlerOptions = {
   translate: (error) =>
     error instanceof PopulationTooLargeError
       ? new HttpError(400, 'bad_request', `criteria: ${error.message}`, [
@@ -23,7 +22,7 @@ const options: ErrorHandlerOptions = {
 
 export default fp(
   async function errorsPlugin(app: FastifyInstance) {
-    installErrorHandling(app, options);
+    installErrorHandling(app, profileStoreErrors);
   },
   { name: 'errors' },
 );

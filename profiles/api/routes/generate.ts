@@ -5,7 +5,7 @@ import { DEFAULT_POPULATION, generateProfiles, type GeneratorOptions } from '../
 import { checkActionData, defaultOntology, type Ontology } from '../../ontology';
 import { requireWriteToken } from '../plugins/auth';
 import { ValidationError } from '../../../core/validation';
-import { ErrorResponse } from './profiles';
+import { ErrorBody } from '../../../platform/http/errors';
 
 const GenerateBody = Type.Object(
   {
@@ -35,7 +35,7 @@ export default async function generateRoutes(app: FastifyInstance) {
         tags: ['population'],
         security: [{ bearer: [] }],
         body: GenerateBody,
-        response: { 200: GenerateResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse },
+        response: { 200: GenerateResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
       },
     },
     async (request) => {

@@ -5,7 +5,7 @@ import { Profile } from '../../profile-schema';
 import { StoreProfileSource } from '../../profile-source';
 import { requireReadToken } from '../plugins/auth';
 import { CriteriaQuery, criteriaOf, fieldsOf, flatCriteriaValues } from './query';
-import { ErrorResponse } from './profiles';
+import { ErrorBody } from '../../../platform/http/errors';
 
 const SampleQuery = Type.Object(
   {
@@ -70,7 +70,7 @@ export default async function populationRoutes(app: FastifyInstance) {
         summary: 'Reproducible stratified sample (device type x country x activity level)',
         tags: ['population'],
         querystring: SampleQuery,
-        response: { 200: SampleResponse, 400: ErrorResponse, 401: ErrorResponse },
+        response: { 200: SampleResponse, 400: ErrorBody, 401: ErrorBody },
       },
     },
     async (request) => {
@@ -108,7 +108,7 @@ export default async function populationRoutes(app: FastifyInstance) {
         summary: 'Counts by device type, country, region, activity level and action',
         tags: ['population'],
         querystring: StatsQuery,
-        response: { 200: StatsResponse, 400: ErrorResponse, 401: ErrorResponse },
+        response: { 200: StatsResponse, 400: ErrorBody, 401: ErrorBody },
       },
     },
     async (request) => store.stats(criteriaOf(request.query, []).filter),

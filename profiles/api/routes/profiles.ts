@@ -7,26 +7,18 @@ import {
   Profile,
   ProfileInput,
   USER_ID_PATTERN,
+  USER_ID_RULE,
   type Profile as ProfileType,
 } from '../../profile-schema';
 import { requireReadToken, requireWriteToken } from '../plugins/auth';
-import { HttpError } from '../plugins/errors';
+import { ErrorBody, HttpError } from '../../../platform/http/errors';
 import { validatorCompiler } from '../plugins/validation';
 import { isPlainObject, ValidationError, type FieldIssue } from '../../../core/validation';
 import { CriteriaQuery, criteriaOf, decodeCursor, encodeCursor, fieldsOf, flatCriteriaValues } from './query';
 
-const ErrorResponse = Type.Object(
-  {
-    error: Type.String(),
-    message: Type.String(),
-    issues: Type.Optional(Type.Array(Type.Object({ field: Type.String(), rule: Type.String() }))),
-    request_id: Type.Optional(Type.String()),
-  },
-  { $id: 'Error' },
-);
-export { ErrorResponse };
-
-const UserIdParams = Type.Object({ user_id: Type.String({ pattern: USER_ID_PATTERN }) });
+const UserIdParams = Type.Object({
+  user_id: Type.String({ pattern: USER_ID_PATTERN, errorMessage: USER_ID_RULE }),
+});
 
 const ListQuery = Type.Object(
   {
@@ -57,7 +49,7 @@ const WriteResponse = Type.Object({
   user_ids: Type.Array(Type.String()),
 });
 
-const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 413: ErrorResponse };
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody };
 const security = [{ bearer: [] }];
 
 export default async function profileRoutes(app: FastifyInstance) {
@@ -103,7 +95,7 @@ export default async function profileRoutes(app: FastifyInstance) {
         summary: 'One profile',
         tags: ['profiles'],
         params: UserIdParams,
-        response: { 200: Profile, 404: ErrorResponse, ...errors },
+        response: { 200: Profile, 404: ErrorBody, ...errors },
       },
     },
     async (request) => {
@@ -190,7 +182,7 @@ export default async function profileRoutes(app: FastifyInstance) {
         tags: ['profiles'],
         security,
         params: UserIdParams,
-        response: { 204: Type.Null(), 404: ErrorResponse, ...errors },
+        response: { 204: Type.Null(), 404: ErrorBody, ...errors },
       },
     },
     async (request, reply) => {
