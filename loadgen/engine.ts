@@ -6,7 +6,8 @@
  *
  * The hot path is undici's `dispatch` through one reused Exchange per (session slot, target)
  * (exchange.ts), dispatch options prepared once per (step, target), and recorders indexed by
- * (target, action): after warm-up a request allocates only what undici itself needs.
+ * (target, action): after warm-up a request allocates only what undici itself needs. Timers and
+ * open-model arrivals are in scheduler.ts.
  */
 import { performance } from 'node:perf_hooks';
 import { Agent, Client, Pool, type Dispatcher } from 'undici';
@@ -20,7 +21,8 @@ import {
 } from './exchange';
 import { ActionRecorder, type ActionStats } from './stats';
 import type { EnginePlan, RequestStep } from './options';
-import { ArrivalClock, closedSessionIndex, openSessionIndex, owns, seededOrder } from './schedule';
+import { closedSessionIndex, openSessionIndex, owns, seededOrder } from './schedule';
+import { ArrivalSource, Scheduler, type ArrivalOwner, type ScheduledItem } from './scheduler';
 
 export interface EngineCounters {
   sessionsStarted: number;
@@ -43,7 +45,7 @@ interface PreparedSession {
 }
 
 /** Plays sessions one after another (closed model) or one arrival's session (open model). */
-class Runner implements ExchangeRunner {
+class Runner implements ExchangeRunner, ScheduledItem {
   exchanges: Exchange[] = [];
   session!: PreparedSession;
   sessionNumber = 0;
@@ -153,149 +155,7 @@ class Runner implements ExchangeRunner {
   }
 }
 
-/** A binary min-heap of runners by due time, behind one timer. */
-class Scheduler {
-  private readonly heap: { dueAt: number; heapIndex: number; fire(now: number): void }[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  private armedFor = Infinity;
-  private stopped = false;
-
-  schedule(item: { dueAt: number; heapIndex: number; fire(now: number): void }, dueAt: number): void {
-    item.dueAt = dueAt;
-    item.heapIndex = this.heap.length;
-    this.heap.push(item);
-    this.up(item.heapIndex);
-    this.arm();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.heap.length = 0;
-  }
-
-  private arm(): void {
-    if (this.stopped) return;
-    const first = this.heap[0];
-    if (!first || first.dueAt >= this.armedFor) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.armedFor = first.dueAt;
-    this.timer = setTimeout(() => this.run(), Math.max(0, first.dueAt - performance.now()));
-  }
-
-  private run(): void {
-    this.timer = null;
-    this.armedFor = Infinity;
-    const now = performance.now();
-    let first = this.heap[0];
-    while (first && first.dueAt <= now + 0.5 && !this.stopped) {
-      this.pop();
-      first.heapIndex = -1;
-      first.fire(now);
-      first = this.heap[0];
-    }
-    this.arm();
-  }
-
-  private pop(): void {
-    const last = this.heap.pop();
-    if (this.heap.length > 0 && last) {
-      this.heap[0] = last;
-      last.heapIndex = 0;
-      this.down(0);
-    }
-  }
-
-  private up(index: number): void {
-    const heap = this.heap;
-    while (index > 0) {
-      const parent = (index - 1) >> 1;
-      if ((heap[parent] as { dueAt: number }).dueAt <= (heap[index] as { dueAt: number }).dueAt) break;
-      this.swap(index, parent);
-      index = parent;
-    }
-  }
-
-  private down(index: number): void {
-    const heap = this.heap;
-    for (;;) {
-      const left = index * 2 + 1;
-      const right = left + 1;
-      let smallest = index;
-      if (
-        left < heap.length &&
-        (heap[left] as { dueAt: number }).dueAt < (heap[smallest] as { dueAt: number }).dueAt
-      )
-        smallest = left;
-      if (
-        right < heap.length &&
-        (heap[right] as { dueAt: number }).dueAt < (heap[smallest] as { dueAt: number }).dueAt
-      )
-        smallest = right;
-      if (smallest === index) return;
-      this.swap(index, smallest);
-      index = smallest;
-    }
-  }
-
-  private swap(a: number, b: number): void {
-    const heap = this.heap;
-    const itemA = heap[a] as { heapIndex: number };
-    const itemB = heap[b] as { heapIndex: number };
-    heap[a] = itemB as (typeof heap)[number];
-    heap[b] = itemA as (typeof heap)[number];
-    itemA.heapIndex = b;
-    itemB.heapIndex = a;
-  }
-}
-
-/** Open model: turns the seeded arrival clock into sessions on free slots, or drops. */
-class ArrivalSource {
-  dueAt = 0;
-  heapIndex = -1;
-  private readonly clock: ArrivalClock;
-  private nextArrival: { index: number; at: number };
-
-  constructor(
-    private readonly engine: Engine,
-    private readonly startAt: number,
-    private readonly endAt: number,
-  ) {
-    const plan = engine.plan;
-    this.clock = new ArrivalClock(plan.rate, plan.arrival, plan.seed);
-    this.nextArrival = this.advanceToOwned();
-  }
-
-  begin(): void {
-    this.scheduleNext();
-  }
-
-  private advanceToOwned(): { index: number; at: number } {
-    for (;;) {
-      const arrival = this.clock.next();
-      if (owns(arrival.index, this.engine.share, this.engine.shares)) return arrival;
-      if (this.startAt + arrival.at > this.endAt) return arrival;
-    }
-  }
-
-  private scheduleNext(): void {
-    const dueAt = this.startAt + this.nextArrival.at;
-    if (dueAt >= this.endAt) return;
-    this.engine.scheduler.schedule(this, dueAt);
-  }
-
-  fire(now: number): void {
-    if (this.engine.stopping) return;
-    const arrival = this.nextArrival;
-    const dueAt = this.startAt + arrival.at;
-    this.engine.arrive(arrival.index, dueAt, now);
-    this.nextArrival = this.advanceToOwned();
-    this.scheduleNext();
-  }
-}
-
-export class Engine implements ExchangeOwner {
+export class Engine implements ExchangeOwner, ArrivalOwner {
   readonly openModel: boolean;
   readonly scheduler = new Scheduler();
   readonly counters: EngineCounters = {
