@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createActivities, type ActivityDeps } from '../../activities';
-import { RouterRegistry } from '../../routing/routers';
+import { RouterRegistry, routerTemplateVariables } from '../../routing/routers';
 import { RouterUnavailableError, type TrafficRouter } from '../../routing/traffic-router';
-import type { RolloutSpec } from '../../rollout/spec';
+import { ROUTER_TEMPLATE_VARIABLES, type RolloutSpec } from '../../rollout/spec';
 import {
   binomialTolerance,
   eventually,
@@ -187,5 +187,15 @@ describe.each<[string, HarnessFactory]>([
     await expect(router.getCanaryWeight()).resolves.toBe(0);
     const tally = await sendRequests(harness.trafficUrl, 100);
     expect(tally).toMatchObject({ baseline: 100, failed: 0 });
+  });
+
+  test('gives metric templates only names they know, with a value for each target', () => {
+    const variables = routerTemplateVariables(harness.spec, targets);
+    expect(Object.keys(variables.canary)).toEqual(Object.keys(variables.baseline));
+    for (const role of ['baseline', 'canary'] as const)
+      for (const [name, value] of Object.entries(variables[role])) {
+        expect(ROUTER_TEMPLATE_VARIABLES).toContain(name);
+        expect(value).toMatch(/\S/);
+      }
   });
 });
