@@ -63,6 +63,14 @@ describe('import boundaries', () => {
     expect(value).toEqual(['workflows/ may not import activities/ (docs/architecture.md)']);
   });
 
+  it('keeps metric sources apart from routers', async () => {
+    const errors = await boundaryErrors(
+      'signals/collector.ts',
+      "import { validateRouterSpec } from '../routing/routers';\nexport const validate = validateRouterSpec;\n",
+    );
+    expect(errors).toEqual(['signals/ may not import routing/ (docs/architecture.md)']);
+  });
+
   it('allows what the arrows allow', async () => {
     const errors = await boundaryErrors(
       'signals/templates.ts',
