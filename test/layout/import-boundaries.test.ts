@@ -58,7 +58,7 @@ describe('import boundaries', () => {
     expect(typeOnly).toEqual([]);
     const value = await boundaryErrors(
       'workflows/probe-summary.ts',
-      "import { createActivities } from '../activities';\nexport const create = createActivities;\n",
+      "import { createRolloutActivities } from '../activities';\nexport const create = createRolloutActivities;\n",
     );
     expect(value).toEqual(['workflows/ may not import activities/ (docs/architecture.md)']);
   });

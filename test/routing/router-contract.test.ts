@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createActivities, type ActivityDeps } from '../../activities';
+import { createRolloutActivities, type RolloutActivityDeps } from '../../activities';
 import { RouterRegistry, routerTemplateVariables } from '../../routing/routers';
 import { RouterUnavailableError, type TrafficRouter } from '../../routing/traffic-router';
 import { ROUTER_TEMPLATE_VARIABLES, type RolloutSpec } from '../../rollout/spec';
@@ -28,12 +28,11 @@ import {
 const SPLIT_REQUESTS = 3000;
 
 /** Only the router port is used by these activities; the others fail loudly if touched. */
-function routingOnlyDeps(routers: RouterRegistry): ActivityDeps {
+function routingOnlyDeps(routers: RouterRegistry): RolloutActivityDeps {
   const unused = (name: string) => () =>
     Promise.reject(new Error(`${name} is not part of the routing tests`));
   return {
     profiles: { select: unused('profiles') },
-    prober: { probe: unused('prober') },
     metrics: { collect: unused('metrics') },
     analyzer: { analyze: unused('analyzer') },
     routers,
@@ -54,7 +53,7 @@ describe.each<[string, HarnessFactory]>([
   let harness: RouterHarness;
   let registry: RouterRegistry;
   let router: TrafficRouter;
-  let activities: ReturnType<typeof createActivities>;
+  let activities: ReturnType<typeof createRolloutActivities>;
   const rolloutId = `rollout-shop-${kind}`;
 
   const setShare = (share: number) =>
@@ -68,7 +67,7 @@ describe.each<[string, HarnessFactory]>([
     harness = await startHarness(dir, targets);
     registry = new RouterRegistry({ env: harness.env });
     router = registry.routerFor(rolloutId, harness.spec, targets);
-    activities = createActivities(routingOnlyDeps(registry));
+    activities = createRolloutActivities(routingOnlyDeps(registry));
   });
 
   afterAll(async () => {
