@@ -127,7 +127,7 @@ export class SampleCollector implements MetricCollector {
     try {
       return this.deps.routerVariables?.(request.router, request.targets) ?? NO_VARIABLES;
     } catch {
-      return NO_VARIABLES; // validated before the rollout started; queries using them then say they lack them
+      return NO_VARIABLES; // validated at start; a query needing a router's name then says it has none
     }
   }
 }

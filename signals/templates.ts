@@ -6,8 +6,8 @@
  */
 import { ROUTER_TEMPLATE_VARIABLES } from '../rollout/spec';
 
-/** Variables every query has: the source fills them in for each target. */
-export const SOURCE_VARIABLES = ['target', 'window', 'instance', 'rolloutId', 'tick', 'action'] as const;
+/** Variables the source fills in for each target (`action` only in a query that names one). */
+const SOURCE_VARIABLES = ['target', 'window', 'instance', 'rolloutId', 'tick', 'action'] as const;
 
 /**
  * Variables a query may use: the source's own, and those a router may give (label values its

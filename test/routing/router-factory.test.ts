@@ -14,6 +14,14 @@ import { shareOfWeights, weightsForShare } from '../../routing/weights';
 import { ValidationError } from '../../core/validation';
 
 const targets = { baseline: { url: 'http://127.0.0.1:18081' }, canary: { url: 'http://127.0.0.1:18082' } };
+const nginx = {
+  kind: 'nginx',
+  configFile: '/etc/nginx/nginx.conf',
+  includeFile: '/etc/nginx/canary.conf',
+  pidFile: '/run/nginx.pid',
+  upstream: 'shop',
+  statusListen: '127.0.0.1:8099',
+};
 
 function issuesOf(run: () => unknown): string[] {
   try {
@@ -77,14 +85,6 @@ describe('validateRouterSpec', () => {
   });
 
   test("nginx refuses a sticky cookie name with '-', which NGINX would read as a shorter cookie", () => {
-    const nginx = {
-      kind: 'nginx',
-      configFile: '/etc/nginx/nginx.conf',
-      includeFile: '/etc/nginx/canary.conf',
-      pidFile: '/run/nginx.pid',
-      upstream: 'shop',
-      statusListen: '127.0.0.1:8099',
-    };
     expect(
       issuesOf(() => validateRouterSpec({ ...nginx, sticky: { by: 'cookie', name: 'canary-user' } })),
     ).toEqual([
@@ -153,14 +153,6 @@ describe('routerTemplateVariables', () => {
   });
 
   test('nginx and the Gateway API give none', () => {
-    const nginx = {
-      kind: 'nginx',
-      configFile: '/etc/nginx/nginx.conf',
-      includeFile: '/etc/nginx/canary.conf',
-      pidFile: '/run/nginx.pid',
-      upstream: 'shop',
-      statusListen: '127.0.0.1:8099',
-    };
     const gateway = {
       kind: 'gateway-api',
       apiServer: 'https://kubernetes.default.svc',
