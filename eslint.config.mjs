@@ -18,7 +18,8 @@ const LAYERS = {
   alerts: ['core', 'rollout', 'platform'],
   profiles: ['core', 'rollout', 'platform'],
   loadgen: ['core', 'rollout', 'platform', 'profiles'],
-  signals: ['core', 'rollout', 'platform', 'analysis', 'loadgen', 'routing'],
+  // Metric sources know no router: the worker hands them the router's template variables.
+  signals: ['core', 'rollout', 'platform', 'analysis', 'loadgen'],
   activities: [
     'core',
     'rollout',

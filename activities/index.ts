@@ -14,9 +14,15 @@ import type {
   TickRecord,
 } from '../rollout/types';
 import type { Verdict } from '../rollout/verdict';
-import type { ActivityDeps, AnalyzeRequest, CollectRequest, ProbeRequest } from './ports';
+import type {
+  AnalyzeRequest,
+  CollectRequest,
+  ProbeActivityDeps,
+  ProbeRequest,
+  RolloutActivityDeps,
+} from './ports';
 
-export type { ActivityDeps } from './ports';
+export type { ActivityDeps, ProbeActivityDeps, RolloutActivityDeps } from './ports';
 
 export interface LookupProfilesInput {
   rolloutId: string;
@@ -56,17 +62,11 @@ async function failFastOnBadInput<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-export function createActivities(deps: ActivityDeps) {
+/** The activities a rollout runs on its own task queue, except the probe. */
+export function createRolloutActivities(deps: RolloutActivityDeps) {
   return {
     async lookupProfiles(input: LookupProfilesInput): Promise<ProfileSelection> {
       return failFastOnBadInput(() => deps.profiles.select(input));
-    },
-
-    async probe(input: ProbeRequest): Promise<ProbeSummary> {
-      const context = Context.current();
-      return failFastOnBadInput(() =>
-        deps.prober.probe(input, (details) => context.heartbeat(details), context.cancellationSignal),
-      );
     },
 
     async collectMetrics(input: CollectRequest): Promise<MetricsSummary> {
@@ -111,4 +111,20 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-export type RolloutActivities = ReturnType<typeof createActivities>;
+/**
+ * The probe, served by the rollout worker and by loadgen workers (a spec's probe.taskQueue);
+ * it heartbeats and stops when the rollout cancels it.
+ */
+export function createProbeActivities({ prober }: ProbeActivityDeps) {
+  return {
+    async probe(input: ProbeRequest): Promise<ProbeSummary> {
+      const context = Context.current();
+      return failFastOnBadInput(() =>
+        prober.probe(input, (details) => context.heartbeat(details), context.cancellationSignal),
+      );
+    },
+  };
+}
+
+export type RolloutActivities = ReturnType<typeof createRolloutActivities>;
+export type ProbeActivities = ReturnType<typeof createProbeActivities>;

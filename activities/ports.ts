@@ -22,12 +22,20 @@ export interface TickRecorder {
   recordTick(record: TickRecord): Promise<void>;
 }
 
-export interface ActivityDeps {
+/** What the rollout activities need (createRolloutActivities). */
+export interface RolloutActivityDeps {
   profiles: ProfileSource;
-  prober: Prober;
   metrics: MetricCollector;
   analyzer: Analyzer;
   routers: RouterProvider;
   alerts: AlertDispatcherPort;
   ticks: TickRecorder;
 }
+
+/** What the probe activity needs (createProbeActivities); a loadgen worker has only this. */
+export interface ProbeActivityDeps {
+  prober: Prober;
+}
+
+/** A worker that serves the rollout activities and probes on its own queue needs both. */
+export type ActivityDeps = RolloutActivityDeps & ProbeActivityDeps;

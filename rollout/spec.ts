@@ -51,6 +51,14 @@ export interface AdapterSpec {
   [option: string]: Json;
 }
 
+/**
+ * Names a router may give metric query templates (`{{backend}}`): label values its own metrics
+ * carry for a target. The contract between routing/, where each router says which it gives, and
+ * signals/, which checks queries against it and fills in what it is handed, knowing no router.
+ */
+export const ROUTER_TEMPLATE_VARIABLES = ['backend', 'server', 'upstream'] as const;
+export type RouterTemplateVariable = (typeof ROUTER_TEMPLATE_VARIABLES)[number];
+
 export interface RolloutSpec {
   service: string;
   version: string;

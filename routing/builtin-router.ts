@@ -7,6 +7,7 @@ import {
   RouterUnavailableError,
   unavailable,
   type RoutingObservation,
+  type TemplateVariables,
 } from './traffic-router';
 
 export interface BuiltinRouterOptions {
@@ -44,6 +45,12 @@ export function parseBuiltinRouterSpec(
   if (adminUrl === undefined || tokenEnv === undefined || timeoutMs === undefined) return undefined;
   return { adminUrl: adminUrl.replace(/\/$/, ''), tokenEnv, timeoutMs };
 }
+
+/** The proxy labels its series `upstream="baseline"` or `upstream="canary"` (routing/proxy/metrics.ts). */
+export const BUILTIN_TEMPLATE_VARIABLES: Readonly<TemplateVariables> = Object.freeze({
+  baseline: Object.freeze({ upstream: 'baseline' }),
+  canary: Object.freeze({ upstream: 'canary' }),
+});
 
 interface ProxyState {
   share: number;

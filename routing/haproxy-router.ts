@@ -7,6 +7,7 @@ import {
   RouterUnavailableError,
   unavailable,
   type RoutingObservation,
+  type TemplateVariables,
 } from './traffic-router';
 import { readCallTimeout, readStickySpec, type StickySpec } from './spec-fields';
 import { probeUpstream } from './upstream-probe';
@@ -88,6 +89,19 @@ function readHealthCheck(r: FieldReader, value: unknown, field: string): Haproxy
     check.path === undefined ? '/' : r.string(check.path, `${field}.path`, /^\/\S*$/, 'must start with /');
   const intervalMs = r.duration(check.interval, `${field}.interval`, { minMs: 50, maxMs: 600_000 }, 1000);
   return path && intervalMs ? { path, intervalMs } : undefined;
+}
+
+/**
+ * Baseline and canary are two servers of one backend, so HAProxy's exporter labels their series
+ * `proxy="<backend>"` and `server="<server>"`.
+ */
+export function haproxyTemplateVariables(
+  options: Pick<HaproxyRouterOptions, 'backend' | 'servers'>,
+): TemplateVariables {
+  return {
+    baseline: { backend: options.backend, server: options.servers.baseline },
+    canary: { backend: options.backend, server: options.servers.canary },
+  };
 }
 
 /** One runtime API command on its own connection; HAProxy answers and closes (non-interactive mode). */

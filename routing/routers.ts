@@ -5,15 +5,25 @@
  */
 import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
 import { FieldReader } from '../core/validation';
-import { BuiltinRouter, parseBuiltinRouterSpec, type BuiltinRouterOptions } from './builtin-router';
+import {
+  BUILTIN_TEMPLATE_VARIABLES,
+  BuiltinRouter,
+  parseBuiltinRouterSpec,
+  type BuiltinRouterOptions,
+} from './builtin-router';
 import {
   GatewayApiRouter,
   parseGatewayApiRouterSpec,
   type GatewayApiRouterOptions,
 } from './gateway-api-router';
-import { HaproxyRouter, parseHaproxyRouterSpec, type HaproxyRouterOptions } from './haproxy-router';
+import {
+  HaproxyRouter,
+  haproxyTemplateVariables,
+  parseHaproxyRouterSpec,
+  type HaproxyRouterOptions,
+} from './haproxy-router';
 import { NginxRouter, parseNginxRouterSpec, type NginxRouterOptions } from './nginx-router';
-import type { TrafficRouter } from './traffic-router';
+import { NO_TEMPLATE_VARIABLES, type TemplateVariables, type TrafficRouter } from './traffic-router';
 
 export const ROUTER_KINDS = ['builtin', 'haproxy', 'nginx', 'gateway-api'] as const;
 export type RouterKind = (typeof ROUTER_KINDS)[number];
@@ -84,6 +94,27 @@ export function createRouter(
       return new NginxRouter(config.options, targets);
     case 'gateway-api':
       return new GatewayApiRouter(config.options, env);
+  }
+}
+
+/**
+ * What the router gives metric query templates for each target: the label values its own
+ * metrics carry (pure: validates the spec, touches no router). NGINX's stub status and the
+ * Gateway API's implementations label nothing per target that the router knows, so those give none.
+ */
+export function routerTemplateVariables(
+  spec: AdapterSpec,
+  targets?: RolloutSpec['targets'],
+): TemplateVariables {
+  const config = validateRouterSpec(spec, targets);
+  switch (config.kind) {
+    case 'builtin':
+      return BUILTIN_TEMPLATE_VARIABLES;
+    case 'haproxy':
+      return haproxyTemplateVariables(config.options);
+    case 'nginx':
+    case 'gateway-api':
+      return NO_TEMPLATE_VARIABLES;
   }
 }
 

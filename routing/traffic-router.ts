@@ -1,4 +1,6 @@
 import { ValidationError } from '../core/validation';
+import type { RouterTemplateVariable } from '../rollout/spec';
+import type { TargetRole } from '../rollout/verdict';
 
 /**
  * One interface for every way of moving real traffic between baseline and canary.
@@ -27,6 +29,17 @@ export interface TrafficRouter {
   finalize(outcome: 'promoted' | 'rolled_back'): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * What a router gives metric query templates, per target: the label values its own metrics carry
+ * for that target (e.g. HAProxy's backend and server). Empty where its metrics carry none.
+ */
+export type TemplateVariables = Record<TargetRole, Partial<Record<RouterTemplateVariable, string>>>;
+
+export const NO_TEMPLATE_VARIABLES: Readonly<TemplateVariables> = Object.freeze({
+  baseline: Object.freeze({}),
+  canary: Object.freeze({}),
+});
 
 /** The router is down or refused the change; retrying may help. */
 export class RouterUnavailableError extends Error {

@@ -1,5 +1,4 @@
 import type { Db } from 'mongodb';
-import { validateRouterSpec } from '../routing/routers';
 import { bucketCentre, bucketIndex } from '../analysis/histogram';
 import { compactSamples, type Sample } from '../analysis/samples';
 import type { Logger } from '../platform/logger';
@@ -15,13 +14,14 @@ import {
   type SourceSpec,
 } from './index';
 import { SampleStore, type SourceOutcome } from './sample-store';
-import type { SourceRequest } from './source';
+import type { TemplateValues } from './source';
 
 export interface CollectRequest {
   rolloutId: string;
   tick: number;
   window: { from: number; to: number };
   targets: RolloutSpec['targets'];
+  /** Read only by `CollectorDeps.routerVariables`: the collector knows no router. */
   router: AdapterSpec;
   /** Which sources and queries to use (`analysis.options.sources`); absent: the defaults. */
   analysis?: RolloutSpec['analysis'];
@@ -37,7 +37,14 @@ export interface CollectorDeps {
   logger?: Logger;
   /** Builds a source from its spec; the factory by default. */
   sourceFor?: (spec: SourceSpec) => MetricSource;
+  /**
+   * The template variables the rollout's router gives each target (the worker wires routing's
+   * `routerTemplateVariables`); without it, queries have only the sources' own variables.
+   */
+  routerVariables?: (router: AdapterSpec, targets: RolloutSpec['targets']) => TemplateValues;
 }
+
+const NO_VARIABLES: TemplateValues = { baseline: {}, canary: {} };
 
 /**
  * The MetricCollector port: for one rollout tick, asks every configured source for the probe
@@ -64,6 +71,7 @@ export class SampleCollector implements MetricCollector {
     /** Parts of a source that gave nothing while the rest of it did. */
     const gaps: SourceOutcome[] = [];
     const carry: Record<string, Json> = {};
+    const variables = this.routerVariables(request);
     for (const spec of sources) {
       const source = (this.deps.sourceFor ?? ((s: SourceSpec) => createSource(s, { db: this.deps.db })))(
         spec,
@@ -74,8 +82,7 @@ export class SampleCollector implements MetricCollector {
           tick: request.tick,
           window: request.window,
           targets: request.targets,
-          routerKind: request.router.kind,
-          ...haproxyNames(request.router),
+          variables,
           previous: isPlainObject(previous?.carry) ? (previous.carry[source.name] ?? null) : null,
         });
         // Sources stamp their own tick; the store's tick is the rollout's.
@@ -115,17 +122,12 @@ export class SampleCollector implements MetricCollector {
     });
     return { samples: raw.length, sources: ok, missing: missing.map((outcome) => outcome.source) };
   }
-}
 
-/** The HAProxy router's backend and server names (defaults filled in) for the PromQL templates. */
-function haproxyNames(router: AdapterSpec): Pick<SourceRequest, 'haproxy'> {
-  if (router.kind !== 'haproxy') return {};
-  try {
-    const config = validateRouterSpec(router);
-    return config.kind === 'haproxy'
-      ? { haproxy: { backend: config.options.backend, servers: config.options.servers } }
-      : {};
-  } catch {
-    return {}; // validated before the rollout started; queries using the names then say they lack them
+  private routerVariables(request: CollectRequest): TemplateValues {
+    try {
+      return this.deps.routerVariables?.(request.router, request.targets) ?? NO_VARIABLES;
+    } catch {
+      return NO_VARIABLES; // validated at start; a query needing a router's name then says it has none
+    }
   }
 }

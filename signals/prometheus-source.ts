@@ -44,20 +44,9 @@ export class PrometheusSource implements MetricSource {
   async collect(request: SourceRequest): Promise<SourceResult> {
     const samples: Sample[] = [];
     const gaps: SourceGap[] = [];
-    const window = promDuration(request.window.to - request.window.from);
     for (const target of ['baseline', 'canary'] as const) {
-      const variables = {
-        target: this.options.labels[target],
-        window,
-        instance: new URL(request.targets[target].url).host,
-        rolloutId: request.rolloutId,
-        tick: String(request.tick),
-        ...(request.haproxy
-          ? { backend: request.haproxy.backend, server: request.haproxy.servers[target] }
-          : {}),
-      };
+      const values = queryValues(request, target, this.options.labels[target]);
       for (const query of this.options.queries) {
-        const values = { ...variables, ...(query.action === undefined ? {} : { action: query.action }) };
         const base = {
           t: request.tick,
           target,
@@ -65,7 +54,7 @@ export class PrometheusSource implements MetricSource {
           ...(query.action === undefined ? {} : { action: query.action }),
         };
         try {
-          samples.push(await this.collectOne(query, values, request.window, base));
+          samples.push(await this.collectOne(renderQuery(query, values), request.window, base));
         } catch (error) {
           gaps.push({
             ...base,
@@ -84,17 +73,15 @@ export class PrometheusSource implements MetricSource {
   }
 
   private async collectOne(
-    query: QuerySpec,
-    values: Record<string, string>,
+    promql: RenderedQuery,
     window: { from: number; to: number },
     base: { t: number; target: TargetRole; metric: string; action?: string },
   ): Promise<Sample> {
-    if (query.kind === 'gauge') {
-      const points = await this.range(renderTemplate(query.query, values), window);
+    if (promql.kind === 'gauge') {
+      const points = await this.range(promql.query, window);
       return { ...base, histogram: { values: points, counts: points.map(() => 1) } };
     }
-    const eventsQuery = renderTemplate(query.events, values);
-    const trialsQuery = renderTemplate(query.trials, values);
+    const { events: eventsQuery, trials: trialsQuery } = promql;
     const trials = await this.instant(trialsQuery, window.to);
     if (trials === undefined) throw new NoValuesError(`no values for ${trialsQuery}`);
     // An events counter with no series yet (no 5xx ever answered) is 0 events among the trials.
@@ -154,6 +141,39 @@ export class PrometheusSource implements MetricSource {
       );
     return body;
   }
+}
+
+/** A query with its variables filled in: the PromQL sent to Prometheus. */
+export type RenderedQuery =
+  { kind: 'gauge'; query: string } | { kind: 'counts'; events: string; trials: string };
+
+/**
+ * The values of a query's variables for one target: those the router gives it, then the
+ * source's own (`label` is the target's `{{target}}`).
+ */
+export function queryValues(
+  request: SourceRequest,
+  target: TargetRole,
+  label: string,
+): Partial<Record<string, string>> {
+  return {
+    ...request.variables[target],
+    target: label,
+    window: promDuration(request.window.to - request.window.from),
+    instance: new URL(request.targets[target].url).host,
+    rolloutId: request.rolloutId,
+    tick: String(request.tick),
+  };
+}
+
+/** Renders a query for one target; a variable without a value is a TemplateError naming both. */
+export function renderQuery(query: QuerySpec, values: Partial<Record<string, string>>): RenderedQuery {
+  const all = query.action === undefined ? values : { ...values, action: query.action };
+  const render = (template: string, part: string) =>
+    renderTemplate(template, all, `query ${query.metric}${part}`);
+  return query.kind === 'gauge'
+    ? { kind: 'gauge', query: render(query.query, '') }
+    : { kind: 'counts', events: render(query.events, ' events'), trials: render(query.trials, ' trials') };
 }
 
 /** The series of a successful answer, which must be of the expected type. */

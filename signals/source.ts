@@ -13,13 +13,17 @@ export interface SourceRequest {
   /** The probe window, ms since epoch. */
   window: { from: number; to: number };
   targets: Record<TargetRole, { url: string }>;
-  /** Router kind (e.g. `haproxy`), for sources whose queries depend on it. */
-  routerKind: string;
-  /** HAProxy router only: its backend and each target's server there (`{{backend}}`, `{{server}}`). */
-  haproxy?: { backend: string; servers: Record<TargetRole, string> };
+  /**
+   * Template variables the rollout's router gives each target: label values its own metrics
+   * carry (`{{backend}}`, ...), empty where it gives none. Sources add their own variables.
+   */
+  variables: TemplateValues;
   /** What this source kept from the previous tick (e.g. counter readings), null on the first. */
   previous: Json;
 }
+
+/** Per target, the values of template variables by name. */
+export type TemplateValues = Record<TargetRole, Partial<Record<string, string>>>;
 
 export interface SourceResult {
   samples: Sample[];

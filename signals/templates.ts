@@ -4,21 +4,16 @@
  * empty string. Built-in sets per router or app; a rollout can bring its own queries.
  * Pure.
  */
+import { ROUTER_TEMPLATE_VARIABLES } from '../rollout/spec';
+
+/** Variables the source fills in for each target (`action` only in a query that names one). */
+const SOURCE_VARIABLES = ['target', 'window', 'instance', 'rolloutId', 'tick', 'action'] as const;
 
 /**
- * Variables a query may use. `backend` and `server` (the target's server in that backend) come
- * from the router spec and have values only when the router is kind `haproxy`.
+ * Variables a query may use: the source's own, and those a router may give (label values its
+ * own metrics carry); each router gives some or none, so those have values only with that router.
  */
-export const TEMPLATE_VARIABLES = [
-  'target',
-  'window',
-  'instance',
-  'rolloutId',
-  'tick',
-  'action',
-  'backend',
-  'server',
-] as const;
+export const TEMPLATE_VARIABLES = [...SOURCE_VARIABLES, ...ROUTER_TEMPLATE_VARIABLES] as const;
 export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
 
 export class TemplateError extends Error {
@@ -34,11 +29,23 @@ export function templateVariables(template: string): string[] {
   return [...template.matchAll(VARIABLE)].map((match) => match[1] as string);
 }
 
-export function renderTemplate(template: string, values: Partial<Record<string, string>>): string {
+/**
+ * Fills in `{{name}}` from `values`; a name without a value throws a TemplateError naming the
+ * template (`what`, e.g. `query status_5xx events`), the variable and the names it does have.
+ */
+export function renderTemplate(
+  template: string,
+  values: Partial<Record<string, string>>,
+  what = 'template',
+): string {
   return template.replace(VARIABLE, (_match, name: string) => {
     const value = values[name];
-    if (value === undefined)
-      throw new TemplateError(`template variable {{${name}}} has no value in: ${template}`);
+    if (value === undefined) {
+      const given = Object.keys(values).filter((key) => values[key] !== undefined);
+      throw new TemplateError(
+        `${what} uses {{${name}}}, which has no value for this rollout (it has: ${given.join(', ') || 'none'}): ${template}`,
+      );
+    }
     return value;
   });
 }
@@ -72,9 +79,8 @@ export const TEMPLATE_SETS: Record<string, QuerySpec[]> = {
     { metric: 'memory_bytes', kind: 'gauge', query: 'process_resident_memory_bytes{job="{{target}}"}' },
   ],
   /**
-   * HAProxy's built-in exporter (promex). The HAProxy router keeps baseline and canary as two
-   * servers of one backend, so these are per-server series: `proxy` is the router's backend and
-   * `server` the target's server name (router kind haproxy only).
+   * HAProxy's built-in exporter (promex), per-server series: `{{backend}}` and `{{server}}` come
+   * from a router whose metrics carry them. Default text: a rollout's own `queries` replace it.
    */
   haproxy: [
     {

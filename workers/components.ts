@@ -15,7 +15,7 @@ import { SampleCollector } from '../signals/collector';
 import { defaultOntology, loadOntology } from '../profiles/ontology';
 import { StoreProfileSource } from '../profiles/profile-source';
 import { ProfileStore } from '../profiles/store';
-import { RouterRegistry } from '../routing/routers';
+import { RouterRegistry, routerTemplateVariables } from '../routing/routers';
 import { RolloutStore } from '../client/rollout-store';
 import { WorkerMetrics } from './worker-metrics';
 
@@ -73,7 +73,11 @@ export async function createComponents(
   const deps: ActivityDeps = {
     profiles: new StoreProfileSource(profiles),
     prober,
-    metrics: new SampleCollector({ db, logger: logger.child({ component: 'metrics' }) }),
+    metrics: new SampleCollector({
+      db,
+      logger: logger.child({ component: 'metrics' }),
+      routerVariables: routerTemplateVariables,
+    }),
     analyzer: new RolloutAnalyzer(db),
     routers,
     alerts,

@@ -6,7 +6,7 @@
  * Run it with `workers/main.ts --queues loadgen`.
  */
 import { type NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities';
+import { createProbeActivities } from '../activities';
 import type { Prober } from '../activities/ports';
 import { LOADGEN_TASK_QUEUE } from '../rollout/messages';
 import type { WorkerMetrics } from './worker-metrics';
@@ -22,29 +22,12 @@ export interface LoadgenWorkerOptions {
   metrics?: WorkerMetrics;
 }
 
-/** Ports this queue never serves: only `probe` is registered, so these are never reached. */
-function probeOnlyDeps(prober: Prober): ActivityDeps {
-  const notHere = (port: string) => () => {
-    throw new Error(`${port} is not served on the ${LOADGEN_TASK_QUEUE} task queue`);
-  };
-  return {
-    prober,
-    profiles: { select: notHere('profiles') },
-    metrics: { collect: notHere('metrics') },
-    analyzer: { analyze: notHere('analyzer') },
-    routers: { routerFor: notHere('routers') },
-    alerts: { dispatch: notHere('alerts') },
-    ticks: { recordTick: notHere('ticks') },
-  };
-}
-
 export async function createLoadgenWorker(options: LoadgenWorkerOptions): Promise<Worker> {
-  const activities = createActivities(probeOnlyDeps(options.prober));
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? LOADGEN_TASK_QUEUE,
-    activities: { probe: (input: Parameters<typeof activities.probe>[0]) => activities.probe(input) },
+    activities: createProbeActivities({ prober: options.prober }),
     ...(options.metrics ? { interceptors: { activity: [options.metrics.activityInterceptor()] } } : {}),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentProbes ?? 2,
     // A cancellation reaches an activity in the answer to a heartbeat: the SDK's default throttle

@@ -1,5 +1,5 @@
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities';
+import { createProbeActivities, createRolloutActivities, type ActivityDeps } from '../activities';
 import { ROLLOUT_TASK_QUEUE } from '../rollout/messages';
 import type { WorkerMetrics } from './worker-metrics';
 
@@ -7,6 +7,7 @@ export interface RolloutWorkerOptions {
   connection: NativeConnection;
   namespace?: string;
   taskQueue?: string;
+  /** The rollout activities' and the probe's: probes run here unless a spec sends them elsewhere. */
   deps: ActivityDeps;
   /** A prebuilt bundle (tests, benchmarks) saves the seconds webpack needs per worker. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -25,7 +26,7 @@ export async function createRolloutWorker(options: RolloutWorkerOptions): Promis
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? ROLLOUT_TASK_QUEUE,
-    activities: createActivities(options.deps),
+    activities: { ...createRolloutActivities(options.deps), ...createProbeActivities(options.deps) },
     ...(options.metrics ? { interceptors: { activity: [options.metrics.activityInterceptor()] } } : {}),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }

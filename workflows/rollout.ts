@@ -19,7 +19,7 @@ import {
   type ActivityOptions,
   type LocalActivityOptions,
 } from '@temporalio/workflow';
-import type { RolloutActivities } from '../activities';
+import type { ProbeActivities, RolloutActivities } from '../activities';
 import { inconclusive, type Verdict } from '../rollout/verdict';
 import {
   pauseSignal,
@@ -235,7 +235,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     }
   };
 
-  const prober = proxyActivities<RolloutActivities>({
+  const prober = proxyActivities<ProbeActivities>({
     ...probeOptionsFor(spec.probe.durationMs),
     ...(spec.probe.taskQueue ? { taskQueue: spec.probe.taskQueue } : {}),
   });

@@ -58,9 +58,17 @@ describe('import boundaries', () => {
     expect(typeOnly).toEqual([]);
     const value = await boundaryErrors(
       'workflows/probe-summary.ts',
-      "import { createActivities } from '../activities';\nexport const create = createActivities;\n",
+      "import { createRolloutActivities } from '../activities';\nexport const create = createRolloutActivities;\n",
     );
     expect(value).toEqual(['workflows/ may not import activities/ (docs/architecture.md)']);
+  });
+
+  it('keeps metric sources apart from routers', async () => {
+    const errors = await boundaryErrors(
+      'signals/collector.ts',
+      "import { validateRouterSpec } from '../routing/routers';\nexport const validate = validateRouterSpec;\n",
+    );
+    expect(errors).toEqual(['signals/ may not import routing/ (docs/architecture.md)']);
   });
 
   it('allows what the arrows allow', async () => {

@@ -6,10 +6,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createActivities, type ActivityDeps } from '../../activities';
-import { RouterRegistry } from '../../routing/routers';
+import { createRolloutActivities, type RolloutActivityDeps } from '../../activities';
+import { RouterRegistry, routerTemplateVariables } from '../../routing/routers';
 import { RouterUnavailableError, type TrafficRouter } from '../../routing/traffic-router';
-import type { RolloutSpec } from '../../rollout/spec';
+import { ROUTER_TEMPLATE_VARIABLES, type RolloutSpec } from '../../rollout/spec';
 import {
   binomialTolerance,
   eventually,
@@ -28,12 +28,11 @@ import {
 const SPLIT_REQUESTS = 3000;
 
 /** Only the router port is used by these activities; the others fail loudly if touched. */
-function routingOnlyDeps(routers: RouterRegistry): ActivityDeps {
+function routingOnlyDeps(routers: RouterRegistry): RolloutActivityDeps {
   const unused = (name: string) => () =>
     Promise.reject(new Error(`${name} is not part of the routing tests`));
   return {
     profiles: { select: unused('profiles') },
-    prober: { probe: unused('prober') },
     metrics: { collect: unused('metrics') },
     analyzer: { analyze: unused('analyzer') },
     routers,
@@ -54,7 +53,7 @@ describe.each<[string, HarnessFactory]>([
   let harness: RouterHarness;
   let registry: RouterRegistry;
   let router: TrafficRouter;
-  let activities: ReturnType<typeof createActivities>;
+  let activities: ReturnType<typeof createRolloutActivities>;
   const rolloutId = `rollout-shop-${kind}`;
 
   const setShare = (share: number) =>
@@ -68,7 +67,7 @@ describe.each<[string, HarnessFactory]>([
     harness = await startHarness(dir, targets);
     registry = new RouterRegistry({ env: harness.env });
     router = registry.routerFor(rolloutId, harness.spec, targets);
-    activities = createActivities(routingOnlyDeps(registry));
+    activities = createRolloutActivities(routingOnlyDeps(registry));
   });
 
   afterAll(async () => {
@@ -187,5 +186,15 @@ describe.each<[string, HarnessFactory]>([
     await expect(router.getCanaryWeight()).resolves.toBe(0);
     const tally = await sendRequests(harness.trafficUrl, 100);
     expect(tally).toMatchObject({ baseline: 100, failed: 0 });
+  });
+
+  test('gives metric templates only names they know, with a value for each target', () => {
+    const variables = routerTemplateVariables(harness.spec, targets);
+    expect(Object.keys(variables.canary)).toEqual(Object.keys(variables.baseline));
+    for (const role of ['baseline', 'canary'] as const)
+      for (const [name, value] of Object.entries(variables[role])) {
+        expect(ROUTER_TEMPLATE_VARIABLES).toContain(name);
+        expect(value).toMatch(/\S/);
+      }
   });
 });

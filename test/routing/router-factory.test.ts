@@ -1,7 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
-import { createRouter, RouterRegistry, validateRouterSpec } from '../../routing/routers';
+import {
+  createRouter,
+  RouterRegistry,
+  routerTemplateVariables,
+  validateRouterSpec,
+} from '../../routing/routers';
 import { renderHaproxyBackend } from '../../routing/haproxy-router';
 import { renderNginxInclude, readRenderedState } from '../../routing/nginx-router';
 import { RouterUnavailableError, sameShare } from '../../routing/traffic-router';
@@ -9,6 +14,14 @@ import { shareOfWeights, weightsForShare } from '../../routing/weights';
 import { ValidationError } from '../../core/validation';
 
 const targets = { baseline: { url: 'http://127.0.0.1:18081' }, canary: { url: 'http://127.0.0.1:18082' } };
+const nginx = {
+  kind: 'nginx',
+  configFile: '/etc/nginx/nginx.conf',
+  includeFile: '/etc/nginx/canary.conf',
+  pidFile: '/run/nginx.pid',
+  upstream: 'shop',
+  statusListen: '127.0.0.1:8099',
+};
 
 function issuesOf(run: () => unknown): string[] {
   try {
@@ -72,14 +85,6 @@ describe('validateRouterSpec', () => {
   });
 
   test("nginx refuses a sticky cookie name with '-', which NGINX would read as a shorter cookie", () => {
-    const nginx = {
-      kind: 'nginx',
-      configFile: '/etc/nginx/nginx.conf',
-      includeFile: '/etc/nginx/canary.conf',
-      pidFile: '/run/nginx.pid',
-      upstream: 'shop',
-      statusListen: '127.0.0.1:8099',
-    };
     expect(
       issuesOf(() => validateRouterSpec({ ...nginx, sticky: { by: 'cookie', name: 'canary-user' } })),
     ).toEqual([
@@ -123,6 +128,45 @@ describe('validateRouterSpec', () => {
     const spec = { kind: 'builtin', adminUrl: 'http://127.0.0.1:9901', tokenEnv: 'NOT_SET_ANYWHERE' };
     expect(issuesOf(() => createRouter(spec, targets, {}))).toEqual([
       'router.tokenEnv: environment variable NOT_SET_ANYWHERE is not set on the worker',
+    ]);
+  });
+});
+
+describe('routerTemplateVariables', () => {
+  test("haproxy gives its backend and each target's server, defaults filled in", () => {
+    const spec = { kind: 'haproxy', runtimeApi: '/run/haproxy.sock', backend: 'shop' };
+    expect(routerTemplateVariables({ ...spec, servers: { baseline: 'v1', canary: 'v2' } }, targets)).toEqual({
+      baseline: { backend: 'shop', server: 'v1' },
+      canary: { backend: 'shop', server: 'v2' },
+    });
+    expect(routerTemplateVariables(spec)).toEqual({
+      baseline: { backend: 'shop', server: 'baseline' },
+      canary: { backend: 'shop', server: 'canary' },
+    });
+  });
+
+  test('the built-in proxy gives the upstream label of its own series', () => {
+    expect(routerTemplateVariables({ kind: 'builtin', adminUrl: 'http://127.0.0.1:9901' }, targets)).toEqual({
+      baseline: { upstream: 'baseline' },
+      canary: { upstream: 'canary' },
+    });
+  });
+
+  test('nginx and the Gateway API give none', () => {
+    const gateway = {
+      kind: 'gateway-api',
+      apiServer: 'https://kubernetes.default.svc',
+      namespace: 'shop',
+      route: 'shop',
+      backends: { baseline: { name: 'shop-v1', port: 80 }, canary: { name: 'shop-v2', port: 80 } },
+    };
+    for (const spec of [nginx, gateway])
+      expect(routerTemplateVariables(spec, targets)).toEqual({ baseline: {}, canary: {} });
+  });
+
+  test('refuses a spec the factory would refuse, naming the field', () => {
+    expect(issuesOf(() => routerTemplateVariables({ kind: 'haproxy', backend: 'shop' }))).toEqual([
+      'router.runtimeApi: must be a non-empty string',
     ]);
   });
 });

@@ -15,6 +15,8 @@ import { SAMPLES_COLLECTION } from '../../signals/sample-store';
 import { seededRandom, type RandomStream } from '../../core/random';
 import { FerretDbServer } from '../../devstack/ferretdb';
 import type { CollectRequest } from '../../activities/ports';
+import { routerTemplateVariables } from '../../routing/routers';
+import type { SourceRequest } from '../../signals/source';
 import type { RolloutSpec } from '../../rollout/spec';
 import { ValidationError, type Json } from '../../core/validation';
 
@@ -214,6 +216,47 @@ describe('sample collector and analyzer on FerretDB', () => {
     await expect(collector.collect(collectRequest('rollout-shop-bad', 1, bad))).rejects.toThrow(
       'analysis.sources[0].kind: must be one of probe-results, prometheus, scrape',
     );
+  });
+
+  it("hands every source the template variables the rollout's router gives", async () => {
+    const seen: { source: string; variables: SourceRequest['variables'] }[] = [];
+    const collector = new SampleCollector({
+      db,
+      routerVariables: routerTemplateVariables,
+      sourceFor: (spec) => ({
+        name: spec.kind,
+        collect: async (request) => {
+          seen.push({ source: spec.kind, variables: request.variables });
+          return { samples: [{ t: 0, target: 'canary', metric: 'memory_bytes', value: 1 }] };
+        },
+      }),
+    });
+    const twoSources = { ...analysis, options: { sources: [{ kind: 'probe-results' }, { kind: 'scrape' }] } };
+    const haproxy = {
+      kind: 'haproxy',
+      runtimeApi: '/run/haproxy/admin.sock',
+      backend: 'shop',
+      servers: { baseline: 'v1', canary: 'v2' },
+    };
+    await collector.collect({ ...collectRequest('rollout-shop-vars', 1, twoSources), router: haproxy });
+    const expected = {
+      baseline: { backend: 'shop', server: 'v1' },
+      canary: { backend: 'shop', server: 'v2' },
+    };
+    expect(seen).toEqual([
+      { source: 'probe-results', variables: expected },
+      { source: 'scrape', variables: expected },
+    ]);
+    // A router spec that no longer validates gives no names; queries needing one then say so.
+    seen.length = 0;
+    await collector.collect({
+      ...collectRequest('rollout-shop-vars', 2, twoSources),
+      router: { kind: 'envoy' },
+    });
+    expect(seen.map((entry) => entry.variables)).toEqual([
+      { baseline: {}, canary: {} },
+      { baseline: {}, canary: {} },
+    ]);
   });
 
   it('carries the state deflated and reads it back intact', () => {

@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NoValuesError, validateAnalysisOptions } from '../../signals';
-import { PrometheusSource } from '../../signals/prometheus-source';
+import { PrometheusSource, queryValues, renderQuery } from '../../signals/prometheus-source';
 import { ScrapeSource } from '../../signals/scrape-source';
 import type { SourceRequest } from '../../signals/source';
 import { renderTemplate, TEMPLATE_SETS, TemplateError } from '../../signals/templates';
 import { renderHaproxyBackend } from '../../routing/haproxy-router';
+import { routerTemplateVariables } from '../../routing/routers';
 import { HaproxyServer } from '../../devstack/haproxy';
 import { ManagedProcess } from '../../devstack/managed-process';
 import { freePort } from '../../devstack/ports';
@@ -57,11 +58,19 @@ function request(overrides: Partial<SourceRequest> = {}): SourceRequest {
       baseline: { url: `http://127.0.0.1:${ports.baseline}` },
       canary: { url: `http://127.0.0.1:${ports.canary}` },
     },
-    routerKind: 'builtin',
+    variables: { baseline: {}, canary: {} },
     previous: null,
     ...overrides,
   };
 }
+
+/** The router of the HAProxy started below: backend `shop`, baseline server v1, canary v2. */
+const haproxyRouter = {
+  kind: 'haproxy',
+  runtimeApi: '/run/haproxy/admin.sock',
+  backend: 'shop',
+  servers: { baseline: 'v1', canary: 'v2' },
+};
 
 function source(queries: ConstructorParameters<typeof PrometheusSource>[0]['queries']): PrometheusSource {
   return new PrometheusSource({
@@ -162,8 +171,7 @@ describe('Prometheus source', () => {
     const { samples, gaps } = await source(TEMPLATE_SETS.haproxy ?? []).collect(
       request({
         window: { from: windowStart - 5000, to: Date.now() },
-        routerKind: 'haproxy',
-        haproxy: { backend: 'shop', servers: { baseline: 'v1', canary: 'v2' } },
+        variables: routerTemplateVariables(haproxyRouter),
       }),
     );
     expect(gaps).toBeUndefined();
@@ -173,6 +181,45 @@ describe('Prometheus source', () => {
     expect(counts.canary?.trials).toBeGreaterThan(150);
     expect((counts.canary?.events ?? 0) / (counts.canary?.trials ?? 1)).toBeGreaterThan(0.04);
     expect((counts.baseline?.events ?? 0) / (counts.baseline?.trials ?? 1)).toBeLessThan(0.04);
+  });
+
+  it("renders the haproxy set with the HAProxy router's names exactly as before", () => {
+    const haproxyRequest = request({
+      window: { from: 0, to: 45_000 },
+      variables: routerTemplateVariables(haproxyRouter),
+    });
+    const rendered = (['baseline', 'canary'] as const).map((target) =>
+      (TEMPLATE_SETS.haproxy ?? []).map((query) =>
+        renderQuery(query, queryValues(haproxyRequest, target, target)),
+      ),
+    );
+    expect(rendered).toEqual([
+      [
+        {
+          kind: 'counts',
+          events:
+            'sum(increase(haproxy_server_http_responses_total{proxy="shop",server="v1",code="5xx"}[45s]))',
+          trials: 'sum(increase(haproxy_server_http_responses_total{proxy="shop",server="v1"}[45s]))',
+        },
+      ],
+      [
+        {
+          kind: 'counts',
+          events:
+            'sum(increase(haproxy_server_http_responses_total{proxy="shop",server="v2",code="5xx"}[45s]))',
+          trials: 'sum(increase(haproxy_server_http_responses_total{proxy="shop",server="v2"}[45s]))',
+        },
+      ],
+    ]);
+  });
+
+  it('fails a query whose variable the router does not give, naming the query and the variable', async () => {
+    const builtin = routerTemplateVariables({ kind: 'builtin', adminUrl: 'http://127.0.0.1:9901' });
+    const failure = source(TEMPLATE_SETS.haproxy ?? []).collect(request({ variables: builtin }));
+    await expect(failure).rejects.not.toBeInstanceOf(NoValuesError);
+    await expect(failure).rejects.toThrow(
+      'canary status_5xx: query status_5xx events uses {{backend}}, which has no value for this rollout (it has: upstream, target, window, instance, rolloutId, tick)',
+    );
   });
 
   it('raises NoValuesError for an empty result and for NaN', async () => {
@@ -283,7 +330,7 @@ describe('Prometheus source', () => {
       new ValidationError([
         {
           field: 'analysis.sources[0].queries[0].query',
-          rule: 'uses unknown template variable {{tenant}} (known: target, window, instance, rolloutId, tick, action, backend, server)',
+          rule: 'uses unknown template variable {{tenant}} (known: target, window, instance, rolloutId, tick, action, backend, server, upstream)',
         },
       ]),
     );

@@ -3,12 +3,12 @@
  * rollout workflow itself is not changed by the loadgen branch (see docs/loadgen.md).
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { RolloutActivities } from '../../../activities';
+import type { ProbeActivities } from '../../../activities';
 import type { ProbeRequest } from '../../../activities/ports';
 import type { ProbeSummary } from '../../../rollout/types';
 import { LOADGEN_TASK_QUEUE } from '../../../rollout/messages';
 
-const { probe } = proxyActivities<RolloutActivities>({
+const { probe } = proxyActivities<ProbeActivities>({
   taskQueue: LOADGEN_TASK_QUEUE,
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '10 seconds',
