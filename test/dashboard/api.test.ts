@@ -11,7 +11,7 @@ import { statusQuery } from '../../rollout/messages';
 import { rolloutIdFor } from '../../rollout/spec';
 import type { RolloutStatus } from '../../rollout/types';
 import { ValidationError } from '../../core/validation';
-import type { RolloutDetail } from '../../dashboard/rollout-directory';
+import type { RolloutDetail } from '../../client/rollout-detail';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
 import { dashboardTestWorker, DEFAULT_SHAPES, syntheticStats, until } from './support';
@@ -40,7 +40,7 @@ beforeAll(async () => {
     temporal: servers.env.client,
     db: servers.db,
     settings,
-    directory: { cacheMs: 0 },
+    rollouts: { cacheMs: 0 },
   });
   tokenless = await buildDashboard({
     temporal: servers.env.client,
@@ -425,7 +425,7 @@ describe('when Temporal is unreachable', () => {
       temporal: new Client({ connection }),
       db: servers.db,
       settings: { auth: { token: TOKEN, protectReads: false }, refreshMs: 2000 },
-      directory: { queryTimeoutMs: 300, listTimeoutMs: 300 },
+      rollouts: { queryTimeoutMs: 300, listTimeoutMs: 300 },
     });
     try {
       const started = Date.now();
