@@ -321,12 +321,3 @@ export class RolloutClient {
     return this.handle(rolloutId);
   }
 }
-
-/** @deprecated use `new RolloutClient(client).start(...)`; kept until the tests move over. */
-export function startRollout(
-  client: Client,
-  spec: RolloutSpec,
-  options: StartRolloutOptions = {},
-): Promise<RolloutHandle> {
-  return new RolloutClient(client).start(spec, options);
-}
