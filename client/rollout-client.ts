@@ -80,18 +80,17 @@ export class RolloutClient {
   private readonly rows: RolloutList;
 
   constructor(
-    readonly temporal: Client,
+    private readonly temporal: Client,
     options: RolloutClientOptions = {},
   ) {
     this.queryTimeoutMs = options.queryTimeoutMs ?? 3000;
     this.cacheMs = options.cacheMs ?? 0;
-    const lastVerdictOf = options.lastVerdictOf;
     this.rows = new RolloutList(
       temporal,
       {
         status: (rolloutId) => this.status(rolloutId),
         result: (rolloutId) => this.bounded(() => this.handle(rolloutId).result()),
-        lastVerdictOf,
+        lastVerdictOf: options.lastVerdictOf,
       },
       {
         listTimeoutMs: options.listTimeoutMs ?? 5000,
