@@ -51,6 +51,13 @@ const LAYERS = {
   cli: ['core', 'rollout', 'platform', 'analysis', 'profiles', 'loadgen', 'client', 'devstack'],
 };
 
+/** Every block that sets no-restricted-imports repeats this: a later block replaces the rule. */
+const EXECA_IMPORT = {
+  name: 'execa',
+  message: 'execa is ESM-only: load it with loadExeca() from platform/execa so tsx and jest can run it.',
+  allowTypeImports: true,
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -112,14 +119,23 @@ export default tseslint.config(
         { allowNumber: true, allowBoolean: true },
       ],
       eqeqeq: ['error', 'always'],
+      'no-restricted-imports': ['error', { paths: [EXECA_IMPORT] }],
+    },
+  },
+  {
+    // Entry points reach rollouts through client/ (RolloutClient and its typed errors);
+    // platform/temporal-connection builds the Temporal Client they hand to it.
+    files: ['cli/**/*.ts', 'dashboard/**/*.ts'],
+    rules: {
       'no-restricted-imports': [
         'error',
         {
           paths: [
+            EXECA_IMPORT,
             {
-              name: 'execa',
+              name: '@temporalio/client',
               message:
-                'execa is ESM-only: load it with loadExeca() from platform/execa so tsx and jest can run it.',
+                'entry points reach rollouts through RolloutClient (client/); a Client comes from platform/temporal-connection. Type imports are fine.',
               allowTypeImports: true,
             },
           ],

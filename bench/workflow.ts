@@ -15,7 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection } from '@temporalio/worker';
 import { createLogger } from '../platform/logger';
 import { installTemporalRuntime } from '../platform/temporal-logging';
-import { startRollout } from '../client/rollout-client';
+import { RolloutClient } from '../client/rollout-client';
 import { TemporalDevServer } from '../devstack/temporal-server';
 import type { ActivityDeps } from '../activities/ports';
 import { createRolloutWorker, WORKFLOWS_PATH } from '../workers/rollout-worker';
@@ -102,6 +102,7 @@ async function measure(
   ticks: TickRecord[],
   run: string,
 ): Promise<Row> {
+  const rollouts = new RolloutClient(client);
   const handles = [];
   for (let i = 0; i < size; i++) {
     const spec = parseRolloutSpec({
@@ -114,7 +115,7 @@ async function measure(
       // 1 % steps from 5 %: the rollouts keep ticking for the whole measurement.
       policy: { probingTicks: 1, stepUp: 0.5 },
     });
-    handles.push(startRollout(client, spec, { taskQueue: 'bench' }));
+    handles.push(rollouts.start(spec, { taskQueue: 'bench' }));
   }
   const started = await Promise.all(handles);
   const warmupMs = 5000;

@@ -13,7 +13,7 @@ import metricsPlugin from './plugins/metrics';
 import pagePlugin from './plugins/page';
 import { validatorCompiler } from './plugins/validation';
 import { RolloutReadModel } from './read-model';
-import { RolloutDirectory, type DirectoryOptions } from './rollout-directory';
+import { RolloutClient, type RolloutClientOptions } from '../client/rollout-client';
 import controlRoutes from './routes/controls';
 import rolloutRoutes from './routes/rollouts';
 
@@ -29,12 +29,13 @@ export interface DashboardOptions {
   temporal: Client;
   db: Db;
   settings: DashboardSettings;
-  directory?: DirectoryOptions;
+  /** Timeouts, concurrency and caching of the rollout reads (tests shorten them). */
+  rollouts?: Omit<RolloutClientOptions, 'lastVerdictOf'>;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    dashboard: { directory: RolloutDirectory; readModel: RolloutReadModel; settings: DashboardSettings };
+    dashboard: { rollouts: RolloutClient; readModel: RolloutReadModel; settings: DashboardSettings };
   }
 }
 
@@ -53,19 +54,20 @@ export async function dashboardApp(app: FastifyInstance, options: DashboardOptio
   // Bodies are JSON only: text/plain is a 415 naming content-type, not a confusing 400.
   app.removeContentTypeParser('text/plain');
   const readModel = new RolloutReadModel(options.db);
-  const directory = new RolloutDirectory(
-    options.temporal,
-    (rolloutId) => readModel.lastVerdict(rolloutId),
-    options.directory,
-  );
-  app.decorate('dashboard', { directory, readModel, settings: options.settings });
+  const rollouts = new RolloutClient(options.temporal, {
+    // Many viewers and scrapes, one query a second per rollout.
+    cacheMs: 1000,
+    ...options.rollouts,
+    lastVerdictOf: (rolloutId) => readModel.lastVerdict(rolloutId),
+  });
+  app.decorate('dashboard', { rollouts, readModel, settings: options.settings });
   app.addHook('onSend', async (_request, reply, payload) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) void reply.header(name, value);
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
     return payload;
   });
   await app.register(errorsPlugin);
-  await app.register(metricsPlugin, { directory });
+  await app.register(metricsPlugin, { rollouts });
   await app.register(pagePlugin);
   app.get('/healthz', async () => ({ ok: true }));
   await app.register(rolloutRoutes);

@@ -12,13 +12,11 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { validateComponentConfig } from '../../client/validate-spec';
 import { parseRolloutDocument } from '../../rollout/document';
-import { startRollout, watchRollout } from '../../client/rollout-client';
+import { RolloutClient } from '../../client/rollout-client';
 import { connectClient } from '../../platform/temporal-connection';
 import { CHECKOUT_REGRESSION, demoRolloutDocument, NO_FAULTS } from '../../devstack/demo-rollout';
 import { LocalStack } from '../../devstack/local-stack';
 import { projectRoot } from '../../devstack/tools';
-import { rollbackSignal, statusQuery } from '../../rollout/messages';
-import type { RolloutWorkflow } from '../../client/rollout-client';
 import type { RolloutResult } from '../../rollout/types';
 import { formatStatus } from './rollout';
 
@@ -99,30 +97,21 @@ export function register(program: Command): void {
         process.once('SIGTERM', () => void shutdown(143));
 
         const client = await connectClient({ address: stack.temporal.address, namespace: 'default' });
+        const rollouts = new RolloutClient(client);
+        const isRunning = (rolloutId: string) => rollouts.isRunning(rolloutId).catch(() => false);
         // One router, one rollout: a rollout of the other scenario still running is rolled back first.
-        if (previous && previous.scenario !== flags.scenario) {
-          const earlier = client.workflow.getHandle(previous.rolloutId);
-          const description = await earlier.describe().catch(() => undefined);
-          if (description?.status.name === 'RUNNING') {
-            say(
-              `rolling back ${previous.rolloutId} (${previous.scenario}) before starting ${flags.scenario}...`,
-            );
-            await earlier.signal(rollbackSignal, {
-              by: 'canary demo',
-              reason: `superseded by a ${flags.scenario} demo`,
-            });
-            await earlier.result().catch(() => undefined);
-          }
+        if (previous && previous.scenario !== flags.scenario && (await isRunning(previous.rolloutId))) {
+          say(
+            `rolling back ${previous.rolloutId} (${previous.scenario}) before starting ${flags.scenario}...`,
+          );
+          await rollouts.rollback(previous.rolloutId, {
+            by: 'canary demo',
+            reason: `superseded by a ${flags.scenario} demo`,
+          });
+          await rollouts.result(previous.rolloutId).catch(() => undefined);
         }
         let state = resuming;
-        const running =
-          state &&
-          (
-            await client.workflow
-              .getHandle(state.rolloutId)
-              .describe()
-              .catch(() => undefined)
-          )?.status.name === 'RUNNING';
+        const running = state && (await isRunning(state.rolloutId));
         if (state && running) {
           say(`resuming ${state.rolloutId} where it stopped`);
         } else {
@@ -136,7 +125,7 @@ export function register(program: Command): void {
           const spec = parseRolloutDocument(readFileSync(specFile, 'utf8'), specFile);
           validateComponentConfig(spec);
           if (flags.scenario === 'regression') await stack.injectCanaryFaults(NO_FAULTS);
-          const handle = await startRollout(client, spec);
+          const handle = await rollouts.start(spec);
           state = { scenario: flags.scenario, rolloutId: handle.workflowId, run, faultsInjected: false };
           writeFileSync(stateFile, JSON.stringify(state, null, 2));
           say(`started ${state.rolloutId} (spec: ${specFile})`);
@@ -150,7 +139,7 @@ export function register(program: Command): void {
         say('Ctrl-C stops everything; run the same command again to continue.');
 
         let lastLine = '';
-        const outcome: RolloutResult = await watchRollout(client, current.rolloutId, async (status) => {
+        const outcome: RolloutResult = await rollouts.watch(current.rolloutId, async (status) => {
           if (
             flags.scenario === 'regression' &&
             !current.faultsInjected &&
@@ -165,8 +154,7 @@ export function register(program: Command): void {
           if (line !== lastLine) say(line);
           lastLine = line;
         });
-        const handle = client.workflow.getHandle<RolloutWorkflow>(current.rolloutId);
-        const final = await handle.query(statusQuery).catch(() => undefined);
+        const final = await rollouts.status(current.rolloutId).catch(() => undefined);
         const blamed = [
           ...new Set(final?.investigations.flatMap((i) => i.anomalies.map((a) => a.summary)) ?? []),
         ];

@@ -4,23 +4,19 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import { validateComponentConfig } from '../../client/validate-spec';
 import { inDocumentTerms, parseRolloutDocument } from '../../rollout/document';
 import { ValidationError } from '../../core/validation';
-import { startRollout, watchRollout } from '../../client/rollout-client';
-import { connectClient, temporalTargetFromEnv } from '../../platform/temporal-connection';
+import { RolloutClient } from '../../client/rollout-client';
 import {
-  pauseSignal,
-  promoteSignal,
-  resumeSignal,
-  rollbackSignal,
-  ROLLOUT_WORKFLOW_TYPE,
-  setPolicyUpdate,
-  statusQuery,
-} from '../../rollout/messages';
-import { rolloutIdFor } from '../../rollout/spec';
+  PolicyUpdateRefusedError,
+  RolloutAlreadyStartedError,
+  RolloutEndedError,
+  RolloutNotFoundError,
+} from '../../client/rollout-errors';
+import { connectClient, temporalTargetFromEnv } from '../../platform/temporal-connection';
 import type { RolloutResult, RolloutStatus } from '../../rollout/types';
 import { CliError } from '../errors';
 
@@ -45,7 +41,10 @@ function checkId(id: string): string {
   return id;
 }
 
-async function withClient<T>(flags: ConnectionFlags, run: (client: Client) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  flags: ConnectionFlags,
+  run: (rollouts: RolloutClient) => Promise<T>,
+): Promise<T> {
   const target = temporalTargetFromEnv({ address: flags.address, namespace: flags.namespace });
   let client: Client;
   try {
@@ -56,9 +55,10 @@ async function withClient<T>(flags: ConnectionFlags, run: (client: Client) => Pr
     );
   }
   try {
-    return await run(client);
+    return await run(new RolloutClient(client));
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError)
+    // Temporal answers a signal or update to an ended workflow as not found; so does this CLI.
+    if (error instanceof RolloutNotFoundError || error instanceof RolloutEndedError)
       throw new CliError(`no rollout with that id in namespace ${target.namespace}`);
     throw error;
   } finally {
@@ -82,10 +82,10 @@ function exitCodeFor(result: RolloutResult): number {
 }
 
 /** Follows a rollout until it ends: a live line on a TTY, a line per change otherwise, NDJSON with --json. */
-async function follow(client: Client, id: string, json: boolean): Promise<number> {
+async function follow(rollouts: RolloutClient, id: string, json: boolean): Promise<number> {
   const tty = process.stdout.isTTY && !json;
   let last = '';
-  const outcome = await watchRollout(client, id, (status) => {
+  const outcome = await rollouts.watch(id, (status) => {
     const line = json ? JSON.stringify({ type: 'status', ...status }) : formatStatus(status);
     if (tty) process.stdout.write(`\r\x1b[2K${line.slice(0, process.stdout.columns ?? 200)}`);
     else if (line !== last && (json || status.tick !== 0 || !last)) process.stdout.write(`${line}\n`);
@@ -152,36 +152,24 @@ export function register(program: Command): void {
       } catch (error) {
         throw error instanceof ValidationError ? inDocumentTerms(error) : error;
       }
-      process.exitCode = await withClient(flags, async (client) => {
-        let id = rolloutIdFor(spec.service, spec.version);
+      process.exitCode = await withClient(flags, async (rollouts) => {
+        let id: string;
         try {
-          const handle = await startRollout(client, spec, {
+          const handle = await rollouts.start(spec, {
             taskQueue: flags.taskQueue,
             allowRestart: flags.allowRestart,
           });
           id = handle.workflowId;
         } catch (error) {
-          if (error instanceof WorkflowExecutionAlreadyStartedError) {
-            // rollout-<service>-<version> can collide across services with hyphens (a + b-1, a-b + 1).
-            const memo = (
-              await client.workflow
-                .getHandle(id)
-                .describe()
-                .catch(() => undefined)
-            )?.memo;
-            if (memo && (memo.service !== spec.service || memo.version !== spec.version))
-              throw new CliError(
-                `${id} is the rollout of service ${String(memo.service)} version ${String(memo.version)}: ids of different deployments collide; use another version string`,
-              );
+          if (error instanceof RolloutAlreadyStartedError)
             throw new CliError(
-              `${id} was already started: a deployment is rolled out once (use --allow-restart after it has ended)`,
+              error.holder ? error.message : `${error.message} (use --allow-restart after it has ended)`,
             );
-          }
           throw error;
         }
         if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'started', rolloutId: id })}\n`);
         else process.stdout.write(`started ${id}\n`);
-        return flags.wait ? follow(client, id, Boolean(flags.json)) : 0;
+        return flags.wait ? follow(rollouts, id, Boolean(flags.json)) : 0;
       });
     },
   );
@@ -190,8 +178,8 @@ export function register(program: Command): void {
     rollout.command('status <id>').description("a rollout's phase, share and verdicts").option('--json'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
     checkId(id);
-    await withClient(flags, async (client) => {
-      const status = await client.workflow.getHandle(id).query(statusQuery);
+    await withClient(flags, async (rollouts) => {
+      const status = await rollouts.status(id);
       process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : `${formatStatus(status)}\n`);
     });
   });
@@ -203,23 +191,21 @@ export function register(program: Command): void {
       .option('--json'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
     checkId(id);
-    process.exitCode = await withClient(flags, (client) => follow(client, id, Boolean(flags.json)));
+    process.exitCode = await withClient(flags, (rollouts) => follow(rollouts, id, Boolean(flags.json)));
   });
 
   connectionOptions(
     rollout.command('pause <id>').description('hold the canary at its share').option('--reason <text>'),
   ).action(async (id: string, flags: ConnectionFlags & { reason?: string }) => {
     checkId(id);
-    await withClient(flags, (client) =>
-      client.workflow.getHandle(id).signal(pauseSignal, { by: who(), reason: flags.reason }),
-    );
+    await withClient(flags, (rollouts) => rollouts.pause(id, { by: who(), reason: flags.reason }));
     process.stdout.write(`pause sent to ${id}\n`);
   });
 
   connectionOptions(rollout.command('resume <id>').description('continue a paused rollout')).action(
     async (id: string, flags: ConnectionFlags) => {
       checkId(id);
-      await withClient(flags, (client) => client.workflow.getHandle(id).signal(resumeSignal, { by: who() }));
+      await withClient(flags, (rollouts) => rollouts.resume(id, { by: who() }));
       process.stdout.write(`resume sent to ${id}\n`);
     },
   );
@@ -232,9 +218,7 @@ export function register(program: Command): void {
   ).action(async (id: string, flags: ConnectionFlags & { reason: string }) => {
     checkId(id);
     if (!flags.reason.trim()) throw new CliError('--reason: must not be empty');
-    await withClient(flags, (client) =>
-      client.workflow.getHandle(id).signal(rollbackSignal, { by: who(), reason: flags.reason }),
-    );
+    await withClient(flags, (rollouts) => rollouts.rollback(id, { by: who(), reason: flags.reason }));
     process.stdout.write(`rollback sent to ${id}\n`);
   });
 
@@ -242,9 +226,7 @@ export function register(program: Command): void {
     rollout.command('promote <id>').description('give the canary all traffic now').option('--reason <text>'),
   ).action(async (id: string, flags: ConnectionFlags & { reason?: string }) => {
     checkId(id);
-    await withClient(flags, (client) =>
-      client.workflow.getHandle(id).signal(promoteSignal, { by: who(), reason: flags.reason }),
-    );
+    await withClient(flags, (rollouts) => rollouts.promote(id, { by: who(), reason: flags.reason }));
     process.stdout.write(`promote sent to ${id}\n`);
   });
 
@@ -261,14 +243,12 @@ export function register(program: Command): void {
     checkId(id);
     if (!flags.set?.length) throw new CliError('--set: give at least one field=value');
     const patch = parsePolicyAssignments(flags.set);
-    const policy = await withClient(flags, (client) =>
-      client.workflow
-        .getHandle(id)
-        .executeUpdate(setPolicyUpdate, { args: [patch] })
-        .catch((error: unknown) => {
-          const cause = (error as { cause?: { message?: string } }).cause?.message;
-          throw cause ? new CliError(cause) : error;
-        }),
+    const policy = await withClient(flags, (rollouts) =>
+      rollouts.setPolicy(id, patch).catch((error: unknown) => {
+        // One line, as the workflow's validator words it.
+        if (error instanceof PolicyUpdateRefusedError) throw new CliError(error.refusal);
+        throw error instanceof ValidationError ? new CliError(error.message) : error;
+      }),
     );
     process.stdout.write(`${JSON.stringify(policy)}\n`);
   });
@@ -283,31 +263,19 @@ export function register(program: Command): void {
     const limit = Number(flags.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new CliError('--limit: must be an integer from 1 to 1000');
-    await withClient(flags, async (client) => {
-      const rows: Record<string, string | number | null>[] = [];
-      for await (const execution of client.workflow.list({
-        query: `WorkflowType = '${ROLLOUT_WORKFLOW_TYPE}'`,
-      })) {
-        const running = execution.status.name === 'RUNNING';
-        const status = running
-          ? await client
-              .withDeadline(Date.now() + 3000, () =>
-                client.workflow.getHandle(execution.workflowId).query(statusQuery),
-              )
-              .catch(() => undefined)
-          : undefined;
-        rows.push({
-          rolloutId: execution.workflowId,
-          state: execution.status.name,
-          phase: status?.phase ?? null,
-          share: status?.share ?? null,
-          startedAt: execution.startTime.toISOString(),
-          lastVerdict: status?.lastVerdicts.at(-1)?.status ?? null,
-        });
-        if (rows.length >= limit) break;
-      }
-      // Visibility lists running ones first, then by close time: order by start as the help says.
-      rows.sort((a, b) => String(b.startedAt).localeCompare(String(a.startedAt)));
+    await withClient(flags, async (rollouts) => {
+      const rows = (await rollouts.list({ running: false, limit })).map(({ summary, runStartedAt }) => {
+        // Phase, share and verdict are a running rollout's live ones only.
+        const live = summary.execution === 'RUNNING' && summary.statusError === undefined;
+        return {
+          rolloutId: summary.rolloutId,
+          state: summary.execution,
+          phase: live ? summary.phase : null,
+          share: live ? summary.share : null,
+          startedAt: new Date(runStartedAt).toISOString(),
+          lastVerdict: live ? (summary.lastVerdict?.status ?? null) : null,
+        };
+      });
       if (flags.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
       else
         for (const row of rows)

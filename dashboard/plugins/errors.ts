@@ -4,10 +4,9 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
-import { ServiceError } from '@temporalio/client';
 import { MongoNetworkError, MongoServerSelectionError } from 'mongodb';
 import { HttpError, installErrorHandling } from '../../platform/http/errors';
-import { RolloutEndedError, RolloutNotFoundError } from '../rollout-directory';
+import { isTemporalUnavailable, RolloutEndedError, RolloutNotFoundError } from '../../client/rollout-errors';
 
 export default fp(
   async function errorsPlugin(app: FastifyInstance) {
@@ -21,7 +20,7 @@ export default fp(
       isUnavailable: (error) =>
         error instanceof MongoServerSelectionError ||
         error instanceof MongoNetworkError ||
-        error instanceof ServiceError,
+        isTemporalUnavailable(error),
       unavailableMessage: 'Temporal or the database is unavailable; retry later',
     });
   },

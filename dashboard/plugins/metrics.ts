@@ -7,7 +7,8 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RolloutDirectory, RolloutSummary } from '../rollout-directory';
+import type { RolloutClient } from '../../client/rollout-client';
+import type { RolloutSummary } from '../../client/rollout-list';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,7 +20,7 @@ const LIVE_PHASES = ['probing', 'progressing', 'paused', 'unknown'];
 const MAX_LISTED = 1000;
 
 export default fp(
-  async function metricsPlugin(app: FastifyInstance, options: { directory: RolloutDirectory }) {
+  async function metricsPlugin(app: FastifyInstance, options: { rollouts: RolloutClient }) {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const registers = [registry];
@@ -37,7 +38,10 @@ export default fp(
       registers,
     });
     let listing: Promise<RolloutSummary[]> | undefined;
-    const running = () => (listing ??= options.directory.list({ running: true, limit: MAX_LISTED }));
+    const running = () =>
+      (listing ??= options.rollouts
+        .list({ running: true, limit: MAX_LISTED })
+        .then((rows) => rows.map((row) => row.summary)));
     const up = new Gauge({
       name: 'canary_api_rollouts_listing_up',
       help: '1 if the last scrape could list rollouts from Temporal.',

@@ -10,7 +10,7 @@ import type { ControlRequest } from '../../rollout/messages';
 import type { TrafficPolicy } from '../../rollout/spec';
 import { ValidationError } from '../../core/validation';
 import { requireToken } from '../plugins/auth';
-import type { ControlKind } from '../rollout-directory';
+import type { ControlKind } from '../../client/rollout-client';
 import { OptionalReasonBody, PolicyBody, ResumeBody, RollbackBody, RolloutParams } from './schemas';
 
 type Params = Static<typeof RolloutParams>;
@@ -24,7 +24,7 @@ const BODIES: Record<ControlKind, typeof OptionalReasonBody | typeof ResumeBody 
 };
 
 export default async function controlRoutes(app: FastifyInstance) {
-  const { directory, settings } = app.dashboard;
+  const { rollouts, settings } = app.dashboard;
   const { controls } = app.dashboardMetrics;
   const preHandler = requireToken(settings.auth);
 
@@ -47,7 +47,7 @@ export default async function controlRoutes(app: FastifyInstance) {
         const body = request.body ?? {};
         const control: ControlRequest = { by: body.by ? `dashboard:${body.by}` : 'dashboard' };
         if (body.reason !== undefined) control.reason = body.reason.trim();
-        await counted(kind, () => directory.control(request.params.id, kind, control));
+        await counted(kind, () => rollouts.control(request.params.id, kind, control));
         request.log.info({ rolloutId: request.params.id, control: kind, by: control.by }, 'control sent');
         return reply.code(202).send({ accepted: true, control: kind, rolloutId: request.params.id });
       },
@@ -59,9 +59,7 @@ export default async function controlRoutes(app: FastifyInstance) {
     { preHandler, schema: { params: RolloutParams, body: PolicyBody } },
     async (request) => {
       try {
-        const policy = await counted('set_policy', () =>
-          directory.setPolicy(request.params.id, request.body),
-        );
+        const policy = await counted('set_policy', () => rollouts.setPolicy(request.params.id, request.body));
         return { policy };
       } catch (error) {
         // mergePolicy names fields `policy.x`; in this API the body is the policy.

@@ -9,17 +9,17 @@ type Params = Static<typeof RolloutParams>;
 type Page = Static<typeof PageQuery>;
 
 export default async function rolloutRoutes(app: FastifyInstance) {
-  const { directory, readModel, settings } = app.dashboard;
+  const { rollouts, readModel, settings } = app.dashboard;
   const preHandler = readAccess(settings.auth);
   const temporalLink = (rolloutId: string) =>
     settings.temporalUiUrl
-      ? temporalWorkflowUrl(settings.temporalUiUrl, directory.namespace, rolloutId)
+      ? temporalWorkflowUrl(settings.temporalUiUrl, rollouts.namespace, rolloutId)
       : null;
 
   app.get('/api/config', async () => ({
     controls: settings.auth.token !== undefined,
     protectReads: settings.auth.protectReads,
-    namespace: directory.namespace,
+    namespace: rollouts.namespace,
     temporalUiUrl: settings.temporalUiUrl ?? null,
     refreshMs: settings.refreshMs,
   }));
@@ -28,14 +28,14 @@ export default async function rolloutRoutes(app: FastifyInstance) {
     '/api/rollouts',
     { preHandler, schema: { querystring: ListQuery } },
     async (request) => {
-      const rollouts = await directory.list({
+      const listed = await rollouts.list({
         running: request.query.status === 'running',
         limit: request.query.limit,
       });
       return {
-        rollouts: rollouts.map((rollout) => ({
-          ...rollout,
-          links: { temporalUi: temporalLink(rollout.rolloutId) },
+        rollouts: listed.map(({ summary }) => ({
+          ...summary,
+          links: { temporalUi: temporalLink(summary.rolloutId) },
         })),
       };
     },
@@ -45,7 +45,7 @@ export default async function rolloutRoutes(app: FastifyInstance) {
     '/api/rollouts/:id',
     { preHandler, schema: { params: RolloutParams } },
     async (request) => {
-      const detail = await directory.detail(request.params.id);
+      const detail = await rollouts.detail(request.params.id);
       return { ...detail, links: { temporalUi: temporalLink(request.params.id) } };
     },
   );

@@ -6,12 +6,12 @@ import { buildDashboard } from '../../dashboard/app';
 import { readServerConfig } from '../../dashboard/config';
 import { probePoints } from '../../dashboard/read-model';
 import { decodeHistogram } from '../../loadgen/stats';
-import { startRollout } from '../../client/rollout-client';
+import { RolloutClient } from '../../client/rollout-client';
 import { statusQuery } from '../../rollout/messages';
 import { rolloutIdFor } from '../../rollout/spec';
 import type { RolloutStatus } from '../../rollout/types';
 import { ValidationError } from '../../core/validation';
-import type { RolloutDetail } from '../../dashboard/rollout-directory';
+import type { RolloutDetail } from '../../client/rollout-detail';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
 import { dashboardTestWorker, DEFAULT_SHAPES, syntheticStats, until } from './support';
@@ -40,7 +40,7 @@ beforeAll(async () => {
     temporal: servers.env.client,
     db: servers.db,
     settings,
-    directory: { cacheMs: 0 },
+    rollouts: { cacheMs: 0 },
   });
   tokenless = await buildDashboard({
     temporal: servers.env.client,
@@ -62,7 +62,7 @@ beforeAll(async () => {
     analysis: { script: { '3': 'anomalous' } },
   });
   rolloutId = rolloutIdFor(spec.service, spec.version);
-  await startRollout(servers.env.client, spec, { taskQueue: TASK_QUEUE });
+  await new RolloutClient(servers.env.client).start(spec, { taskQueue: TASK_QUEUE });
   await until(
     () => servers.env.client.workflow.getHandle(rolloutId).query(statusQuery),
     (status: RolloutStatus) => status.tick >= 4,
@@ -369,7 +369,7 @@ describe('controls', () => {
     });
     expect(unknown.statusCode).toBe(404);
     const spec = testSpec({ policy: { probingTicks: 0, initialShare: 5, promoteAt: 5 } });
-    const handle = await startRollout(servers.env.client, spec, { taskQueue: TASK_QUEUE });
+    const handle = await new RolloutClient(servers.env.client).start(spec, { taskQueue: TASK_QUEUE });
     expect((await handle.result()).outcome).toBe('promoted');
     const ended = await app.inject({
       method: 'POST',
@@ -425,7 +425,7 @@ describe('when Temporal is unreachable', () => {
       temporal: new Client({ connection }),
       db: servers.db,
       settings: { auth: { token: TOKEN, protectReads: false }, refreshMs: 2000 },
-      directory: { queryTimeoutMs: 300, listTimeoutMs: 300 },
+      rollouts: { queryTimeoutMs: 300, listTimeoutMs: 300 },
     });
     try {
       const started = Date.now();

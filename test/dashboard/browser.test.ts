@@ -11,7 +11,7 @@ import type { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { buildDashboard } from '../../dashboard/app';
-import { startRollout } from '../../client/rollout-client';
+import { RolloutClient } from '../../client/rollout-client';
 import { resolveTool } from '../../devstack/tools';
 import { statusQuery } from '../../rollout/messages';
 import type { rolloutWorkflow } from '../../workflows/rollout';
@@ -58,7 +58,7 @@ beforeAll(async () => {
   baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
 
   const start = (spec: ReturnType<typeof testSpec>) =>
-    startRollout(servers.env.client, spec, { taskQueue: TASK_QUEUE });
+    new RolloutClient(servers.env.client).start(spec, { taskQueue: TASK_QUEUE });
   // One that promotes, one that rolls back, and a long one that stays running with an anomaly.
   const done = await Promise.all([
     start(

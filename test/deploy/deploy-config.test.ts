@@ -65,7 +65,7 @@ async function exportedMetricNames(): Promise<Set<string>> {
     temporal: new Client({ connection }),
     db: mongo.db('unused'),
     settings: { auth: { protectReads: false }, refreshMs: 2000 },
-    directory: { queryTimeoutMs: 200, listTimeoutMs: 200 },
+    rollouts: { queryTimeoutMs: 200, listTimeoutMs: 200 },
   });
   await api.inject({ url: '/api/config' }); // one request, so the latency histogram has a series
   const apiText = (await api.inject({ url: '/metrics' })).body;

@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { request } from 'undici';
 import type { ShopFaults } from '../../examples/shop/faults';
 import { parseRolloutDocument } from '../../rollout/document';
-import { startRollout } from '../../client/rollout-client';
+import { RolloutClient } from '../../client/rollout-client';
 import { connectClient } from '../../platform/temporal-connection';
 import { CHECKOUT_REGRESSION, demoRolloutDocument, NO_FAULTS } from '../../devstack/demo-rollout';
 import { LocalStack, MONGO_DB } from '../../devstack/local-stack';
@@ -149,7 +149,7 @@ describe('end to end on the local stack', () => {
         }),
       ),
     );
-    const handle = await startRollout(client, document);
+    const handle = await new RolloutClient(client).start(document);
     await waitForStatus(handle.workflowId, (status) => status.share >= 20);
     await setFaults({ ...NO_FAULTS, errors: [{ action: 'checkout', rate: 0.4 }] });
     const result = await handle.result();

@@ -16,13 +16,15 @@ process.stdin.on('data', (chunk) => (input += chunk)).on('end', async () => {
   process.stdout.write(JSON.stringify(result.messages));
 });`;
 
-async function boundaryErrors(file: string, source: string): Promise<string[]> {
+async function lintErrors(file: string, source: string, ruleId: string): Promise<string[]> {
   const run = promisify(execFile)(process.execPath, ['-e', LINT_STDIN], { cwd: root });
   run.child.stdin?.end(JSON.stringify({ file: path.join(root, file), source }));
   const messages = JSON.parse((await run).stdout) as { ruleId: string | null; message: string }[];
-  return messages
-    .filter((message) => message.ruleId === 'boundaries/element-types')
-    .map((message) => message.message);
+  return messages.filter((message) => message.ruleId === ruleId).map((message) => message.message);
+}
+
+function boundaryErrors(file: string, source: string): Promise<string[]> {
+  return lintErrors(file, source, 'boundaries/element-types');
 }
 
 describe('import boundaries', () => {
@@ -69,6 +71,28 @@ describe('import boundaries', () => {
       "import { validateRouterSpec } from '../routing/routers';\nexport const validate = validateRouterSpec;\n",
     );
     expect(errors).toEqual(['signals/ may not import routing/ (docs/architecture.md)']);
+  });
+
+  it('refuses Temporal client values in an entry point, which reaches rollouts through client/', async () => {
+    const value = await lintErrors(
+      'dashboard/plugins/errors.ts',
+      "import { ServiceError } from '@temporalio/client';\nexport const unavailable = ServiceError;\n",
+      'no-restricted-imports',
+    );
+    expect(value).toEqual([expect.stringContaining('entry points reach rollouts through RolloutClient')]);
+    const typeOnly = await lintErrors(
+      'cli/commands/rollout.ts',
+      "import type { Client } from '@temporalio/client';\nexport type C = Client;\n",
+      'no-restricted-imports',
+    );
+    expect(typeOnly).toEqual([]);
+    // The entry points' block replaces the global rule for them: execa stays refused there.
+    const execa = await lintErrors(
+      'cli/commands/demo.ts',
+      "import { execa } from 'execa';\nexport const run = execa;\n",
+      'no-restricted-imports',
+    );
+    expect(execa).toEqual([expect.stringContaining('execa is ESM-only')]);
   });
 
   it('allows what the arrows allow', async () => {

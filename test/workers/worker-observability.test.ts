@@ -10,7 +10,7 @@ import { ALERT_DELIVERIES_COLLECTION } from '../../alerts/delivery-store';
 import { verifyWebhookSignature } from '../../alerts/webhook-sink';
 import { createLogger } from '../../platform/logger';
 import { serveMetrics, type MetricsServer } from '../../platform/metrics-server';
-import { startRollout } from '../../client/rollout-client';
+import { RolloutClient } from '../../client/rollout-client';
 import { createRolloutWorker } from '../../workers/rollout-worker';
 import { WorkerMetrics } from '../../workers/worker-metrics';
 import { HttpReceiver } from '../alerts/receiver';
@@ -85,7 +85,7 @@ test('an anomaly and its recovery are alerted once each, and the worker exports 
     links: { dashboardUrl: 'http://dashboard.test', temporalUiUrl: 'http://temporal.test' },
   });
   const result = await worker.runUntil(async () =>
-    (await startRollout(servers.env.client, spec, { taskQueue })).result(),
+    (await new RolloutClient(servers.env.client).start(spec, { taskQueue })).result(),
   );
   expect(result.outcome).toBe('promoted');
 

@@ -1,4 +1,4 @@
-import { startRollout } from '../../client/rollout-client';
+import { RolloutClient } from '../../client/rollout-client';
 import { RolloutStore } from '../../client/rollout-store';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
@@ -21,7 +21,7 @@ async function runToEnd(taskQueue: string, overrides: Record<string, unknown>) {
   const worker = await testWorker(servers, taskQueue, { honourProbeDuration: false });
   const spec = testSpec({ interval: '200ms', policy: { probingTicks: 2, promoteAt: 25 }, ...overrides });
   const result = await worker.runUntil(async () =>
-    (await startRollout(servers.env.client, spec, { taskQueue })).result(),
+    (await new RolloutClient(servers.env.client).start(spec, { taskQueue })).result(),
   );
   const ticks = await new RolloutStore(servers.db).listTicks(result.rolloutId);
   return { result, ticks };

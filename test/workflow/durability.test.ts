@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ManagedProcess } from '../../devstack/managed-process';
 import { projectRoot } from '../../devstack/tools';
-import { startRollout } from '../../client/rollout-client';
+import { RolloutClient } from '../../client/rollout-client';
 import { RolloutStore } from '../../client/rollout-store';
 import type { PolicyState } from '../../rollout/types';
 import { initialPolicyState, nextTrafficShare } from '../../workflows/policy';
@@ -13,10 +13,12 @@ import { testSpec } from '../support/specs';
 import { testWorker } from '../support/worker';
 
 let servers: TestServers;
+let rollouts: RolloutClient;
 let bundlePath: string;
 
 beforeAll(async () => {
   servers = await startTestServers('durability');
+  rollouts = new RolloutClient(servers.env.client);
   bundlePath = path.join(servers.dataDir, 'workflow-bundle.js');
   writeFileSync(bundlePath, (await workflowBundle()).code);
 });
@@ -95,7 +97,7 @@ describe('durability', () => {
     });
     const rolloutId = `rollout-${spec.service}-${spec.version}`;
     const first = await startWorkerProcess(taskQueue, 'worker-a');
-    const handle = await startRollout(servers.env.client, spec, { taskQueue });
+    const handle = await rollouts.start(spec, { taskQueue });
     await waitForTicks(rolloutId, 4);
     first.kill('SIGKILL');
     await first.exited;
@@ -122,7 +124,7 @@ describe('durability', () => {
     });
     const rolloutId = `rollout-${spec.service}-${spec.version}`;
     await worker.runUntil(async () => {
-      const handle = await startRollout(servers.env.client, spec, { taskQueue });
+      const handle = await rollouts.start(spec, { taskQueue });
       await waitForTicks(rolloutId, 4);
       await servers.temporal.restart();
       const result = await handle.result();

@@ -8,7 +8,7 @@ import {
   setPolicyUpdate,
   statusQuery,
 } from '../../rollout/messages';
-import { startRollout } from '../../client/rollout-client';
+import { RolloutClient } from '../../client/rollout-client';
 import type { RolloutStatus } from '../../rollout/types';
 import { appliedWeights, recordedAlerts } from '../support/doubles';
 import { startTestServers, type TestServers } from '../support/environment';
@@ -16,9 +16,11 @@ import { testSpec } from '../support/specs';
 import { testWorker } from '../support/worker';
 
 let servers: TestServers;
+let rollouts: RolloutClient;
 
 beforeAll(async () => {
   servers = await startTestServers('rollout');
+  rollouts = new RolloutClient(servers.env.client);
 });
 
 afterAll(async () => {
@@ -44,7 +46,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
     const worker = await testWorker(servers, taskQueue);
     const spec = testSpec({ policy: { probingTicks: 2, initialShare: 5, stepUp: 1, promoteAt: 10 } });
     const result = await worker.runUntil(async () => {
-      const handle = await startRollout(servers.env.client, spec, { taskQueue });
+      const handle = await rollouts.start(spec, { taskQueue });
       return handle.result();
     });
     expect(result.outcome).toBe('promoted');
@@ -81,9 +83,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
       },
       analysis: { script: { '4': 'anomalous' } },
     });
-    const result = await worker.runUntil(async () =>
-      (await startRollout(servers.env.client, spec, { taskQueue })).result(),
-    );
+    const result = await worker.runUntil(async () => (await rollouts.start(spec, { taskQueue })).result());
     expect(result.outcome).toBe('promoted');
     const ticks = await new RolloutStore(servers.db).listTicks(result.rolloutId);
     // 1 start 20; 2-3 raise; 4 anomaly -> 17; 5-6 hysteresis holds; 7-10 raise to 21; 11 cooldown
@@ -105,9 +105,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
       policy: { probingTicks: 1, initialShare: 30, maxAnomalies: 3, anomalyWindowTicks: 10 },
       analysis: { script: { default: 'anomalous', '1': 'healthy', '2': 'healthy' } },
     });
-    const result = await worker.runUntil(async () =>
-      (await startRollout(servers.env.client, spec, { taskQueue })).result(),
-    );
+    const result = await worker.runUntil(async () => (await rollouts.start(spec, { taskQueue })).result());
     expect(result.outcome).toBe('rolled_back');
     expect(result.reasons.join('\n')).toContain('3 anomalous ticks within 10 ticks');
     const ticks = await new RolloutStore(servers.db).listTicks(result.rolloutId);
@@ -119,9 +117,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
     const taskQueue = 'critical';
     const worker = await testWorker(servers, taskQueue);
     const spec = testSpec({ analysis: { script: { '2': 'critical' } } });
-    const result = await worker.runUntil(async () =>
-      (await startRollout(servers.env.client, spec, { taskQueue })).result(),
-    );
+    const result = await worker.runUntil(async () => (await rollouts.start(spec, { taskQueue })).result());
     expect(result.outcome).toBe('rolled_back');
     expect(result.ticks).toBe(2);
     // The canary never got real traffic.
@@ -136,7 +132,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
       analysis: { script: { '3': 'inconclusive', '4': 'inconclusive', '5': 'inconclusive' } },
     });
     await worker.runUntil(async () => {
-      const handle = await startRollout(servers.env.client, spec, { taskQueue });
+      const handle = await rollouts.start(spec, { taskQueue });
       let status: RolloutStatus | undefined;
       await until(async () => {
         const current = await handle.query(statusQuery);
@@ -158,7 +154,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
     const worker = await testWorker(servers, taskQueue);
     const spec = testSpec({ policy: { probingTicks: 1 } });
     await worker.runUntil(async () => {
-      const handle = await startRollout(servers.env.client, spec, { taskQueue });
+      const handle = await rollouts.start(spec, { taskQueue });
       await until(async () => (await handle.query(statusQuery)).share >= 6);
       await handle.signal(pauseSignal, { by: 'cli:alice', reason: 'checking dashboards' });
       await until(async () => (await handle.query(statusQuery)).phase === 'paused');
@@ -190,7 +186,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
     const worker = await testWorker(servers, taskQueue);
     const spec = testSpec({ policy: { probingTicks: 1 } });
     await worker.runUntil(async () => {
-      const handle = await startRollout(servers.env.client, spec, { taskQueue });
+      const handle = await rollouts.start(spec, { taskQueue });
       await until(async () => (await handle.query(statusQuery)).share >= 5);
       await handle.signal(promoteSignal, { by: 'dashboard', reason: 'looks good' });
       const result = await handle.result();
@@ -204,7 +200,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
     const worker = await testWorker(servers, taskQueue);
     const spec = testSpec({ policy: { probingTicks: 1 } });
     await worker.runUntil(async () => {
-      const handle = await startRollout(servers.env.client, spec, { taskQueue });
+      const handle = await rollouts.start(spec, { taskQueue });
       const rejected = async (patch: Record<string, unknown>) => {
         const error = await handle.executeUpdate(setPolicyUpdate, { args: [patch] }).then(
           () => undefined,
@@ -238,7 +234,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
       policy: { probingTicks: 1 },
     });
     await worker.runUntil(async () => {
-      const handle = await startRollout(servers.env.client, spec, { taskQueue });
+      const handle = await rollouts.start(spec, { taskQueue });
       await until(async () => (await handle.query(statusQuery)).phase === 'paused', 60_000);
       const status = await handle.query(statusQuery);
       expect(status.pausedReason).toContain('routing failed while setting 7 %');
@@ -257,9 +253,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
       policy: { probingTicks: 1, promoteAt: 6 },
     });
     const result = await probeWorker.runUntil(() =>
-      worker.runUntil(async () =>
-        (await startRollout(servers.env.client, spec, { taskQueue: 'fan-out' })).result(),
-      ),
+      worker.runUntil(async () => (await rollouts.start(spec, { taskQueue: 'fan-out' })).result()),
     );
     expect(result.outcome).toBe('promoted');
     const ticks = await new RolloutStore(servers.db).listTicks(result.rolloutId);
@@ -272,15 +266,15 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
     const worker = await testWorker(servers, taskQueue);
     const spec = testSpec();
     await worker.runUntil(async () => {
-      const handle = await startRollout(servers.env.client, spec, { taskQueue });
-      await expect(startRollout(servers.env.client, spec, { taskQueue })).rejects.toThrow(/already started/i);
+      const handle = await rollouts.start(spec, { taskQueue });
+      await expect(rollouts.start(spec, { taskQueue })).rejects.toThrow(/already started/i);
       await handle.signal(rollbackSignal, { reason: 'done' });
       await handle.result();
-      await expect(startRollout(servers.env.client, spec, { taskQueue })).rejects.toThrow(/already started/i);
+      await expect(rollouts.start(spec, { taskQueue })).rejects.toThrow(/already started/i);
       // A restart after the end runs under its own id, so it never finds the first run's data.
-      const restarted = await startRollout(servers.env.client, spec, { taskQueue, allowRestart: true });
+      const restarted = await rollouts.start(spec, { taskQueue, allowRestart: true });
       expect(restarted.workflowId).toBe(`${handle.workflowId}+r2`);
-      await expect(startRollout(servers.env.client, spec, { taskQueue, allowRestart: true })).rejects.toThrow(
+      await expect(rollouts.start(spec, { taskQueue, allowRestart: true })).rejects.toThrow(
         /already started/i,
       );
       await restarted.signal(rollbackSignal, { reason: 'done' });
@@ -293,7 +287,7 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
     const worker = await testWorker(servers, taskQueue);
     const spec = testSpec({ interval: '20s', probe: { duration: '15s', concurrency: 2 } });
     const result = await worker.runUntil(async () => {
-      const handle = await startRollout(servers.env.client, spec, { taskQueue });
+      const handle = await rollouts.start(spec, { taskQueue });
       await until(async () => {
         const { raw } = await handle.describe();
         return (raw.pendingActivities ?? []).some((activity) => activity.activityType?.name === 'probe');
