@@ -125,7 +125,7 @@ export default tseslint.config(
   {
     // Entry points reach rollouts through client/ (RolloutClient and its typed errors);
     // platform/temporal-connection builds the Temporal Client they hand to it.
-    files: ['cli/**/*.ts', 'dashboard/**/*.ts'],
+    files: ['cli/**/*.ts', 'dashboard/**/*.ts', 'workers/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
