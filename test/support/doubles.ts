@@ -1,7 +1,7 @@
 /**
- * TEST DOUBLES for the components whose real implementations come with their own issues
- * (profiles #3, traffic generator #4, analysis #5, routing #6, alerts #7). They keep their
- * state in MongoDB (the real FerretDB of the test), so a worker in another process, a killed
+ * TEST DOUBLES for the components (profile source, prober, analyzer, router, alerts), for the
+ * workflow, CLI, dashboard and worker tests that drive rollouts tick by tick with scripted
+ * verdicts; the end-to-end suite runs the real components instead. They keep their state in MongoDB (the real FerretDB of the test), so a worker in another process, a killed
  * worker and its replacement all see the same router and alert history.
  */
 import type { Db } from 'mongodb';
