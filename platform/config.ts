@@ -19,6 +19,8 @@ export interface Variable<T> {
   name: string;
   parse: Parser<T>;
   default?: T;
+  /** Unset is an error (`must be set`); for what has no sensible default. */
+  required?: boolean;
   /** Names the variable had before: still read, with a warning, for one release. */
   legacy?: readonly string[];
 }
@@ -27,9 +29,13 @@ export interface Variable<T> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Declaration = Record<string, Variable<any>>;
 
-/** What readConfig returns: a variable with a default always has a value. */
+/** What readConfig returns: a variable with a default, or a required one, always has a value. */
 export type ConfigOf<D extends Declaration> = {
-  [K in keyof D]: D[K] extends Variable<infer T> ? (D[K] extends { default: T } ? T : T | undefined) : never;
+  [K in keyof D]: D[K] extends Variable<infer T>
+    ? D[K] extends { default: T } | { required: true }
+      ? T
+      : T | undefined
+    : never;
 };
 
 export function variable<T>(
@@ -40,12 +46,17 @@ export function variable<T>(
 export function variable<T>(
   name: string,
   parse: Parser<T>,
+  options: { required: true; legacy?: readonly string[] },
+): Variable<T> & { required: true };
+export function variable<T>(
+  name: string,
+  parse: Parser<T>,
   options?: { legacy?: readonly string[] },
 ): Variable<T>;
 export function variable<T>(
   name: string,
   parse: Parser<T>,
-  options: { default?: T; legacy?: readonly string[] } = {},
+  options: { default?: T; required?: true; legacy?: readonly string[] } = {},
 ): Variable<T> {
   return { name, parse, ...options };
 }
@@ -53,6 +64,13 @@ export function variable<T>(
 /** The same variable under the names it had in one process before (each process had its own). */
 export function withLegacy<V extends Variable<unknown>>(declared: V, ...legacy: string[]): V {
   return { ...declared, legacy };
+}
+
+export interface ReadOptions<D extends Declaration> {
+  /** Where deprecation warnings go (default: a logger named `config`, created when needed). */
+  logger?: Pick<Logger, 'warn'>;
+  /** Command-line flags that win over the environment, named by the flag: `{ port: ['--port', text] }`. */
+  flags?: { [K in keyof D]?: readonly [flag: string, text: string | undefined] };
 }
 
 /**
@@ -63,13 +81,22 @@ export function withLegacy<V extends Variable<unknown>>(declared: V, ...legacy: 
 export function readConfig<D extends Declaration>(
   env: NodeJS.ProcessEnv,
   declaration: D,
-  logger: Pick<Logger, 'warn'> = createLogger('config'),
+  options: ReadOptions<D> = {},
 ): ConfigOf<D> {
+  const { logger } = options;
+  const flags: ReadOptions<D>['flags'] = options.flags ?? {};
   const issues: FieldIssue[] = [];
   const config: Record<string, unknown> = {};
+  // Created only to warn: LOG_LEVEL is not read unless there is something to say.
+  const warner = {
+    warn: (...args: Parameters<Logger['warn']>) => (logger ?? createLogger('config')).warn(...args),
+  };
   for (const [key, declared] of Object.entries(declaration)) {
-    const source = sourceOf(env, declared, logger);
+    const flag = flags[key as keyof D];
+    const source =
+      flag?.[1] !== undefined ? { name: flag[0], text: flag[1] } : sourceOf(env, declared, warner);
     if (source === undefined) {
+      if (declared.required) issues.push({ field: declared.name, rule: 'must be set' });
       config[key] = declared.default;
       continue;
     }
@@ -122,11 +149,15 @@ export function matching(pattern: RegExp, rule: string): Parser<string> {
   return (value, name) => (pattern.test(value) ? value : reject(name, rule));
 }
 
-export function integer(bounds: { min: number; max: number }): Parser<number> {
+export function integer(bounds: { min: number; max?: number }): Parser<number> {
+  const rule =
+    bounds.max === undefined
+      ? `must be an integer >= ${bounds.min}`
+      : `must be an integer between ${bounds.min} and ${bounds.max}`;
   return (value, name) => {
     const number = /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN;
-    if (!Number.isSafeInteger(number) || number < bounds.min || number > bounds.max)
-      return reject(name, `must be an integer between ${bounds.min} and ${bounds.max}`);
+    if (!Number.isSafeInteger(number) || number < bounds.min || number > (bounds.max ?? Infinity))
+      return reject(name, rule);
     return number;
   };
 }
@@ -175,6 +206,13 @@ export const MONGO_VARIABLES = {
 
 /** The action ontology file: the writer of profiles and the prober that plays them must agree. */
 export const ONTOLOGY_VARIABLE = variable('CANARY_ONTOLOGY', text);
+
+/** pino's levels; `silent` logs nothing. */
+export const LOG_LEVEL_VARIABLE = variable(
+  'LOG_LEVEL',
+  oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  { default: 'info' },
+);
 
 /** How long per-tick data (probe results, samples, alert deliveries) is kept. */
 export const RETENTION_VARIABLE = variable('CANARY_RETENTION_DAYS', integer({ min: 1, max: 3650 }), {

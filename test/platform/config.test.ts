@@ -41,7 +41,9 @@ function issuesOf(run: () => unknown): { field: string; rule: string }[] {
 describe('readConfig', () => {
   test('defaults apply to unset and empty variables, and values are typed', () => {
     const { logger, lines } = capturingLogger();
-    const config = readConfig({ DASHBOARD_PORT: '', DASHBOARD_PROTECT_READS: 'true' }, DECLARATION, logger);
+    const config = readConfig({ DASHBOARD_PORT: '', DASHBOARD_PROTECT_READS: 'true' }, DECLARATION, {
+      logger,
+    });
     expect(config).toEqual({
       mongoUri: 'mongodb://127.0.0.1:27017/',
       mongoDb: 'canary',
@@ -54,7 +56,9 @@ describe('readConfig', () => {
 
   test('a legacy name still works, with one warning that names the new variable', () => {
     const { logger, lines } = capturingLogger();
-    const config = readConfig({ PORT: '9000', API_TOKEN: 'a-token-of-24-characters' }, DECLARATION, logger);
+    const config = readConfig({ PORT: '9000', API_TOKEN: 'a-token-of-24-characters' }, DECLARATION, {
+      logger,
+    });
     expect(config).toMatchObject({ port: 9000, token: 'a-token-of-24-characters' });
     expect(
       lines.map(({ level, variable, replacement, msg }) => ({ level, variable, replacement, msg })),
@@ -76,7 +80,7 @@ describe('readConfig', () => {
 
   test('the new name wins over a legacy one, which is reported as ignored', () => {
     const { logger, lines } = capturingLogger();
-    expect(readConfig({ PORT: '9000', DASHBOARD_PORT: '9001' }, DECLARATION, logger).port).toBe(9001);
+    expect(readConfig({ PORT: '9000', DASHBOARD_PORT: '9001' }, DECLARATION, { logger }).port).toBe(9001);
     expect(lines.map((line) => line.msg)).toEqual([
       'PORT is ignored because DASHBOARD_PORT is set: remove PORT',
     ]);
@@ -95,7 +99,7 @@ describe('readConfig', () => {
             DASHBOARD_PROTECT_READS: 'yes',
           },
           DECLARATION,
-          logger,
+          { logger },
         ),
       ),
     ).toEqual([
@@ -122,10 +126,12 @@ describe('readConfig', () => {
     const config = readConfig(
       { LOADGEN_ONTOLOGY: 'shop.yaml' },
       { file: withLegacy(ontology, 'LOADGEN_ONTOLOGY') },
-      logger,
+      { logger },
     );
     expect(config.file).toBe('shop.yaml');
     expect(lines[0]).toMatchObject({ variable: 'LOADGEN_ONTOLOGY', replacement: 'CANARY_ONTOLOGY' });
-    expect(readConfig({ LOADGEN_ONTOLOGY: 'shop.yaml' }, { file: ontology }, logger).file).toBeUndefined();
+    expect(
+      readConfig({ LOADGEN_ONTOLOGY: 'shop.yaml' }, { file: ontology }, { logger }).file,
+    ).toBeUndefined();
   });
 });
