@@ -6,24 +6,40 @@
 import { MongoClient, type Db } from 'mongodb';
 import type { ActivityDeps } from '../activities/ports';
 import { AlertDispatcher } from '../alerts/dispatcher';
+import { alertDeliveryIndexes } from '../alerts/delivery-store';
+import { readConfig, RETENTION_VARIABLE } from '../platform/config';
+import { ensureIndexes, type CollectionIndexes } from '../platform/mongo-indexes';
 import { createLogger } from '../platform/logger';
 import { TargetAllowlist } from '../loadgen/allowlist';
 import { limitsFromEnv } from '../loadgen/options';
-import { LoadgenProber } from '../loadgen/prober';
+import { LoadgenProber, probeIndexes } from '../loadgen/prober';
 import { RolloutAnalyzer } from '../signals/analyzer';
 import { SampleCollector } from '../signals/collector';
+import { sampleStoreIndexes } from '../signals/sample-store';
 import { defaultOntology, loadOntology } from '../profiles/ontology';
 import { StoreProfileSource } from '../profiles/profile-source';
-import { ProfileStore } from '../profiles/store';
+import { profileIndexes, ProfileStore } from '../profiles/store';
 import { RouterRegistry } from '../routing/routers';
-import { RolloutStore } from '../client/rollout-store';
+import { ROLLOUT_STORE_INDEXES, RolloutStore } from '../client/rollout-store';
 import { WorkerMetrics } from './worker-metrics';
 
 export interface ComponentsConfig {
   mongoUri: string;
   mongoDb: string;
   ontologyFile?: string;
+  retentionDays: number;
   env: NodeJS.ProcessEnv;
+}
+
+/** Every collection the worker's components write or read, with the indexes their owners declare. */
+export function workerIndexes(retentionDays: number): CollectionIndexes[] {
+  return [
+    ...ROLLOUT_STORE_INDEXES,
+    ...sampleStoreIndexes(retentionDays),
+    ...probeIndexes(retentionDays),
+    ...alertDeliveryIndexes(retentionDays),
+    ...profileIndexes(),
+  ];
 }
 
 export function componentsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ComponentsConfig {
@@ -31,6 +47,7 @@ export function componentsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): C
     mongoUri: env.CANARY_MONGO_URI ?? 'mongodb://127.0.0.1:27017/',
     mongoDb: env.CANARY_MONGO_DB ?? 'canary',
     ontologyFile: env.CANARY_ONTOLOGY || undefined,
+    retentionDays: readConfig(env, { retentionDays: RETENTION_VARIABLE }).retentionDays,
     env,
   };
 }
@@ -50,8 +67,11 @@ export async function createComponents(
 ): Promise<Components> {
   const mongo = await MongoClient.connect(config.mongoUri, { serverSelectionTimeoutMS: 10_000 });
   const db = mongo.db(config.mongoDb);
+  await ensureIndexes(db, workerIndexes(config.retentionDays), logger).catch(async (error: unknown) => {
+    await mongo.close();
+    throw error;
+  });
   const rollouts = new RolloutStore(db);
-  await rollouts.ensureIndexes();
   const profiles = new ProfileStore(db);
   const routers = new RouterRegistry({ env: config.env });
   const prober = new LoadgenProber({
@@ -69,7 +89,6 @@ export async function createComponents(
     namespace: config.env.TEMPORAL_NAMESPACE ?? 'default',
     onDelivery: metrics.observeDelivery,
   });
-  await alerts.store.ensureIndexes();
   const deps: ActivityDeps = {
     profiles: new StoreProfileSource(profiles),
     prober,
