@@ -7,11 +7,10 @@ import { MongoClient, type Db } from 'mongodb';
 import type { ActivityDeps } from '../activities/ports';
 import { AlertDispatcher } from '../alerts/dispatcher';
 import { alertDeliveryIndexes } from '../alerts/delivery-store';
-import { readConfig, RETENTION_VARIABLE } from '../platform/config';
-import { ensureIndexes, type CollectionIndexes } from '../platform/mongo-indexes';
+import { MONGO_VARIABLES, ONTOLOGY_VARIABLE, RETENTION_VARIABLE, type ConfigOf } from '../platform/config';
 import { createLogger } from '../platform/logger';
-import { TargetAllowlist } from '../loadgen/allowlist';
-import { limitsFromEnv } from '../loadgen/options';
+import { ensureIndexes, type CollectionIndexes } from '../platform/mongo-indexes';
+import { LOADGEN_VARIABLES, loadLimitsOf } from '../loadgen/options';
 import { LoadgenProber, probeIndexes } from '../loadgen/prober';
 import { RolloutAnalyzer } from '../signals/analyzer';
 import { SampleCollector } from '../signals/collector';
@@ -23,13 +22,20 @@ import { RouterRegistry } from '../routing/routers';
 import { ROLLOUT_STORE_INDEXES, RolloutStore } from '../client/rollout-store';
 import { WorkerMetrics } from './worker-metrics';
 
-export interface ComponentsConfig {
-  mongoUri: string;
-  mongoDb: string;
-  ontologyFile?: string;
-  retentionDays: number;
+/** The variables the components read (workers/main.ts adds its own and Temporal's). */
+export const COMPONENTS_VARIABLES = {
+  ...MONGO_VARIABLES,
+  ontologyFile: ONTOLOGY_VARIABLE,
+  retentionDays: RETENTION_VARIABLE,
+  ...LOADGEN_VARIABLES,
+};
+
+export type ComponentsConfig = ConfigOf<typeof COMPONENTS_VARIABLES> & {
+  /** For alert links. */
+  namespace: string;
+  /** Where routers and alert sinks find the secrets that rollout specs name (tokenEnv, secretEnv). */
   env: NodeJS.ProcessEnv;
-}
+};
 
 /** Every collection the worker's components write or read, with the indexes their owners declare. */
 export function workerIndexes(retentionDays: number): CollectionIndexes[] {
@@ -40,16 +46,6 @@ export function workerIndexes(retentionDays: number): CollectionIndexes[] {
     ...alertDeliveryIndexes(retentionDays),
     ...profileIndexes(),
   ];
-}
-
-export function componentsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ComponentsConfig {
-  return {
-    mongoUri: env.CANARY_MONGO_URI ?? 'mongodb://127.0.0.1:27017/',
-    mongoDb: env.CANARY_MONGO_DB ?? 'canary',
-    ontologyFile: env.CANARY_ONTOLOGY || undefined,
-    retentionDays: readConfig(env, { retentionDays: RETENTION_VARIABLE }).retentionDays,
-    env,
-  };
 }
 
 export interface Components {
@@ -77,8 +73,8 @@ export async function createComponents(
   const prober = new LoadgenProber({
     db,
     ontology: config.ontologyFile ? loadOntology(config.ontologyFile) : defaultOntology(),
-    allowlist: TargetAllowlist.parse(config.env.LOADGEN_ALLOWED_TARGETS, 'LOADGEN_ALLOWED_TARGETS'),
-    limits: limitsFromEnv(config.env),
+    allowlist: config.allowedTargets,
+    limits: loadLimitsOf(config),
     logger: logger.child({ component: 'loadgen' }),
   });
   const metrics = new WorkerMetrics();
@@ -86,7 +82,7 @@ export async function createComponents(
     db,
     logger: logger.child({ component: 'alerts' }),
     env: config.env,
-    namespace: config.env.TEMPORAL_NAMESPACE ?? 'default',
+    namespace: config.namespace,
     onDelivery: metrics.observeDelivery,
   });
   const deps: ActivityDeps = {
