@@ -10,6 +10,7 @@
 import { MongoClient } from 'mongodb';
 import {
   integer,
+  LOG_LEVEL_VARIABLE,
   MONGO_VARIABLES,
   ONTOLOGY_VARIABLE,
   port,
@@ -36,6 +37,7 @@ const SERVICE_VARIABLES = {
   token: variable('LOADGEN_API_TOKEN', secret(16)),
   maxRuns: variable('LOADGEN_MAX_RUNS', integer({ min: 1, max: 64 }), { default: 2 }),
   ...LOADGEN_VARIABLES,
+  logLevel: LOG_LEVEL_VARIABLE,
 };
 
 /** 127.0.0.0/8, ::1 (also bracketed or IPv4-mapped) and localhost: reachable from this host only. */
@@ -51,8 +53,8 @@ export function isLoopbackHost(host: string): boolean {
 export async function startLoadgenService(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const logger = createLogger('loadgen-service');
-  const config = readConfig(env, SERVICE_VARIABLES, { logger });
+  const config = readConfig(env, SERVICE_VARIABLES);
+  const logger = createLogger('loadgen-service', config.logLevel);
   // Without a token anyone who reaches the port can aim load at the allowed targets: only
   // loopback may go without one.
   if (config.token === undefined && !isLoopbackHost(config.host))
