@@ -9,13 +9,13 @@
  * TEMPORAL_API_KEY / TEMPORAL_TLS_* (see platform/temporal-connection.ts), CANARY_MONGO_URI,
  * CANARY_MONGO_DB, CANARY_ONTOLOGY, CANARY_RETENTION_DAYS, LOADGEN_ALLOWED_TARGETS,
  * LOADGEN_MAX_*, LOADGEN_PROBES_PER_WORKER, and WORKER_METRICS_PORT: serve Prometheus metrics on
- * http://0.0.0.0:WORKER_METRICS_PORT/metrics (off when unset). Read when a rollout needs them:
+ * http://0.0.0.0:WORKER_METRICS_PORT/metrics (off when unset), LOG_LEVEL. Read when a rollout needs them:
  * the router tokens its spec names (CANARY_PROXY_TOKEN by default) and the alert sinks' secrets
  * (secretEnv, urlEnv, bearerTokenEnv).
  */
 import type { Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
-import { integer, port, readConfig, variable } from '../platform/config';
+import { integer, LOG_LEVEL_VARIABLE, port, readConfig, variable } from '../platform/config';
 import { createLogger, type Logger } from '../platform/logger';
 import { serveMetrics, type MetricsServer } from '../platform/metrics-server';
 import { writeErrorLines } from '../platform/process';
@@ -47,6 +47,7 @@ const WORKER_VARIABLES = {
   ...COMPONENTS_VARIABLES,
   metricsPort: variable('WORKER_METRICS_PORT', port, { legacy: ['METRICS_PORT'] }),
   probesPerWorker: variable('LOADGEN_PROBES_PER_WORKER', integer({ min: 1, max: 64 }), { default: 2 }),
+  logLevel: LOG_LEVEL_VARIABLE,
 };
 
 export interface WorkerConfig {
@@ -54,9 +55,10 @@ export interface WorkerConfig {
   components: ComponentsConfig;
   metricsPort?: number;
   probesPerWorker: number;
+  logLevel: string;
 }
 
-export function readWorkerConfig(env: NodeJS.ProcessEnv, logger: Logger): WorkerConfig {
+export function readWorkerConfig(env: NodeJS.ProcessEnv, logger?: Logger): WorkerConfig {
   const values = readConfig(env, WORKER_VARIABLES, { logger });
   const target = temporalTarget(values);
   return {
@@ -64,6 +66,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv, logger: Logger): Worker
     components: { ...values, namespace: target.namespace, env },
     metricsPort: values.metricsPort,
     probesPerWorker: values.probesPerWorker,
+    logLevel: values.logLevel,
   };
 }
 
@@ -72,13 +75,9 @@ async function main(): Promise<void> {
     .option('--queues <list>', 'task queues to serve', parseQueues, [ROLLOUT_TASK_QUEUE])
     .parse(process.argv)
     .opts<{ queues: string[] }>();
-  const logger = createLogger('worker');
-  const {
-    target,
-    components: componentsConfig,
-    metricsPort,
-    probesPerWorker,
-  } = readWorkerConfig(process.env, logger);
+  const config = readWorkerConfig(process.env);
+  const { target, components: componentsConfig, metricsPort, probesPerWorker } = config;
+  const logger = createLogger('worker', config.logLevel);
   installTemporalRuntime(logger);
   const components = await createComponents(componentsConfig, logger);
   const connection = await connectWorker(target);
