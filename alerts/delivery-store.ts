@@ -15,15 +15,37 @@
  * twice (same labels) into one; a Slack channel would show the message twice.
  */
 import { MongoServerError, type Collection, type Db } from 'mongodb';
+import {
+  expiresAfterDays,
+  storedNow,
+  type CollectionIndexes,
+  type StoredAt,
+} from '../platform/mongo-indexes';
 import type { Anomaly } from '../rollout/verdict';
 import type { AlertEvent } from '../rollout/types';
 import type { SentEvent } from './open-conditions';
 
 export const ALERT_DELIVERIES_COLLECTION = 'alert_deliveries';
 
+/**
+ * Deliveries expire after the retention, counted from their last write: it must outlast the
+ * longest rollout, or a recovery could no longer end the alerts its rollout opened.
+ */
+export function alertDeliveryIndexes(retentionDays: number): CollectionIndexes[] {
+  return [
+    {
+      collection: ALERT_DELIVERIES_COLLECTION,
+      indexes: [
+        { name: 'rolloutId_1_sinkId_1_at_1', key: { rolloutId: 1, sinkId: 1, at: 1 } },
+        expiresAfterDays(retentionDays),
+      ],
+    },
+  ];
+}
+
 export type DeliveryState = 'sending' | 'delivered' | 'failed' | 'rejected';
 
-export interface DeliveryDocument extends SentEvent {
+export interface DeliveryDocument extends SentEvent, StoredAt {
   _id: string;
   key: string;
   sinkId: string;
@@ -68,10 +90,6 @@ export class AlertDeliveryStore {
     this.deliveries = db.collection<DeliveryDocument>(ALERT_DELIVERIES_COLLECTION);
   }
 
-  async ensureIndexes(): Promise<void> {
-    await this.deliveries.createIndex({ rolloutId: 1, sinkId: 1, at: 1 });
-  }
-
   async claim(
     event: AlertEvent,
     sink: { id: string; kind: string },
@@ -96,6 +114,7 @@ export class AlertDeliveryStore {
         leaseUntil: now + leaseMs,
         createdAt: now,
         updatedAt: now,
+        ...storedNow(),
       });
       return { outcome: 'claimed', attempts: 1 };
     } catch (error) {
@@ -103,7 +122,10 @@ export class AlertDeliveryStore {
     }
     const takeover = await this.deliveries.findOneAndUpdate(
       { _id, state: { $in: ['sending', 'failed'] }, leaseUntil: { $lte: now } },
-      { $set: { state: 'sending', leaseUntil: now + leaseMs, updatedAt: now }, $inc: { attempts: 1 } },
+      {
+        $set: { state: 'sending', leaseUntil: now + leaseMs, updatedAt: now, ...storedNow() },
+        $inc: { attempts: 1 },
+      },
       { returnDocument: 'after' },
     );
     if (takeover) return { outcome: 'claimed', attempts: takeover.attempts };
@@ -127,6 +149,7 @@ export class AlertDeliveryStore {
         $set: {
           state,
           updatedAt: now,
+          ...storedNow(),
           // A failed attempt releases its lease: the next retry takes over at once.
           leaseUntil: 0,
           ...(state === 'delivered' ? { deliveredAt: now } : {}),

@@ -99,7 +99,6 @@ export class AlertDispatcher implements AlertDispatcherPort {
   private readonly retry: RetryBudget;
   private readonly leaseMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private indexes: Promise<void> | undefined;
 
   constructor(private readonly options: AlertDispatcherOptions) {
     this.store = new AlertDeliveryStore(options.db);
@@ -112,11 +111,6 @@ export class AlertDispatcher implements AlertDispatcherPort {
   async dispatch(event: AlertEvent, sinkSpecs: AdapterSpec[]): Promise<void> {
     // A bad sink config is a ValidationError: the activity fails at once, without retries.
     const sinks = createAlertSinks(sinkSpecs, { logger: this.logger, env: this.options.env ?? process.env });
-    this.indexes ??= this.store.ensureIndexes().catch((error: unknown) => {
-      this.indexes = undefined;
-      throw error;
-    });
-    await this.indexes;
     const links = rolloutLinks(event.links, event.rolloutId, this.options.namespace ?? 'default');
     const results = await Promise.all(sinks.map((sink) => this.deliver(event, links, sink)));
     const failed = results.filter((result): result is string => result !== null);

@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import type { CollectionIndexes } from '../platform/mongo-indexes';
 import type { Investigation, TickRecord } from '../rollout/types';
 
 export const TICKS_COLLECTION = 'rollout_ticks';
@@ -8,6 +9,21 @@ type TickDocument = TickRecord & { _id: string; schemaVersion: number };
 type InvestigationDocument = Investigation & { _id: string; schemaVersion: number };
 
 const SCHEMA_VERSION = 1;
+
+/**
+ * The tick log is the rollouts' history (the dashboard shows it, a post-mortem reads it): one
+ * small document per tick, kept without a TTL, unlike the per-tick measurements.
+ */
+export const ROLLOUT_STORE_INDEXES: CollectionIndexes[] = [
+  {
+    collection: TICKS_COLLECTION,
+    indexes: [{ name: 'rolloutId_1_tick_1', key: { rolloutId: 1, tick: 1 }, unique: true }],
+  },
+  {
+    collection: INVESTIGATIONS_COLLECTION,
+    indexes: [{ name: 'rolloutId_1_tick_1', key: { rolloutId: 1, tick: 1 } }],
+  },
+];
 
 /**
  * The full tick log of every rollout (the workflow keeps only a bounded summary).
@@ -21,11 +37,6 @@ export class RolloutStore {
   constructor(db: Db) {
     this.ticks = db.collection<TickDocument>(TICKS_COLLECTION);
     this.investigations = db.collection<InvestigationDocument>(INVESTIGATIONS_COLLECTION);
-  }
-
-  async ensureIndexes(): Promise<void> {
-    await this.ticks.createIndex({ rolloutId: 1, tick: 1 }, { unique: true });
-    await this.investigations.createIndex({ rolloutId: 1, tick: 1 });
   }
 
   async recordTick(record: TickRecord): Promise<void> {

@@ -1,76 +1,73 @@
 /**
- * The dashboard server's settings from its environment, validated like any other input: a bad
- * value stops the server with `error: <VARIABLE>: <rule>` before it listens.
+ * The dashboard server's settings, read from its environment in one place: a bad value stops
+ * the server with `error: <VARIABLE>: <rule>` before it listens. The names it had before
+ * (MONGO_URI, MONGO_DB, HOST, PORT, API_TOKEN, TEMPORAL_UI_URL) still work for one release.
  */
-import { temporalTargetFromEnv, type TemporalTarget } from '../platform/temporal-connection';
-import { FieldReader } from '../core/validation';
+import {
+  boolean,
+  httpUrl,
+  integer,
+  LOG_LEVEL_VARIABLE,
+  MONGO_VARIABLES,
+  port,
+  readConfig,
+  RETENTION_VARIABLE,
+  secret,
+  text,
+  variable,
+  withLegacy,
+} from '../platform/config';
+import type { Logger } from '../platform/logger';
+import { TEMPORAL_VARIABLES, temporalTarget, type TemporalTarget } from '../platform/temporal-connection';
+import { ValidationError } from '../core/validation';
 import type { DashboardSettings } from './app';
 
 export interface ServerConfig {
   temporal: TemporalTarget;
   mongoUri: string;
   database: string;
+  retentionDays: number;
   host: string;
   port: number;
   settings: DashboardSettings;
   logLevel: string;
 }
 
-const URL_PATTERN = /^https?:\/\/[^\s/?#]+(\/[^\s]*)?$/;
+const DASHBOARD_VARIABLES = {
+  ...TEMPORAL_VARIABLES,
+  mongoUri: withLegacy(MONGO_VARIABLES.mongoUri, 'MONGO_URI'),
+  mongoDb: withLegacy(MONGO_VARIABLES.mongoDb, 'MONGO_DB'),
+  retentionDays: RETENTION_VARIABLE,
+  host: variable('DASHBOARD_HOST', text, { default: '0.0.0.0', legacy: ['HOST'] }),
+  port: variable('DASHBOARD_PORT', port, { default: 8080, legacy: ['PORT'] }),
+  token: variable('DASHBOARD_API_TOKEN', secret(16), { legacy: ['API_TOKEN'] }),
+  temporalUiUrl: variable('DASHBOARD_TEMPORAL_UI_URL', httpUrl, { legacy: ['TEMPORAL_UI_URL'] }),
+  protectReads: variable('DASHBOARD_PROTECT_READS', boolean, { default: false }),
+  refreshMs: variable('DASHBOARD_REFRESH_MS', integer({ min: 500, max: 60_000 }), { default: 2000 }),
+  logLevel: LOG_LEVEL_VARIABLE,
+};
 
-export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const r = new FieldReader();
-  const mongoUri = r.string(
-    env.MONGO_URI ?? env.CANARY_MONGO_URI ?? 'mongodb://127.0.0.1:27017/',
-    'MONGO_URI',
-    /^mongodb(\+srv)?:\/\//,
-    'must be a mongodb:// or mongodb+srv:// URI',
-  );
-  const database = r.string(
-    env.MONGO_DB ?? env.CANARY_MONGO_DB ?? 'canary',
-    'MONGO_DB',
-    /^[A-Za-z0-9_-]{1,63}$/,
-    'must be a database name (A-Z a-z 0-9 _ -)',
-  );
-  const port = r.number(
-    env.PORT === undefined ? undefined : Number(env.PORT),
-    'PORT',
-    { min: 0, max: 65535, integer: true },
-    8080,
-  );
-  const host = env.HOST ?? '0.0.0.0';
-  const token = env.API_TOKEN || undefined;
-  if (token !== undefined && token.length < 16) r.fail('API_TOKEN', 'must be at least 16 characters');
-  const temporalUiUrl =
-    env.TEMPORAL_UI_URL === undefined || env.TEMPORAL_UI_URL === ''
-      ? undefined
-      : r.string(env.TEMPORAL_UI_URL, 'TEMPORAL_UI_URL', URL_PATTERN, 'must be an http:// or https:// URL');
-  const protectReads = r.oneOf(
-    env.DASHBOARD_PROTECT_READS,
-    'DASHBOARD_PROTECT_READS',
-    ['true', 'false'] as const,
-    'false',
-  );
-  const refreshMs = r.number(
-    env.DASHBOARD_REFRESH_MS === undefined ? undefined : Number(env.DASHBOARD_REFRESH_MS),
-    'DASHBOARD_REFRESH_MS',
-    { min: 500, max: 60_000, integer: true },
-    2000,
-  );
-  if (protectReads === 'true' && token === undefined)
-    r.fail('DASHBOARD_PROTECT_READS', 'needs API_TOKEN (no one could read the dashboard)');
-  r.throwIfAny();
+export function readServerConfig(env: NodeJS.ProcessEnv = process.env, logger?: Logger): ServerConfig {
+  const values = readConfig(env, DASHBOARD_VARIABLES, { logger });
+  if (values.protectReads && values.token === undefined)
+    throw new ValidationError([
+      {
+        field: 'DASHBOARD_PROTECT_READS',
+        rule: 'needs DASHBOARD_API_TOKEN (no one could read the dashboard)',
+      },
+    ]);
   return {
-    temporal: temporalTargetFromEnv(),
-    mongoUri: mongoUri!,
-    database: database!,
-    host,
-    port: port!,
+    temporal: temporalTarget(values),
+    mongoUri: values.mongoUri,
+    database: values.mongoDb,
+    retentionDays: values.retentionDays,
+    host: values.host,
+    port: values.port,
     settings: {
-      auth: { token, protectReads: protectReads === 'true' },
-      ...(temporalUiUrl ? { temporalUiUrl: temporalUiUrl.replace(/\/+$/, '') } : {}),
-      refreshMs: refreshMs!,
+      auth: { token: values.token, protectReads: values.protectReads },
+      ...(values.temporalUiUrl ? { temporalUiUrl: values.temporalUiUrl.replace(/\/+$/, '') } : {}),
+      refreshMs: values.refreshMs,
     },
-    logLevel: env.LOG_LEVEL ?? 'info',
+    logLevel: values.logLevel,
   };
 }

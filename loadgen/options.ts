@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { FieldReader, formatDuration, type FieldIssue } from '../core/validation';
+import { integer, variable, type ConfigOf } from '../platform/config';
 import { TargetAllowlist, TargetNotAllowedError } from './allowlist';
 import type { ArrivalProcess } from './schedule';
 
@@ -58,23 +59,32 @@ export const DEFAULT_LIMITS: LoadLimits = {
   maxSessions: 100_000,
 };
 
-/** Limits from the environment (LOADGEN_MAX_CONCURRENCY, _RATE, _DURATION_S, _THREADS). */
-export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): LoadLimits {
-  const r = new FieldReader();
-  const read = (name: string, fallback: number, min = 1) => {
-    const text = env[name];
-    if (text === undefined || text === '') return fallback;
-    return r.number(Number(text), name, { min, integer: true }) ?? fallback;
-  };
-  const limits: LoadLimits = {
-    maxConcurrency: read('LOADGEN_MAX_CONCURRENCY', DEFAULT_LIMITS.maxConcurrency),
-    maxRate: read('LOADGEN_MAX_RATE', DEFAULT_LIMITS.maxRate),
-    maxDurationMs: read('LOADGEN_MAX_DURATION_S', DEFAULT_LIMITS.maxDurationMs / 1000) * 1000,
-    maxThreads: read('LOADGEN_MAX_THREADS', DEFAULT_LIMITS.maxThreads),
+/**
+ * What every process that plays load (workers, the loadgen service, the CLI) reads from its
+ * environment: which hosts it may aim at, and the limits of one run.
+ */
+export const LOADGEN_VARIABLES = {
+  allowedTargets: variable('LOADGEN_ALLOWED_TARGETS', (text, name) => TargetAllowlist.parse(text, name), {
+    default: new TargetAllowlist(),
+  }),
+  maxConcurrency: variable('LOADGEN_MAX_CONCURRENCY', integer({ min: 1 }), {
+    default: DEFAULT_LIMITS.maxConcurrency,
+  }),
+  maxRate: variable('LOADGEN_MAX_RATE', integer({ min: 1 }), { default: DEFAULT_LIMITS.maxRate }),
+  maxDurationS: variable('LOADGEN_MAX_DURATION_S', integer({ min: 1 }), {
+    default: DEFAULT_LIMITS.maxDurationMs / 1000,
+  }),
+  maxThreads: variable('LOADGEN_MAX_THREADS', integer({ min: 1 }), { default: DEFAULT_LIMITS.maxThreads }),
+};
+
+export function loadLimitsOf(values: ConfigOf<typeof LOADGEN_VARIABLES>): LoadLimits {
+  return {
+    maxConcurrency: values.maxConcurrency,
+    maxRate: values.maxRate,
+    maxDurationMs: values.maxDurationS * 1000,
+    maxThreads: values.maxThreads,
     maxSessions: DEFAULT_LIMITS.maxSessions,
   };
-  r.throwIfAny();
-  return limits;
 }
 
 export interface LoadOptions {

@@ -18,6 +18,12 @@ import type { RolloutSpec } from '../rollout/spec';
 import type { ProbeSummary } from '../rollout/types';
 import { FieldReader, type Json } from '../core/validation';
 import type { Logger } from '../platform/logger';
+import {
+  expiresAfterDays,
+  storedNow,
+  type CollectionIndexes,
+  type StoredAt,
+} from '../platform/mongo-indexes';
 import { TargetAllowlist } from './allowlist';
 import { DEFAULT_LIMITS, resolveLoadOptions, type LoadLimits } from './options';
 import { defaultOntology, profilesById, sessionsFromProfiles, type Ontology } from './profile-sessions';
@@ -49,6 +55,23 @@ export const PROBE_RESULTS_COLLECTION = 'probe_results';
 export const PROBE_SHARDS_COLLECTION = 'probe_shards';
 export const PROBE_CHECKPOINTS_COLLECTION = 'probe_checkpoints';
 
+/**
+ * Probe windows are per-tick measurements: they expire after the retention. The dashboard and
+ * the probe-results source read a rollout's windows by tick; a fanned-out probe finds its shards
+ * the same way; checkpoints are read by _id and expire too (an abandoned probe leaves one).
+ */
+export function probeIndexes(retentionDays: number): CollectionIndexes[] {
+  const byTick = { name: 'rolloutId_1_tick_1', key: { rolloutId: 1, tick: 1 } } as const;
+  return [
+    {
+      collection: PROBE_RESULTS_COLLECTION,
+      indexes: [{ ...byTick, unique: true }, expiresAfterDays(retentionDays)],
+    },
+    { collection: PROBE_SHARDS_COLLECTION, indexes: [byTick, expiresAfterDays(retentionDays)] },
+    { collection: PROBE_CHECKPOINTS_COLLECTION, indexes: [expiresAfterDays(retentionDays)] },
+  ];
+}
+
 export interface ProbeShard {
   index: number;
   count: number;
@@ -67,13 +90,15 @@ export interface ProbeResultDocument {
   /** How many shards (probe activities) the window was played by. */
   shards: number;
   durationMs: number;
+  /** When it was last written (the TTL index's field); absent before it is written. */
+  storedAt?: Date;
 }
 
 interface ShardDocument extends ProbeResultDocument {
   shard: number;
 }
 
-interface CheckpointDocument {
+interface CheckpointDocument extends StoredAt {
   _id: string;
   rolloutId: string;
   tick: number;
@@ -249,6 +274,7 @@ export class LoadgenProber implements Prober {
           unfinished: previous.unfinished + snapshot.unfinished,
           attempts: (checkpoint?.attempts ?? 0) + 1,
           updatedAt: Date.now(),
+          ...storedNow(),
         };
         // Writes are chained so an older snapshot never overwrites a newer one.
         checkpointWrite = checkpointWrite
@@ -297,11 +323,11 @@ export class LoadgenProber implements Prober {
       durationMs: played,
     };
     if (shard.count === 1) {
-      await this.results.replaceOne({ _id: resultId }, document, { upsert: true });
+      await this.results.replaceOne({ _id: resultId }, { ...document, ...storedNow() }, { upsert: true });
     } else {
       await this.shards.replaceOne(
         { _id: shardId },
-        { ...document, shard: shard.index, shards: 1 },
+        { ...document, shard: shard.index, shards: 1, ...storedNow() },
         { upsert: true },
       );
       await this.mergeShardsIfComplete(request, shard.count);
@@ -320,7 +346,7 @@ export class LoadgenProber implements Prober {
     if (ofThisFanOut.length < count) return;
     const resultId = probeResultId(request.rolloutId, request.tick);
     const merged = mergeProbeResults(ofThisFanOut.map(({ shard: _shard, _id, ...rest }) => rest));
-    await this.results.replaceOne({ _id: resultId }, merged, { upsert: true });
+    await this.results.replaceOne({ _id: resultId }, { ...merged, ...storedNow() }, { upsert: true });
   }
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { boolean, readConfig, text, variable, type ConfigOf } from './config';
 
 /**
  * Where Temporal is, from flags or the environment: a local dev server by default, a cluster or
@@ -13,26 +14,46 @@ export interface TemporalTarget {
   tls?: { certFile?: string; keyFile?: string; caFile?: string; serverName?: string } | true;
 }
 
-export function temporalTargetFromEnv(
+/** Temporal's own variable names (its CLI and SDK samples use them), kept as they are. */
+export const TEMPORAL_VARIABLES = {
+  temporalAddress: variable('TEMPORAL_ADDRESS', text, { default: '127.0.0.1:7233' }),
+  temporalNamespace: variable('TEMPORAL_NAMESPACE', text, { default: 'default' }),
+  temporalApiKey: variable('TEMPORAL_API_KEY', text),
+  temporalTls: variable('TEMPORAL_TLS', boolean, { default: false }),
+  temporalTlsCert: variable('TEMPORAL_TLS_CERT', text),
+  temporalTlsKey: variable('TEMPORAL_TLS_KEY', text),
+  temporalTlsCa: variable('TEMPORAL_TLS_CA', text),
+  temporalTlsServerName: variable('TEMPORAL_TLS_SERVER_NAME', text),
+};
+
+/** The target from the values of TEMPORAL_VARIABLES (read with the rest of a process's config). */
+export function temporalTarget(
+  values: ConfigOf<typeof TEMPORAL_VARIABLES>,
   overrides: Partial<Pick<TemporalTarget, 'address' | 'namespace'>> = {},
 ): TemporalTarget {
-  const env = process.env;
-  const tlsFiles = env.TEMPORAL_TLS_CERT || env.TEMPORAL_TLS_KEY || env.TEMPORAL_TLS_CA;
+  const tlsFiles = values.temporalTlsCert || values.temporalTlsKey || values.temporalTlsCa;
   return {
-    address: overrides.address ?? env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    namespace: overrides.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
-    apiKey: env.TEMPORAL_API_KEY || undefined,
+    address: overrides.address ?? values.temporalAddress,
+    namespace: overrides.namespace ?? values.temporalNamespace,
+    apiKey: values.temporalApiKey,
     tls: tlsFiles
       ? {
-          certFile: env.TEMPORAL_TLS_CERT,
-          keyFile: env.TEMPORAL_TLS_KEY,
-          caFile: env.TEMPORAL_TLS_CA,
-          serverName: env.TEMPORAL_TLS_SERVER_NAME,
+          certFile: values.temporalTlsCert,
+          keyFile: values.temporalTlsKey,
+          caFile: values.temporalTlsCa,
+          serverName: values.temporalTlsServerName,
         }
-      : env.TEMPORAL_TLS === 'true' || env.TEMPORAL_API_KEY
+      : values.temporalTls || values.temporalApiKey
         ? true
         : undefined,
   };
+}
+
+export function temporalTargetFromEnv(
+  overrides: Partial<Pick<TemporalTarget, 'address' | 'namespace'>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): TemporalTarget {
+  return temporalTarget(readConfig(env, TEMPORAL_VARIABLES), overrides);
 }
 
 function tlsOptions(target: TemporalTarget): ConnectionOptions['tls'] {

@@ -5,11 +5,30 @@
  * comparison operators, sort on _id, and $match/$project/$unwind/$group pipelines.
  */
 import { MongoBulkWriteError, type Collection, type Db, type Filter } from 'mongodb';
+import type { Logger } from '../platform/logger';
+import { ensureIndexes, type CollectionIndexes, type IndexReport } from '../platform/mongo-indexes';
 import { CRITERIA_FIELDS } from './criteria';
 import { PROFILE_SCHEMA_VERSION, type Profile } from './profile-schema';
 import type { SampleCandidate } from './sampler';
 
 export const PROFILES_COLLECTION = 'profiles';
+
+/** One index per criteria field, plus the strata used by sampling and stats; no TTL. */
+export function profileIndexes(collection = PROFILES_COLLECTION): CollectionIndexes[] {
+  const criteria = Object.values(CRITERIA_FIELDS)
+    .map((field) => field.path)
+    .filter((path) => path !== '_id')
+    .map((path) => ({ name: `criteria_${path}`, key: { [path]: 1 as const } }));
+  return [
+    {
+      collection,
+      indexes: [
+        ...criteria,
+        { name: 'strata', key: { device_type: 1, 'geo_location.country': 1, activity_level: 1 } },
+      ],
+    },
+  ];
+}
 
 export type StoredProfile = Profile & { _id: string };
 
@@ -49,17 +68,9 @@ export class ProfileStore {
     this.collection = db.collection<StoredProfile>(collectionName);
   }
 
-  /** One index per criteria field, plus the strata used by sampling and stats. */
-  async ensureIndexes(): Promise<void> {
-    const paths = Object.values(CRITERIA_FIELDS)
-      .map((field) => field.path)
-      .filter((path) => path !== '_id');
-    // One createIndex per index: FerretDB 1.24 panics on some multi-index createIndexes commands.
-    for (const path of paths) await this.collection.createIndex({ [path]: 1 }, { name: `criteria_${path}` });
-    await this.collection.createIndex(
-      { device_type: 1, 'geo_location.country': 1, activity_level: 1 },
-      { name: 'strata' },
-    );
+  /** profileIndexes() of this store's collection, for callers that hold only the store. */
+  ensureIndexes(logger?: Pick<Logger, 'info' | 'warn'>): Promise<IndexReport> {
+    return ensureIndexes(this.db, profileIndexes(this.collection.collectionName), logger);
   }
 
   async get(userId: string): Promise<Profile | null> {

@@ -1,9 +1,31 @@
 import type { Collection, Db } from 'mongodb';
 import type { Sample } from '../analysis/samples';
 import type { Json } from '../core/validation';
+import {
+  expiresAfterDays,
+  storedNow,
+  type CollectionIndexes,
+  type StoredAt,
+} from '../platform/mongo-indexes';
 
 export const SAMPLES_COLLECTION = 'rollout_samples';
 const SCHEMA_VERSION = 1;
+
+/**
+ * Samples are read back only while their rollout runs (by the tick's analyzer, and by the next
+ * tick's collection for the sources' carry): after the retention they expire like probe results.
+ */
+export function sampleStoreIndexes(retentionDays: number): CollectionIndexes[] {
+  return [
+    {
+      collection: SAMPLES_COLLECTION,
+      indexes: [
+        { name: 'rolloutId_1_tick_1', key: { rolloutId: 1, tick: 1 }, unique: true },
+        expiresAfterDays(retentionDays),
+      ],
+    },
+  ];
+}
 
 export interface SourceOutcome {
   source: string;
@@ -26,7 +48,7 @@ export interface TickSamples {
   carry: Record<string, Json>;
 }
 
-type SampleDocument = TickSamples & { _id: string; schemaVersion: number };
+type SampleDocument = TickSamples & StoredAt & { _id: string; schemaVersion: number };
 
 /**
  * The samples of every tick, keyed by rollout id + tick: a retried collection overwrites the
@@ -39,19 +61,19 @@ export class SampleStore {
     this.collection = db.collection<SampleDocument>(SAMPLES_COLLECTION);
   }
 
-  async ensureIndexes(): Promise<void> {
-    await this.collection.createIndex({ rolloutId: 1, tick: 1 }, { unique: true });
-  }
-
   async save(record: TickSamples): Promise<void> {
     const _id = sampleId(record.rolloutId, record.tick);
-    await this.collection.replaceOne({ _id }, { ...record, schemaVersion: SCHEMA_VERSION }, { upsert: true });
+    await this.collection.replaceOne(
+      { _id },
+      { ...record, schemaVersion: SCHEMA_VERSION, ...storedNow() },
+      { upsert: true },
+    );
   }
 
   async load(rolloutId: string, tick: number): Promise<TickSamples | null> {
     const document = await this.collection.findOne({ _id: sampleId(rolloutId, tick) });
     if (!document) return null;
-    const { _id, schemaVersion, ...record } = document;
+    const { _id, schemaVersion, storedAt, ...record } = document;
     return record;
   }
 

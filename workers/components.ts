@@ -6,33 +6,46 @@
 import { MongoClient, type Db } from 'mongodb';
 import type { ActivityDeps } from '../activities/ports';
 import { AlertDispatcher } from '../alerts/dispatcher';
+import { alertDeliveryIndexes } from '../alerts/delivery-store';
+import { MONGO_VARIABLES, ONTOLOGY_VARIABLE, RETENTION_VARIABLE, type ConfigOf } from '../platform/config';
 import { createLogger } from '../platform/logger';
-import { TargetAllowlist } from '../loadgen/allowlist';
-import { limitsFromEnv } from '../loadgen/options';
-import { LoadgenProber } from '../loadgen/prober';
+import { ensureIndexes, type CollectionIndexes } from '../platform/mongo-indexes';
+import { LOADGEN_VARIABLES, loadLimitsOf } from '../loadgen/options';
+import { LoadgenProber, probeIndexes } from '../loadgen/prober';
 import { RolloutAnalyzer } from '../signals/analyzer';
 import { SampleCollector } from '../signals/collector';
+import { sampleStoreIndexes } from '../signals/sample-store';
 import { defaultOntology, loadOntology } from '../profiles/ontology';
 import { StoreProfileSource } from '../profiles/profile-source';
-import { ProfileStore } from '../profiles/store';
+import { profileIndexes, ProfileStore } from '../profiles/store';
 import { RouterRegistry, routerTemplateVariables } from '../routing/routers';
-import { RolloutStore } from '../client/rollout-store';
+import { ROLLOUT_STORE_INDEXES, RolloutStore } from '../client/rollout-store';
 import { WorkerMetrics } from './worker-metrics';
 
-export interface ComponentsConfig {
-  mongoUri: string;
-  mongoDb: string;
-  ontologyFile?: string;
-  env: NodeJS.ProcessEnv;
-}
+/** The variables the components read (workers/main.ts adds its own and Temporal's). */
+export const COMPONENTS_VARIABLES = {
+  ...MONGO_VARIABLES,
+  ontologyFile: ONTOLOGY_VARIABLE,
+  retentionDays: RETENTION_VARIABLE,
+  ...LOADGEN_VARIABLES,
+};
 
-export function componentsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ComponentsConfig {
-  return {
-    mongoUri: env.CANARY_MONGO_URI ?? 'mongodb://127.0.0.1:27017/',
-    mongoDb: env.CANARY_MONGO_DB ?? 'canary',
-    ontologyFile: env.CANARY_ONTOLOGY || undefined,
-    env,
-  };
+export type ComponentsConfig = ConfigOf<typeof COMPONENTS_VARIABLES> & {
+  /** For alert links. */
+  namespace: string;
+  /** Where routers and alert sinks find the secrets that rollout specs name (tokenEnv, secretEnv). */
+  env: NodeJS.ProcessEnv;
+};
+
+/** Every collection the worker's components write or read, with the indexes their owners declare. */
+export function workerIndexes(retentionDays: number): CollectionIndexes[] {
+  return [
+    ...ROLLOUT_STORE_INDEXES,
+    ...sampleStoreIndexes(retentionDays),
+    ...probeIndexes(retentionDays),
+    ...alertDeliveryIndexes(retentionDays),
+    ...profileIndexes(),
+  ];
 }
 
 export interface Components {
@@ -50,15 +63,18 @@ export async function createComponents(
 ): Promise<Components> {
   const mongo = await MongoClient.connect(config.mongoUri, { serverSelectionTimeoutMS: 10_000 });
   const db = mongo.db(config.mongoDb);
+  await ensureIndexes(db, workerIndexes(config.retentionDays), logger).catch(async (error: unknown) => {
+    await mongo.close();
+    throw error;
+  });
   const rollouts = new RolloutStore(db);
-  await rollouts.ensureIndexes();
   const profiles = new ProfileStore(db);
   const routers = new RouterRegistry({ env: config.env });
   const prober = new LoadgenProber({
     db,
     ontology: config.ontologyFile ? loadOntology(config.ontologyFile) : defaultOntology(),
-    allowlist: TargetAllowlist.parse(config.env.LOADGEN_ALLOWED_TARGETS, 'LOADGEN_ALLOWED_TARGETS'),
-    limits: limitsFromEnv(config.env),
+    allowlist: config.allowedTargets,
+    limits: loadLimitsOf(config),
     logger: logger.child({ component: 'loadgen' }),
   });
   const metrics = new WorkerMetrics();
@@ -66,10 +82,9 @@ export async function createComponents(
     db,
     logger: logger.child({ component: 'alerts' }),
     env: config.env,
-    namespace: config.env.TEMPORAL_NAMESPACE ?? 'default',
+    namespace: config.namespace,
     onDelivery: metrics.observeDelivery,
   });
-  await alerts.store.ensureIndexes();
   const deps: ActivityDeps = {
     profiles: new StoreProfileSource(profiles),
     prober,

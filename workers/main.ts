@@ -5,21 +5,29 @@
  * rollouts whose spec sends probes there (probe.taskQueue), so probe capacity scales with the
  * number of these workers.
  *
- * Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY / TEMPORAL_TLS_* (see
- * platform/temporal-connection.ts), CANARY_MONGO_URI, CANARY_MONGO_DB, CANARY_ONTOLOGY,
- * LOADGEN_ALLOWED_TARGETS, LOADGEN_MAX_*, LOADGEN_PROBES_PER_WORKER, the router tokens the
- * rollout specs name (CANARY_PROXY_TOKEN by default), the alert sinks' secrets they name
- * (secretEnv, urlEnv, bearerTokenEnv), and METRICS_PORT: serve Prometheus metrics on
- * http://0.0.0.0:METRICS_PORT/metrics (off when unset).
+ * Environment (read once, by readWorkerConfig): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+ * TEMPORAL_API_KEY / TEMPORAL_TLS_* (see platform/temporal-connection.ts), CANARY_MONGO_URI,
+ * CANARY_MONGO_DB, CANARY_ONTOLOGY, CANARY_RETENTION_DAYS, LOADGEN_ALLOWED_TARGETS,
+ * LOADGEN_MAX_*, LOADGEN_PROBES_PER_WORKER, and WORKER_METRICS_PORT: serve Prometheus metrics on
+ * http://0.0.0.0:WORKER_METRICS_PORT/metrics (off when unset), LOG_LEVEL. Read when a rollout needs them:
+ * the router tokens its spec names (CANARY_PROXY_TOKEN by default) and the alert sinks' secrets
+ * (secretEnv, urlEnv, bearerTokenEnv).
  */
 import type { Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
-import { createLogger } from '../platform/logger';
+import { integer, LOG_LEVEL_VARIABLE, port, readConfig, variable } from '../platform/config';
+import { createLogger, type Logger } from '../platform/logger';
 import { serveMetrics, type MetricsServer } from '../platform/metrics-server';
+import { writeErrorLines } from '../platform/process';
 import { installTemporalRuntime } from '../platform/temporal-logging';
-import { connectWorker, temporalTargetFromEnv } from '../platform/temporal-connection';
+import {
+  connectWorker,
+  TEMPORAL_VARIABLES,
+  temporalTarget,
+  type TemporalTarget,
+} from '../platform/temporal-connection';
 import { LOADGEN_TASK_QUEUE, ROLLOUT_TASK_QUEUE } from '../rollout/messages';
-import { componentsConfigFromEnv, createComponents } from './components';
+import { COMPONENTS_VARIABLES, createComponents, type ComponentsConfig } from './components';
 import { createLoadgenWorker } from './loadgen-worker';
 import { createRolloutWorker } from './rollout-worker';
 
@@ -34,21 +42,44 @@ function parseQueues(value: string): string[] {
   return queues;
 }
 
+const WORKER_VARIABLES = {
+  ...TEMPORAL_VARIABLES,
+  ...COMPONENTS_VARIABLES,
+  metricsPort: variable('WORKER_METRICS_PORT', port, { legacy: ['METRICS_PORT'] }),
+  probesPerWorker: variable('LOADGEN_PROBES_PER_WORKER', integer({ min: 1, max: 64 }), { default: 2 }),
+  logLevel: LOG_LEVEL_VARIABLE,
+};
+
+export interface WorkerConfig {
+  target: TemporalTarget;
+  components: ComponentsConfig;
+  metricsPort?: number;
+  probesPerWorker: number;
+  logLevel: string;
+}
+
+export function readWorkerConfig(env: NodeJS.ProcessEnv, logger?: Logger): WorkerConfig {
+  const values = readConfig(env, WORKER_VARIABLES, { logger });
+  const target = temporalTarget(values);
+  return {
+    target,
+    components: { ...values, namespace: target.namespace, env },
+    metricsPort: values.metricsPort,
+    probesPerWorker: values.probesPerWorker,
+    logLevel: values.logLevel,
+  };
+}
+
 async function main(): Promise<void> {
   const options = new Command('canary-worker')
     .option('--queues <list>', 'task queues to serve', parseQueues, [ROLLOUT_TASK_QUEUE])
     .parse(process.argv)
     .opts<{ queues: string[] }>();
-  const metricsPort = process.env.METRICS_PORT ? Number(process.env.METRICS_PORT) : undefined;
-  if (
-    metricsPort !== undefined &&
-    !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)
-  )
-    throw new Error(`METRICS_PORT=${process.env.METRICS_PORT}: must be a port number 0-65535`);
-  const logger = createLogger('worker');
+  const config = readWorkerConfig(process.env);
+  const { target, components: componentsConfig, metricsPort, probesPerWorker } = config;
+  const logger = createLogger('worker', config.logLevel);
   installTemporalRuntime(logger);
-  const target = temporalTargetFromEnv();
-  const components = await createComponents(componentsConfigFromEnv(), logger);
+  const components = await createComponents(componentsConfig, logger);
   const connection = await connectWorker(target);
   const workers: Worker[] = [];
   if (options.queues.includes(ROLLOUT_TASK_QUEUE)) {
@@ -62,17 +93,12 @@ async function main(): Promise<void> {
     );
   }
   if (options.queues.includes(LOADGEN_TASK_QUEUE)) {
-    const maxConcurrentProbes = Number(process.env.LOADGEN_PROBES_PER_WORKER ?? '2');
-    if (!(Number.isInteger(maxConcurrentProbes) && maxConcurrentProbes >= 1 && maxConcurrentProbes <= 64))
-      throw new Error(
-        `LOADGEN_PROBES_PER_WORKER=${process.env.LOADGEN_PROBES_PER_WORKER}: must be an integer 1-64`,
-      );
     workers.push(
       await createLoadgenWorker({
         connection,
         namespace: target.namespace,
         prober: components.prober,
-        maxConcurrentProbes,
+        maxConcurrentProbes: probesPerWorker,
         metrics: components.metrics,
       }),
     );
@@ -98,7 +124,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(2);
-});
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    writeErrorLines(error);
+    process.exit(2);
+  });
+}

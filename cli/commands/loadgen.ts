@@ -8,7 +8,14 @@ import type { Command } from 'commander';
 import { MongoClient } from 'mongodb';
 import { FieldReader, parseDuration, ValidationError, type Json } from '../../core/validation';
 import { TargetAllowlist } from '../../loadgen/allowlist';
-import { limitsFromEnv, resolveLoadOptions, type LoadOptions, type LoadTarget } from '../../loadgen/options';
+import {
+  LOADGEN_VARIABLES,
+  loadLimitsOf,
+  resolveLoadOptions,
+  type LoadOptions,
+  type LoadTarget,
+} from '../../loadgen/options';
+import { MONGO_VARIABLES, ONTOLOGY_VARIABLE, readConfig } from '../../platform/config';
 import {
   defaultOntology,
   loadOntology,
@@ -86,7 +93,7 @@ export function register(program: Command): void {
     )
     .option('--no-tag-header', 'do not mark requests with the x-canary-probe header')
     .option('--sample <n>', 'with criteria: how many profiles to sample', '100')
-    .option('--ontology <file>', 'action ontology (default: the shop ontology)')
+    .option('--ontology <file>', 'action ontology (env CANARY_ONTOLOGY, default: the shop ontology)')
     .option('--mongo-uri <uri>', 'profile store for ids and criteria (default CANARY_MONGO_URI)')
     .option('--db <name>', 'database of the profile store (default CANARY_MONGO_DB or canary)')
     .option(
@@ -133,7 +140,17 @@ function readPairs(
   return pairs;
 }
 
+const ENVIRONMENT = { ...MONGO_VARIABLES, ontologyFile: ONTOLOGY_VARIABLE, ...LOADGEN_VARIABLES };
+
 async function runLoadgen(flags: LoadgenFlags): Promise<number> {
+  // The environment, read once: a flag wins over its variable, and a bad value names either.
+  const settings = readConfig(process.env, ENVIRONMENT, {
+    flags: {
+      mongoUri: ['--mongo-uri', flags.mongoUri],
+      mongoDb: ['--db', flags.db],
+      ontologyFile: ['--ontology', flags.ontology],
+    },
+  });
   const r = new FieldReader();
   const durationMs = readSeconds(r, flags.duration, '--duration');
   const concurrency = readNumber(r, flags.concurrency, '--concurrency', { min: 1, integer: true });
@@ -178,17 +195,11 @@ async function runLoadgen(flags: LoadgenFlags): Promise<number> {
       r.fail('--ca', `cannot read ${flags.ca}: ${(error as Error).message}`);
     }
   }
-  const allowlist = new TargetAllowlist(
-    [
-      ...(process.env.LOADGEN_ALLOWED_TARGETS?.split(',') ?? TargetAllowlist.parse(undefined).entries),
-      ...flags.allow,
-    ],
-    '--allow',
-  );
+  const allowlist = new TargetAllowlist([...settings.allowedTargets.entries, ...flags.allow], '--allow');
   r.throwIfAny();
 
-  const ontology = flags.ontology ? loadOntology(flags.ontology) : defaultOntology();
-  const profiles = await loadProfiles(flags, ontology, sample ?? 100, seed ?? 1);
+  const ontology = settings.ontologyFile ? loadOntology(settings.ontologyFile) : defaultOntology();
+  const profiles = await loadProfiles(flags, settings, ontology, sample ?? 100, seed ?? 1);
   const sessions = sessionsFromProfiles(profiles, ontology, '--profiles');
 
   const options: LoadOptions = {
@@ -211,7 +222,7 @@ async function runLoadgen(flags: LoadgenFlags): Promise<number> {
     snapshotIntervalMs: intervalMs!,
   };
   const plan = await resolveLoadOptions(options, {
-    limits: limitsFromEnv(),
+    limits: loadLimitsOf(settings),
     allowlist,
     names: {
       durationMs: '--duration',
@@ -264,6 +275,7 @@ const ID_LIST = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}(,[A-Za-z0-9][A-Za-z0-9._:@-
 
 async function loadProfiles(
   flags: LoadgenFlags,
+  store: { mongoUri: string; mongoDb: string },
   ontology: Ontology,
   sampleSize: number,
   seed: number,
@@ -288,7 +300,7 @@ async function loadProfiles(
       },
     ]);
   }
-  const uri = flags.mongoUri ?? process.env.CANARY_MONGO_URI ?? 'mongodb://127.0.0.1:27017/';
+  const uri = store.mongoUri;
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
   try {
     try {
@@ -301,7 +313,7 @@ async function loadProfiles(
         },
       ]);
     }
-    const db = client.db(flags.db ?? process.env.CANARY_MONGO_DB ?? 'canary');
+    const db = client.db(store.mongoDb);
     return criteria
       ? await profilesByCriteria(db, criteria, { sampleSize, seed }, '--profiles')
       : await profilesById(db, spec.split(','), '--profiles');

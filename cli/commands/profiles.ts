@@ -13,12 +13,32 @@ import { LogImporter, loadRules } from '../../profiles/log-import';
 import { defaultOntology, loadOntology, type Ontology } from '../../profiles/ontology';
 import { DEFAULT_PROFILE_LIMITS, PROFILE_FIELDS } from '../../profiles/profile-schema';
 import { StoreProfileSource } from '../../profiles/profile-source';
-import { ProfileStore } from '../../profiles/store';
+import { profileIndexes, ProfileStore } from '../../profiles/store';
 import { FieldReader, ValidationError } from '../../core/validation';
+import { MONGO_VARIABLES, ONTOLOGY_VARIABLE, readConfig, text, variable } from '../../platform/config';
+import { ensureIndexes } from '../../platform/mongo-indexes';
 
 interface StoreFlags {
   mongoUri?: string;
   db?: string;
+}
+
+const ENVIRONMENT = {
+  ...MONGO_VARIABLES,
+  ontologyFile: ONTOLOGY_VARIABLE,
+  importSalt: variable('CANARY_IMPORT_SALT', text),
+};
+
+/** The command's settings, read once: a flag wins over its variable, and a bad value names either. */
+function settingsOf(flags: StoreFlags & { ontology?: string; salt?: string }) {
+  return readConfig(process.env, ENVIRONMENT, {
+    flags: {
+      mongoUri: ['--mongo-uri', flags.mongoUri],
+      mongoDb: ['--db', flags.db],
+      ontologyFile: ['--ontology', flags.ontology],
+      importSalt: ['--salt', flags.salt],
+    },
+  });
 }
 
 function storeOptions(command: Command): Command {
@@ -27,21 +47,17 @@ function storeOptions(command: Command): Command {
     .option('--db <name>', 'database (env CANARY_MONGO_DB, default canary)');
 }
 
-async function withStore<T>(flags: StoreFlags, run: (store: ProfileStore) => Promise<T>): Promise<T> {
-  const r = new FieldReader();
-  const uri = flags.mongoUri ?? process.env.CANARY_MONGO_URI ?? 'mongodb://127.0.0.1:27017/';
-  if (!/^mongodb(\+srv)?:\/\//.test(uri)) r.fail('--mongo-uri', 'must be a mongodb:// URI');
-  const db = r.string(
-    flags.db ?? process.env.CANARY_MONGO_DB ?? 'canary',
-    '--db',
-    /^[A-Za-z0-9_-]{1,63}$/,
-    'must be a database name',
-  );
-  r.throwIfAny();
-  const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 });
+/** Writing commands create the store's indexes first, as every process that writes does. */
+async function withStore<T>(
+  settings: { mongoUri: string; mongoDb: string },
+  access: 'read' | 'write',
+  run: (store: ProfileStore) => Promise<T>,
+): Promise<T> {
+  const client = await MongoClient.connect(settings.mongoUri, { serverSelectionTimeoutMS: 10_000 });
   try {
-    const store = new ProfileStore(client.db(db));
-    await store.ensureIndexes();
+    const db = client.db(settings.mongoDb);
+    if (access === 'write') await ensureIndexes(db, profileIndexes());
+    const store = new ProfileStore(db);
     return await run(store);
   } finally {
     await client.close();
@@ -147,7 +163,9 @@ export function register(program: Command): void {
         print({ generated: count, seed, file: flags.out, took_ms: Date.now() - started });
       return;
     }
-    const counts = await withStore(flags, (store) => store.load(generateProfiles(options)));
+    const counts = await withStore(settingsOf(flags), 'write', (store) =>
+      store.load(generateProfiles(options)),
+    );
     print({ generated: count, seed, ...counts, took_ms: Date.now() - started });
   });
 
@@ -162,7 +180,10 @@ export function register(program: Command): void {
       )
       .option('--format <format>', `log format: ${LOG_FORMATS.join(', ')} (default auto)`)
       .option('--rules <file>', 'path -> action rules (YAML or JSON); default: the sample shop rules')
-      .option('--ontology <file>', 'action ontology (default: profiles/ontology/default.yaml)')
+      .option(
+        '--ontology <file>',
+        'action ontology (env CANARY_ONTOLOGY, default: profiles/ontology/default.yaml)',
+      )
       .option('--session-gap <duration>', 'inactivity that ends a session (default 30m)')
       .option('--min-patterns <n>', 'drop sessions with fewer mapped requests (default 1)')
       .option('--country <code>', 'country for logs without one (default ZZ, unknown)')
@@ -181,8 +202,9 @@ export function register(program: Command): void {
         dryRun?: boolean;
       },
     ) => {
+      const settings = settingsOf(flags);
       const r = new FieldReader();
-      const salt = flags.salt ?? process.env.CANARY_IMPORT_SALT;
+      const salt = settings.importSalt;
       if (!salt)
         r.fail(
           '--salt',
@@ -210,7 +232,7 @@ export function register(program: Command): void {
       );
       r.throwIfAny();
       const importer = new LogImporter({
-        ontology: ontologyOf(flags.ontology),
+        ontology: ontologyOf(settings.ontologyFile),
         format: format!,
         salt: salt!,
         ...(flags.rules ? { rules: loadRules(flags.rules) } : {}),
@@ -233,7 +255,7 @@ export function register(program: Command): void {
         print({ ...importer.report, written: 0, dry_run: true });
         return;
       }
-      const counts = await withStore(flags, (store) => store.load(importer.profiles()));
+      const counts = await withStore(settings, 'write', (store) => store.load(importer.profiles()));
       print({
         ...importer.report,
         written: counts.created + counts.updated,
@@ -291,7 +313,7 @@ export function register(program: Command): void {
         ...(flags.criteria !== undefined ? [parseCriteriaText(flags.criteria, '--criteria')] : []),
         parseFlatCriteria(flat),
       ]);
-      await withStore(flags, async (store) => {
+      await withStore(settingsOf(flags), 'read', async (store) => {
         if (flags.stats) return print(await store.stats(criteria.filter));
         if (sampleSize !== undefined) {
           const sample = await new StoreProfileSource(store).sample(criteria, sampleSize, seed);

@@ -4,7 +4,18 @@
  */
 import { defaultOntology, loadOntology, type Ontology } from '../ontology';
 import { DEFAULT_PROFILE_LIMITS } from '../profile-schema';
-import { FieldReader } from '../../core/validation';
+import {
+  boolean,
+  LOG_LEVEL_VARIABLE,
+  MONGO_VARIABLES,
+  ONTOLOGY_VARIABLE,
+  port,
+  readConfig,
+  secret,
+  text,
+  variable,
+  withLegacy,
+} from '../../platform/config';
 
 export interface ApiLimits {
   /** Largest request body, bytes. */
@@ -71,41 +82,45 @@ export interface ServerFlags {
   logLevel?: string;
 }
 
+const SERVER_VARIABLES = {
+  mongoUri: MONGO_VARIABLES.mongoUri,
+  mongoDb: MONGO_VARIABLES.mongoDb,
+  host: variable('PROFILES_API_HOST', text, { default: '127.0.0.1' }),
+  port: variable('PROFILES_API_PORT', port, { default: 8081 }),
+  token: variable('PROFILES_API_TOKEN', secret(16)),
+  protectReads: variable('PROFILES_API_PROTECT_READS', boolean, { default: false }),
+  ontologyFile: withLegacy(ONTOLOGY_VARIABLE, 'PROFILES_API_ONTOLOGY'),
+  logLevel: LOG_LEVEL_VARIABLE,
+};
+
 /**
- * Environment: CANARY_MONGO_URI, CANARY_MONGO_DB, PROFILES_API_HOST, PROFILES_API_PORT,
- * PROFILES_API_TOKEN (the bearer token; never a flag, so it stays out of `ps`),
- * PROFILES_API_PROTECT_READS=true, PROFILES_API_ONTOLOGY, LOG_LEVEL.
+ * Flags win over the environment, and a bad value names where it came from (`--port` or
+ * PROFILES_API_PORT). Environment: CANARY_MONGO_URI, CANARY_MONGO_DB, PROFILES_API_HOST,
+ * PROFILES_API_PORT, PROFILES_API_TOKEN (the bearer token; never a flag, so it stays out of `ps`),
+ * PROFILES_API_PROTECT_READS=true, CANARY_ONTOLOGY (was PROFILES_API_ONTOLOGY), LOG_LEVEL.
  */
 export function readServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const r = new FieldReader();
-  const mongoUri = flags.mongoUri ?? env.CANARY_MONGO_URI ?? 'mongodb://127.0.0.1:27017/';
-  if (!/^mongodb(\+srv)?:\/\//.test(mongoUri)) r.fail('--mongo-uri', 'must be a mongodb:// URI');
-  const database = r.string(
-    flags.db ?? env.CANARY_MONGO_DB ?? 'canary',
-    '--db',
-    /^[A-Za-z0-9_-]{1,63}$/,
-    'must be a database name (A-Z a-z 0-9 _ -)',
-  );
-  const host = r.string(flags.host ?? env.PROFILES_API_HOST ?? '127.0.0.1', '--host');
-  const portText = flags.port ?? env.PROFILES_API_PORT ?? '8081';
-  const port = r.number(Number(portText), '--port', { min: 0, max: 65535, integer: true });
-  const token = env.PROFILES_API_TOKEN;
-  if (token !== undefined && token.length < 16)
-    r.fail('PROFILES_API_TOKEN', 'must be at least 16 characters');
-  const protectReads = flags.protectReads ?? env.PROFILES_API_PROTECT_READS === 'true';
-  let ontology: Ontology | undefined;
-  const ontologyFile = flags.ontology ?? env.PROFILES_API_ONTOLOGY;
-  r.throwIfAny();
-  if (ontologyFile) ontology = loadOntology(ontologyFile);
+  const values = readConfig(env, SERVER_VARIABLES, {
+    flags: {
+      mongoUri: ['--mongo-uri', flags.mongoUri],
+      mongoDb: ['--db', flags.db],
+      host: ['--host', flags.host],
+      port: ['--port', flags.port],
+      protectReads: ['--protect-reads', flags.protectReads ? 'true' : undefined],
+      ontologyFile: ['--ontology', flags.ontology],
+      logLevel: ['--log-level', flags.logLevel],
+    },
+  });
+  const ontology = values.ontologyFile ? loadOntology(values.ontologyFile) : undefined;
   return {
-    mongoUri,
-    database: database!,
-    host: host!,
-    port: port!,
-    logLevel: flags.logLevel ?? env.LOG_LEVEL ?? 'info',
+    mongoUri: values.mongoUri,
+    database: values.mongoDb,
+    host: values.host,
+    port: values.port,
+    logLevel: values.logLevel,
     api: apiConfig({
       ...(ontology ? { ontology } : {}),
-      auth: { ...(token ? { token } : {}), protectReads },
+      auth: { ...(values.token ? { token: values.token } : {}), protectReads: values.protectReads },
     }),
   };
 }

@@ -6,8 +6,10 @@ import { Command } from 'commander';
 import { MongoClient } from 'mongodb';
 import { buildApp } from './app';
 import { readServerConfig, type ServerFlags } from './config';
+import { profileIndexes } from '../store';
+import { ensureIndexes } from '../../platform/mongo-indexes';
 import { serveUntilSignal } from '../../platform/process';
-import { httpLoggerOptions } from '../../platform/logger';
+import { createLogger, httpLoggerOptions } from '../../platform/logger';
 
 export async function startServer(argv: string[]): Promise<{ url: string; close(): Promise<void> }> {
   const flags = new Command('profiles-api')
@@ -15,7 +17,7 @@ export async function startServer(argv: string[]): Promise<{ url: string; close(
     .option('--db <name>', 'database (env CANARY_MONGO_DB, default canary)')
     .option('--host <host>', 'listen address (env PROFILES_API_HOST, default 127.0.0.1)')
     .option('--port <port>', 'listen port, 0 for any free one (env PROFILES_API_PORT, default 8081)')
-    .option('--ontology <file>', 'action ontology file (env PROFILES_API_ONTOLOGY)')
+    .option('--ontology <file>', 'action ontology file (env CANARY_ONTOLOGY)')
     .option('--protect-reads', 'require the token for reads too')
     .option('--log-level <level>', 'pino level (env LOG_LEVEL)')
     .exitOverride()
@@ -23,8 +25,15 @@ export async function startServer(argv: string[]): Promise<{ url: string; close(
     .opts<ServerFlags>();
   const config = readServerConfig(flags);
   const client = await MongoClient.connect(config.mongoUri, { serverSelectionTimeoutMS: 10_000 });
+  const db = client.db(config.database);
+  await ensureIndexes(db, profileIndexes(), createLogger('profiles-api', config.logLevel)).catch(
+    async (error: unknown) => {
+      await client.close();
+      throw error;
+    },
+  );
   const app = await buildApp({
-    db: client.db(config.database),
+    db,
     config: config.api,
     logger: httpLoggerOptions(config.logLevel),
   });

@@ -10,6 +10,7 @@
  * SIGTERM/SIGINT, 2 on bad options or when it cannot listen.
  */
 import { Command, CommanderError } from 'commander';
+import { readConfig, text, variable } from '../../platform/config';
 import { createLogger } from '../../platform/logger';
 import { ValidationError } from '../../core/validation';
 import { startBuiltinProxy, type BuiltinProxyInput } from './proxy';
@@ -45,15 +46,9 @@ export function inputFromFlags(flags: Flags, env: NodeJS.ProcessEnv): BuiltinPro
       { field: 'sticky', rule: 'choose --sticky-cookie or --sticky-header, not both' },
     ]);
   }
-  const token = env[flags.adminTokenEnv];
-  if (!token) {
-    throw new ValidationError([
-      {
-        field: 'adminToken',
-        rule: `environment variable ${flags.adminTokenEnv} (--admin-token-env) is not set`,
-      },
-    ]);
-  }
+  // The one variable the proxy reads is the one --admin-token-env names (its length is checked
+  // with the other options, as adminToken).
+  const { token } = readConfig(env, { token: variable(flags.adminTokenEnv, text, { required: true }) });
   const stickyName = flags.stickyCookie ?? flags.stickyHeader;
   return {
     listen: flags.listen,

@@ -117,6 +117,8 @@ describe('AlertDispatcher against FerretDB and real HTTP receivers', () => {
     });
     const records = await db.collection(ALERT_DELIVERIES_COLLECTION).find({ key: event.key }).toArray();
     expect(records.map((r) => r.state as string)).toEqual(['delivered', 'delivered', 'delivered']);
+    // Set by the claim and every later write: the TTL index expires deliveries by this Date.
+    expect(records.map((r) => r.storedAt instanceof Date)).toEqual([true, true, true]);
   });
 
   test('two attempts at once send to each sink once: the loser finds the lease held and fails for a later retry', async () => {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { buildDashboard } from '../../dashboard/app';
 import { readServerConfig } from '../../dashboard/config';
 import { probePoints } from '../../dashboard/read-model';
@@ -456,26 +457,61 @@ describe('server configuration', () => {
     let error: unknown;
     try {
       readServerConfig({
-        PORT: 'eighty',
-        API_TOKEN: 'short',
-        TEMPORAL_UI_URL: 'temporal.local',
-        MONGO_URI: 'postgres://x',
+        DASHBOARD_PORT: 'eighty',
+        DASHBOARD_API_TOKEN: 'short',
+        DASHBOARD_TEMPORAL_UI_URL: 'temporal.local',
+        CANARY_MONGO_URI: 'postgres://x',
       });
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).issues.map((issue) => issue.field).sort()).toEqual([
-      'API_TOKEN',
-      'MONGO_URI',
-      'PORT',
-      'TEMPORAL_UI_URL',
+    expect((error as ValidationError).issues).toEqual([
+      { field: 'CANARY_MONGO_URI', rule: 'must be a mongodb:// or mongodb+srv:// URI' },
+      { field: 'DASHBOARD_PORT', rule: 'must be an integer between 0 and 65535' },
+      { field: 'DASHBOARD_API_TOKEN', rule: 'must be at least 16 characters' },
+      { field: 'DASHBOARD_TEMPORAL_UI_URL', rule: 'must be an http:// or https:// URL' },
     ]);
     expect(
-      readServerConfig({ PORT: '9000', API_TOKEN: TOKEN, TEMPORAL_UI_URL: 'http://ui:8233/' }),
+      readServerConfig({
+        DASHBOARD_PORT: '9000',
+        DASHBOARD_API_TOKEN: TOKEN,
+        DASHBOARD_TEMPORAL_UI_URL: 'http://ui:8233/',
+      }),
     ).toMatchObject({
       port: 9000,
       settings: { auth: { token: TOKEN, protectReads: false }, temporalUiUrl: 'http://ui:8233' },
     });
+  });
+
+  test('the names of the previous release still work, each with a warning naming its successor', () => {
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
+    const config = readServerConfig(
+      {
+        PORT: '9000',
+        HOST: '127.0.0.1',
+        API_TOKEN: TOKEN,
+        MONGO_URI: 'mongodb://db:27017/',
+        MONGO_DB: 'legacy',
+        TEMPORAL_UI_URL: 'http://ui:8233',
+      },
+      logger,
+    );
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '127.0.0.1',
+      mongoUri: 'mongodb://db:27017/',
+      database: 'legacy',
+      settings: { auth: { token: TOKEN }, temporalUiUrl: 'http://ui:8233' },
+    });
+    expect(warnings.map((line) => (JSON.parse(line) as { replacement: string }).replacement).sort()).toEqual([
+      'CANARY_MONGO_DB',
+      'CANARY_MONGO_URI',
+      'DASHBOARD_API_TOKEN',
+      'DASHBOARD_HOST',
+      'DASHBOARD_PORT',
+      'DASHBOARD_TEMPORAL_UI_URL',
+    ]);
   });
 });

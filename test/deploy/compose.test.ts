@@ -102,7 +102,7 @@ describe('docker-compose.yml', () => {
       'loadgen',
     ]);
     expect(services.worker?.environment?.LOADGEN_ALLOWED_TARGETS).toBe('shop-baseline,shop-canary');
-    expect(services.api?.environment?.API_TOKEN).toMatch(/^\$\{API_TOKEN:\?/);
+    expect(services.api?.environment?.DASHBOARD_API_TOKEN).toMatch(/^\$\{API_TOKEN:\?/);
   });
 
   test("HAProxy's configuration has the backend, servers and runtime API the example rollout uses", () => {

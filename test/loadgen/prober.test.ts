@@ -8,7 +8,12 @@ import { FerretDbServer } from '../../devstack/ferretdb';
 import { defaultOntology } from '../../loadgen/profile-sessions';
 import { parseProfile } from '../../profiles/profile-schema';
 import { ProfileStore } from '../../profiles/store';
-import { LoadgenProber, PROBE_CHECKPOINTS_COLLECTION, PROBE_RESULTS_COLLECTION } from '../../loadgen/prober';
+import {
+  LoadgenProber,
+  PROBE_CHECKPOINTS_COLLECTION,
+  PROBE_RESULTS_COLLECTION,
+  PROBE_SHARDS_COLLECTION,
+} from '../../loadgen/prober';
 import { decodeHistogram } from '../../loadgen/stats';
 import { buildLoadgenApp } from '../../loadgen/service/app';
 import { ValidationError, type Json } from '../../core/validation';
@@ -91,10 +96,13 @@ describe('LoadgenProber', () => {
         'shards',
         'startedAt',
         'stats',
+        'storedAt',
         'tick',
         'unfinished',
       ].sort(),
     );
+    // The TTL index expires windows by this Date (a number would never expire).
+    expect(document?.storedAt).toBeInstanceOf(Date);
     const stats = document?.stats as Record<string, unknown>[];
     expect(new Set(stats.map((entry) => entry.target))).toEqual(new Set(['baseline', 'canary']));
     expect(new Set(stats.map((entry) => entry.action))).toEqual(
@@ -160,6 +168,7 @@ describe('LoadgenProber', () => {
     expect(Date.now() - (await cancelledAt)).toBeLessThan(1000);
     const checkpoint = await db.collection(PROBE_CHECKPOINTS_COLLECTION).findOne({});
     expect(checkpoint?.playedMs).toBeGreaterThan(500);
+    expect(checkpoint?.storedAt).toBeInstanceOf(Date);
     const firstAttempt = baseline.requests.length;
 
     const begin = Date.now();
@@ -187,6 +196,12 @@ describe('LoadgenProber', () => {
     );
     const document = await db.collection(PROBE_RESULTS_COLLECTION).findOne({ rolloutId: 'shop-v2', tick: 3 });
     expect(document?.shards).toBe(2);
+    expect(document?.storedAt).toBeInstanceOf(Date);
+    const parts = await db
+      .collection(PROBE_SHARDS_COLLECTION)
+      .find({ rolloutId: 'shop-v2', tick: 3 })
+      .toArray();
+    expect(parts.map((part) => part.storedAt instanceof Date)).toEqual([true, true]);
     const stats = document?.stats as { target: string; successes: number; errors: number }[];
     const total = stats
       .filter((entry) => entry.target === 'canary')

@@ -13,7 +13,7 @@ import { FerretDbServer } from '../../devstack/ferretdb';
 import { freePort } from '../../devstack/ports';
 import { defaultOntology } from '../../loadgen/profile-sessions';
 import { buildLoadgenApp } from '../../loadgen/service/app';
-import { isLoopbackHost, main } from '../../loadgen/service/server';
+import { isLoopbackHost, startLoadgenService } from '../../loadgen/service/server';
 import { parseProfile } from '../../profiles/profile-schema';
 import { ProfileStore } from '../../profiles/store';
 import { profile, ShopServer } from './support/shop-server';
@@ -120,7 +120,9 @@ test('the server refuses a non-loopback host without LOADGEN_API_TOKEN', async (
     expect(isLoopbackHost(host)).toBe(true);
   for (const host of ['0.0.0.0', '::', '10.0.0.1', 'example.com', '128.0.0.1'])
     expect(isLoopbackHost(host)).toBe(false);
-  await expect(main({ LOADGEN_HOST: '0.0.0.0', CANARY_MONGO_URI: ferret.uri })).rejects.toThrow(
+  await expect(
+    startLoadgenService({ LOADGEN_HOST: '0.0.0.0', CANARY_MONGO_URI: ferret.uri }),
+  ).rejects.toThrow(
     /^LOADGEN_API_TOKEN: is required when LOADGEN_HOST \(0\.0\.0\.0\) is not a loopback address/,
   );
 });

@@ -77,7 +77,7 @@ describe('the profiles API server process', () => {
       env: { PROFILES_API_TOKEN: 'short' },
     });
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain('error: --port: must be a finite number');
+    expect(result.stderr).toContain('error: --port: must be an integer between 0 and 65535');
     expect(result.stderr).toContain('error: PROFILES_API_TOKEN: must be at least 16 characters');
   });
 });

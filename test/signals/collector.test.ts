@@ -177,7 +177,9 @@ describe('sample collector and analyzer on FerretDB', () => {
       .find({ rolloutId: 'rollout-shop-retry' })
       .toArray();
     expect(documents).toHaveLength(1);
+    expect(documents[0]?.storedAt).toBeInstanceOf(Date);
     const stored = await collector.store.load('rollout-shop-retry', 1);
+    expect(stored).not.toHaveProperty('storedAt');
     // 2 targets x 2 actions x (latency, error, status_5xx), not 2000 raw values
     expect(stored?.samples).toHaveLength(12);
     expect(stored?.rawSamples).toBe(12);

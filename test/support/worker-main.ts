@@ -1,7 +1,7 @@
 /**
  * A rollout worker in its own process, wired with the test doubles, so a test can SIGKILL it
  * mid-rollout and start another. Configured by environment:
- * TEMPORAL_ADDRESS, MONGO_URI, MONGO_DB, TASK_QUEUE, WORKFLOW_BUNDLE (path of prebuilt code).
+ * TEMPORAL_ADDRESS, CANARY_MONGO_URI, CANARY_MONGO_DB, TASK_QUEUE, WORKFLOW_BUNDLE (path of prebuilt code).
  */
 import { readFileSync } from 'node:fs';
 import { MongoClient } from 'mongodb';
@@ -17,12 +17,12 @@ function required(name: string): string {
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const mongo = await MongoClient.connect(required('MONGO_URI'));
+  const mongo = await MongoClient.connect(required('CANARY_MONGO_URI'));
   const connection = await NativeConnection.connect({ address: required('TEMPORAL_ADDRESS') });
   const worker = await createRolloutWorker({
     connection,
     taskQueue: required('TASK_QUEUE'),
-    deps: testDeps(mongo.db(required('MONGO_DB'))),
+    deps: testDeps(mongo.db(required('CANARY_MONGO_DB'))),
     workflowBundle: { code: readFileSync(required('WORKFLOW_BUNDLE'), 'utf8') },
   });
   process.once('SIGTERM', () => worker.shutdown());

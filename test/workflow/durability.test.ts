@@ -35,8 +35,8 @@ async function startWorkerProcess(taskQueue: string, name: string): Promise<Mana
     args: ['--import', 'tsx', path.join(projectRoot, 'test/support/worker-main.ts')],
     env: {
       TEMPORAL_ADDRESS: servers.temporal.address,
-      MONGO_URI: servers.ferret.uri,
-      MONGO_DB: servers.db.databaseName,
+      CANARY_MONGO_URI: servers.ferret.uri,
+      CANARY_MONGO_DB: servers.db.databaseName,
       TASK_QUEUE: taskQueue,
       WORKFLOW_BUNDLE: bundlePath,
     },
