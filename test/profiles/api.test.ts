@@ -25,6 +25,7 @@ beforeAll(async () => {
     }),
   });
   store = app.profileStore;
+  await store.ensureIndexes();
   // A fixed population for the read tests: 600 generated profiles (seed 11).
   await store.load(generateProfiles({ seed: 11, count: 600 }));
 });

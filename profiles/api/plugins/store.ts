@@ -23,8 +23,8 @@ export interface StorePluginOptions {
 
 export default fp(
   async function storePlugin(app: FastifyInstance, options: StorePluginOptions) {
+    // Indexes are the process's job at start (server.ts, through the one registry), not the app's.
     const store = new ProfileStore(options.db, options.collection);
-    await store.ensureIndexes();
     app.decorate('profileStore', store);
     app.decorate('profilesConfig', options.config);
   },
