@@ -318,9 +318,10 @@ describe('cancellation and failures', () => {
       expect(await thread.wait('ready', 60_000)).toEqual({ type: 'ready' });
       thread.post({ type: 'start', startAt: Date.now() });
       await new Promise((resolve) => setTimeout(resolve, 300));
-      // The wait gives up before the thread can answer: the answer lands in the late buffer.
+      // The wait gives up before the thread can answer (a settled `until` ends it in a microtask;
+      // a 0 ms timer could lose the race to the thread's message): the answer lands in the late buffer.
       thread.post({ type: 'collect', seq: 1 });
-      expect(await thread.wait('delta:1', 0)).toBeUndefined();
+      expect(await thread.wait('delta:1', 60_000, Promise.resolve())).toBeUndefined();
       for (let i = 0; i < 100 && baseline.requests.length > 0; i++) {
         const late = thread.takeLate();
         if (late.length === 0) {
