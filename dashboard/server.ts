@@ -5,11 +5,10 @@
  * refused without it), DASHBOARD_PORT (8080), DASHBOARD_HOST (0.0.0.0), DASHBOARD_TEMPORAL_UI_URL,
  * DASHBOARD_PROTECT_READS (false), DASHBOARD_REFRESH_MS (2000), LOG_LEVEL (see config.ts).
  */
-import { MongoClient } from 'mongodb';
 import { ROLLOUT_STORE_INDEXES } from '../client/rollout-store';
 import { probeIndexes } from '../loadgen/prober';
 import { connectClient } from '../platform/temporal-connection';
-import { ensureIndexes, type CollectionIndexes } from '../platform/mongo-indexes';
+import { openDatabase, type CollectionIndexes } from '../platform/mongo-indexes';
 import { buildDashboard } from './app';
 import { readServerConfig } from './config';
 import { serveUntilSignal } from '../platform/process';
@@ -25,14 +24,15 @@ export async function startDashboard(
 ): Promise<{ url: string; close(): Promise<void> }> {
   const config = readServerConfig(env);
   const logger = createLogger('dashboard', config.logLevel);
-  const mongo = await MongoClient.connect(config.mongoUri, { serverSelectionTimeoutMS: 10_000 });
-  const db = mongo.db(config.database);
-  const temporal = await ensureIndexes(db, dashboardIndexes(config.retentionDays), logger)
-    .then(() => connectClient(config.temporal))
-    .catch(async (error: unknown) => {
-      await mongo.close();
-      throw error;
-    });
+  const { client: mongo, db } = await openDatabase(
+    { uri: config.mongoUri, database: config.database },
+    dashboardIndexes(config.retentionDays),
+    logger,
+  );
+  const temporal = await connectClient(config.temporal).catch(async (error: unknown) => {
+    await mongo.close();
+    throw error;
+  });
   const app = await buildDashboard({
     temporal,
     db,

@@ -9,7 +9,7 @@
  * (NotImplemented); there the same index is created without it, with a warning: documents are
  * kept until deleted by hand.
  */
-import { MongoServerError, type Db } from 'mongodb';
+import { MongoClient, MongoServerError, type Db } from 'mongodb';
 import type { Logger } from './logger';
 
 export interface IndexDeclaration {
@@ -101,6 +101,26 @@ export async function ensureIndexes(
         'per-tick data is kept until deleted by hand',
     );
   return report;
+}
+
+/**
+ * What a process does with the database at start: connect, then create the indexes it declares.
+ * A failure closes the client again, so a process that cannot start leaves no connection open.
+ */
+export async function openDatabase(
+  settings: { uri: string; database: string },
+  declarations: readonly CollectionIndexes[],
+  logger?: Pick<Logger, 'info' | 'warn'>,
+): Promise<{ client: MongoClient; db: Db }> {
+  const client = await MongoClient.connect(settings.uri, { serverSelectionTimeoutMS: 10_000 });
+  const db = client.db(settings.database);
+  try {
+    await ensureIndexes(db, declarations, logger);
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  return { client, db };
 }
 
 /** Two processes may declare the same collection (the dashboard reads what the worker writes). */

@@ -3,13 +3,13 @@
  * environment. The worker entry, the local stack and the end-to-end tests all use it, so what
  * runs in the demo is what runs in production.
  */
-import { MongoClient, type Db } from 'mongodb';
+import type { Db } from 'mongodb';
 import type { ActivityDeps } from '../activities/ports';
 import { AlertDispatcher } from '../alerts/dispatcher';
 import { alertDeliveryIndexes } from '../alerts/delivery-store';
 import { MONGO_VARIABLES, ONTOLOGY_VARIABLE, RETENTION_VARIABLE, type ConfigOf } from '../platform/config';
 import { createLogger } from '../platform/logger';
-import { ensureIndexes, type CollectionIndexes } from '../platform/mongo-indexes';
+import { openDatabase, type CollectionIndexes } from '../platform/mongo-indexes';
 import { LOADGEN_VARIABLES, loadLimitsOf } from '../loadgen/options';
 import { LoadgenProber, probeIndexes } from '../loadgen/prober';
 import { RolloutAnalyzer } from '../signals/analyzer';
@@ -61,12 +61,11 @@ export async function createComponents(
   config: ComponentsConfig,
   logger = createLogger('worker'),
 ): Promise<Components> {
-  const mongo = await MongoClient.connect(config.mongoUri, { serverSelectionTimeoutMS: 10_000 });
-  const db = mongo.db(config.mongoDb);
-  await ensureIndexes(db, workerIndexes(config.retentionDays), logger).catch(async (error: unknown) => {
-    await mongo.close();
-    throw error;
-  });
+  const { client: mongo, db } = await openDatabase(
+    { uri: config.mongoUri, database: config.mongoDb },
+    workerIndexes(config.retentionDays),
+    logger,
+  );
   const rollouts = new RolloutStore(db);
   const profiles = new ProfileStore(db);
   const routers = new RouterRegistry({ env: config.env });

@@ -7,7 +7,6 @@
  * LOADGEN_HOST is a loopback address), LOADGEN_MAX_CONCURRENCY / _RATE / _DURATION_S / _THREADS,
  * LOADGEN_MAX_RUNS.
  */
-import { MongoClient } from 'mongodb';
 import {
   integer,
   LOG_LEVEL_VARIABLE,
@@ -21,7 +20,7 @@ import {
   withLegacy,
 } from '../../platform/config';
 import { createLogger } from '../../platform/logger';
-import { ensureIndexes } from '../../platform/mongo-indexes';
+import { openDatabase } from '../../platform/mongo-indexes';
 import { serveUntilSignal } from '../../platform/process';
 import { ValidationError } from '../../core/validation';
 import { profileIndexes } from '../../profiles/store';
@@ -65,10 +64,12 @@ export async function startLoadgenService(
       },
     ]);
   const ontology = config.ontologyFile ? loadOntology(config.ontologyFile) : defaultOntology();
-  const mongo = await MongoClient.connect(config.mongoUri, { serverSelectionTimeoutMS: 10_000 });
-  const db = mongo.db(config.mongoDb);
+  const { client: mongo, db } = await openDatabase(
+    { uri: config.mongoUri, database: config.mongoDb },
+    profileIndexes(),
+    logger,
+  );
   try {
-    await ensureIndexes(db, profileIndexes(), logger);
     const app = await buildLoadgenApp({
       db,
       ontology,

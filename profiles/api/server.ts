@@ -3,11 +3,10 @@
  * The bearer token comes from PROFILES_API_TOKEN (see config.ts for every setting).
  */
 import { Command } from 'commander';
-import { MongoClient } from 'mongodb';
 import { buildApp } from './app';
 import { readServerConfig, type ServerFlags } from './config';
 import { profileIndexes } from '../store';
-import { ensureIndexes } from '../../platform/mongo-indexes';
+import { openDatabase } from '../../platform/mongo-indexes';
 import { serveUntilSignal } from '../../platform/process';
 import { createLogger, httpLoggerOptions } from '../../platform/logger';
 
@@ -24,13 +23,10 @@ export async function startServer(argv: string[]): Promise<{ url: string; close(
     .parse(argv, { from: 'user' })
     .opts<ServerFlags>();
   const config = readServerConfig(flags);
-  const client = await MongoClient.connect(config.mongoUri, { serverSelectionTimeoutMS: 10_000 });
-  const db = client.db(config.database);
-  await ensureIndexes(db, profileIndexes(), createLogger('profiles-api', config.logLevel)).catch(
-    async (error: unknown) => {
-      await client.close();
-      throw error;
-    },
+  const { client, db } = await openDatabase(
+    { uri: config.mongoUri, database: config.database },
+    profileIndexes(),
+    createLogger('profiles-api', config.logLevel),
   );
   const app = await buildApp({
     db,
