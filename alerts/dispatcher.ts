@@ -25,6 +25,7 @@ import {
 import { AlertDeliveryStore } from './delivery-store';
 import { conditionsFor } from './open-conditions';
 import { createAlertSinks } from './sinks';
+import { messageOf } from '../core/errors';
 
 export interface RetryBudget {
   /** Time one dispatch may spend retrying one sink. */
@@ -88,10 +89,6 @@ export function retryDelay(
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 export class AlertDispatcher implements AlertDispatcherPort {
   readonly store: AlertDeliveryStore;

@@ -25,6 +25,7 @@ import { ManagedProcess } from '../devstack/managed-process';
 import { freePort, isListening } from '../devstack/ports';
 import { projectRoot } from '../devstack/tools';
 import { FieldReader } from '../core/validation';
+import { messageOf } from '../core/errors';
 
 interface Measurement {
   requests: number;
@@ -238,6 +239,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`error: ${messageOf(error)}\n`);
   process.exit(2);
 });

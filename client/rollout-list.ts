@@ -6,6 +6,7 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { ROLLOUT_WORKFLOW_TYPE } from '../rollout/messages';
 import type { RolloutResult, RolloutStatus, VerdictDigest } from '../rollout/types';
+import { messageOf } from '../core/errors';
 
 /** A row of the rollouts list. `phase` is the workflow's phase, or the execution status once it did not complete. */
 export interface RolloutSummary {
@@ -51,10 +52,6 @@ export type ExecutionRecord = Pick<
 >;
 
 const FINISHED_ROWS_KEPT = 2000;
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Runs `work` over `items` with at most `limit` at once, keeping the order. */
 async function mapLimited<T, R>(

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Engine } from './engine';
 import type { EnginePlan } from './options';
 import type { MainMessage, ThreadMessage } from './thread-protocol';
+import { messageOf } from '../core/errors';
 
 const port = parentPort;
 if (!port) throw new Error('engine-thread must run as a worker thread');
@@ -41,9 +42,7 @@ try {
         break;
       case 'finish':
       case 'cancel':
-        end(message.type).catch((error: unknown) =>
-          send({ type: 'fatal', message: error instanceof Error ? error.message : String(error) }),
-        );
+        end(message.type).catch((error: unknown) => send({ type: 'fatal', message: messageOf(error) }));
         break;
     }
   });

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { register as defaultRegistry, type Registry } from 'prom-client';
+import { messageOf } from '../core/errors';
 
 export interface MetricsServer {
   url: string;
@@ -27,7 +28,7 @@ export async function serveMetrics(
         (error: unknown) =>
           response
             .writeHead(500, { 'content-type': 'text/plain' })
-            .end(`metrics failed: ${error instanceof Error ? error.message : String(error)}\n`),
+            .end(`metrics failed: ${messageOf(error)}\n`),
       );
     } else if (path === '/healthz') {
       response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');

@@ -3,12 +3,13 @@
  * everywhere (one `error: field: rule` line per bad field), and run a server until a signal.
  */
 import { ValidationError } from '../core/validation';
+import { messageOf } from '../core/errors';
 
 /** Writes `error: field: rule` per issue of a ValidationError, else `error: <message>`. */
 export function writeErrorLines(error: unknown): void {
   if (error instanceof ValidationError) {
     for (const issue of error.issues) process.stderr.write(`error: ${issue.field}: ${issue.rule}\n`);
-  } else process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  } else process.stderr.write(`error: ${messageOf(error)}\n`);
 }
 
 /**

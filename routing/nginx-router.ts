@@ -13,6 +13,7 @@ import {
 import { readCallTimeout, readStickySpec, type StickySpec } from './spec-fields';
 import { probeUpstream } from './upstream-probe';
 import { shareOfWeights, weightsForShare, type ServerWeights } from './weights';
+import { messageOf } from '../core/errors';
 
 const run = promisify(execFile);
 
@@ -290,7 +291,7 @@ export class NginxRouter extends ObservedRouter {
       return undefined;
     } catch (error) {
       const stderr = (error as { stderr?: string }).stderr?.trim();
-      return stderr || (error instanceof Error ? error.message : String(error));
+      return stderr || messageOf(error);
     }
   }
 
@@ -309,7 +310,7 @@ export class NginxRouter extends ObservedRouter {
       try {
         seen = (await this.status()).generation;
       } catch (error) {
-        seen = error instanceof Error ? error.message : String(error);
+        seen = messageOf(error);
       }
       if (seen === generation) {
         firstSeenAt ??= Date.now();

@@ -1,6 +1,7 @@
 import { ValidationError } from '../core/validation';
 import type { RouterTemplateVariable } from '../rollout/spec';
 import type { TargetRole } from '../rollout/verdict';
+import { messageOf } from '../core/errors';
 
 /**
  * One interface for every way of moving real traffic between baseline and canary.
@@ -133,6 +134,6 @@ export abstract class ObservedRouter implements TrafficRouter {
 /** Wraps a network failure talking to the router as the retryable error callers expect. */
 export function unavailable(kind: string, action: string, error: unknown): RouterUnavailableError {
   if (error instanceof RouterUnavailableError) return error;
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = messageOf(error);
   return new RouterUnavailableError(`${kind} router: ${action} failed: ${reason}`, { cause: error });
 }

@@ -15,6 +15,7 @@ import {
 } from './index';
 import { SampleStore, type SourceOutcome } from './sample-store';
 import type { TemplateValues } from './source';
+import { messageOf } from '../core/errors';
 
 export interface CollectRequest {
   rolloutId: string;
@@ -99,7 +100,7 @@ export class SampleCollector implements MetricCollector {
             );
         }
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = messageOf(error);
         missing.push({ source: source.name, reason });
         if (!(error instanceof NoValuesError))
           this.deps.logger?.warn(

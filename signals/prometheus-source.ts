@@ -8,6 +8,7 @@ import {
   type SourceResult,
 } from './source';
 import { promDuration, renderTemplate, type QuerySpec } from './templates';
+import { messageOf } from '../core/errors';
 
 export interface PrometheusSourceOptions {
   url: string;
@@ -58,7 +59,7 @@ export class PrometheusSource implements MetricSource {
         } catch (error) {
           gaps.push({
             ...base,
-            reason: error instanceof Error ? error.message : String(error),
+            reason: messageOf(error),
             failed: !(error instanceof NoValuesError),
           });
         }

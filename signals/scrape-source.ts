@@ -9,6 +9,7 @@ import {
   type SourceRequest,
   type SourceResult,
 } from './source';
+import { messageOf } from '../core/errors';
 
 export interface ScrapeSourceOptions {
   /** Path of the exposition endpoint on each target. */
@@ -44,7 +45,7 @@ export class ScrapeSource implements MetricSource {
         text = await this.fetchMetrics(request.targets[target].url, target);
       } catch (error) {
         // One target that cannot be read leaves the other's samples standing.
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = messageOf(error);
         const failed = !(error instanceof NoValuesError);
         for (const metric of ['memory_bytes', 'cpu_cores']) gaps.push({ target, metric, reason, failed });
         continue;

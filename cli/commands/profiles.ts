@@ -17,6 +17,7 @@ import { profileIndexes, ProfileStore } from '../../profiles/store';
 import { FieldReader, ValidationError } from '../../core/validation';
 import { MONGO_VARIABLES, ONTOLOGY_VARIABLE, readConfig, text, variable } from '../../platform/config';
 import { ensureIndexes } from '../../platform/mongo-indexes';
+import { messageOf } from '../../core/errors';
 
 interface StoreFlags {
   mongoUri?: string;
@@ -92,7 +93,7 @@ async function openOut(file: string): Promise<NodeJS.WritableStream> {
     throw new ValidationError([
       {
         field: '--out',
-        rule: `cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`,
+        rule: `cannot write ${file}: ${messageOf(error)}`,
       },
     ]);
   }

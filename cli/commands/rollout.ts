@@ -19,6 +19,7 @@ import {
 import { connectClient, temporalTargetFromEnv } from '../../platform/temporal-connection';
 import type { RolloutResult, RolloutStatus } from '../../rollout/types';
 import { CliError } from '../errors';
+import { messageOf } from '../../core/errors';
 
 interface ConnectionFlags {
   address?: string;
@@ -50,9 +51,7 @@ async function withClient<T>(
   try {
     client = await connectClient(target);
   } catch (error) {
-    throw new CliError(
-      `cannot reach Temporal at ${target.address}: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new CliError(`cannot reach Temporal at ${target.address}: ${messageOf(error)}`);
   }
   try {
     return await run(new RolloutClient(client));

@@ -6,6 +6,7 @@ import type { Logger } from '../../platform/logger';
 import type { EnginePlan } from '../options';
 import { playPlan, type LoadResult, type LoadSnapshot, type SessionCounts } from '../run-load';
 import { summarize, type ActionStats, type ActionSummary } from '../stats';
+import { messageOf } from '../../core/errors';
 
 export type RunState = 'running' | 'completed' | 'cancelled' | 'failed';
 
@@ -116,7 +117,7 @@ export class RunRegistry {
       },
       (error: unknown) => {
         record.status = 'failed';
-        record.error = error instanceof Error ? error.message : String(error);
+        record.error = messageOf(error);
         this.options.logger?.error({ runId: record.id, err: error }, 'load run failed');
       },
     );

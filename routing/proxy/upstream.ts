@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import type { Logger } from '../../platform/logger';
 import type { UpstreamMetrics, UpstreamRole } from './metrics';
 import type { HealthCheckOptions } from './options';
+import { messageOf } from '../../core/errors';
 
 /**
  * One side (baseline or canary): a keep-alive connection pool for traffic, and an active health
@@ -71,7 +72,7 @@ export class Upstream {
       await response.body.dump();
       if (response.statusCode >= 400) failure = `status ${response.statusCode}`;
     } catch (error) {
-      failure = error instanceof Error ? error.message : String(error);
+      failure = messageOf(error);
     } finally {
       this.checking = false;
     }
