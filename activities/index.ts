@@ -5,6 +5,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ValidationError, type Json } from '../core/validation';
+import { messageOf } from '../core/errors';
 import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
 import type {
   AlertEvent,
@@ -73,8 +74,23 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       return failFastOnBadInput(() => deps.metrics.collect(input));
     },
 
+    /**
+     * The verdict, and for an anomalous one the blamed action's exemplars: fetched here, on the
+     * activity side, so the workflow stays deterministic and issues no extra command. Exemplars
+     * help a person; failing to find them must not cost the rollout its verdict.
+     */
     async analyze(input: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }> {
-      return failFastOnBadInput(() => deps.analyzer.analyze(input));
+      const result = await failFastOnBadInput(() => deps.analyzer.analyze(input));
+      if (result.verdict.status !== 'anomalous' || !deps.exemplars) return result;
+      try {
+        return {
+          ...result,
+          verdict: await deps.exemplars.attach(input.rolloutId, input.tick, result.verdict),
+        };
+      } catch (error) {
+        const reason = `no exemplars for this anomaly: ${messageOf(error)}`;
+        return { ...result, verdict: { ...result.verdict, reasons: [...result.verdict.reasons, reason] } };
+      }
     },
 
     /** Reconciles, sets, then reads back: a router that reports another share fails the attempt. */

@@ -13,6 +13,7 @@ import { openDatabase, type CollectionIndexes } from '../platform/mongo-indexes'
 import { LOADGEN_VARIABLES, loadLimitsOf } from '../loadgen/options';
 import { LoadgenProber, probeIndexes } from '../loadgen/prober';
 import { RolloutAnalyzer } from '../signals/analyzer';
+import { ProbeExemplars } from '../signals/exemplars';
 import { SampleCollector } from '../signals/collector';
 import { sampleStoreIndexes } from '../signals/sample-store';
 import { defaultOntology, loadOntology } from '../profiles/ontology';
@@ -93,6 +94,7 @@ export async function createComponents(
       routerVariables: routerTemplateVariables,
     }),
     analyzer: new RolloutAnalyzer(db),
+    exemplars: new ProbeExemplars(db),
     routers,
     alerts,
     ticks: rollouts,
