@@ -15,6 +15,7 @@ import { ValidationError } from '../../core/validation';
 import type { RolloutDetail } from '../../client/rollout-detail';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
+import type { AnomalyExemplars } from '../../rollout/exemplars';
 import { dashboardTestWorker, DEFAULT_SHAPES, syntheticStats, until } from './support';
 
 const TOKEN = 'dashboard-api-test-token-0123456789';
@@ -130,6 +131,19 @@ describe('reading rollouts', () => {
       investigations: { tick: number; anomalies: { action: string }[] }[];
     }>();
     expect(investigations.investigations).toMatchObject([{ tick: 3, anomalies: [{ action: 'checkout' }] }]);
+    const rawInvestigations = (await app.inject({ url: `/api/rollouts/${rolloutId}/investigations` })).json<{
+      investigations: { anomalies: { exemplars?: AnomalyExemplars }[] }[];
+    }>();
+    const exemplars = rawInvestigations.investigations[0]?.anomalies[0]?.exemplars;
+    expect(exemplars?.slowest).toHaveLength(5);
+    expect(exemplars?.failed.length).toBeGreaterThan(0);
+    for (const request of [...(exemplars?.slowest ?? []), ...(exemplars?.failed ?? [])]) {
+      expect(request).toMatchObject({ method: 'POST', path: '/checkout', target: 'canary' });
+      expect(request.profileId).toMatch(/^user-[1-5]$/); // the rollout's sampled profiles
+    }
+    expect(exemplars?.reproduce).toMatch(
+      /^canary loadgen --profiles user-\d(,user-\d)* --baseline http:\/\/127\.0\.0\.1:18081 --canary http:\/\/127\.0\.0\.1:18082 --duration \d+ms --concurrency \d --time-scale [\d.]+ --seed \d+$/,
+    );
     const probes = (await app.inject({ url: `/api/rollouts/${rolloutId}/probes` })).json<{
       points: { tick: number; action: string; target: string; p90Ms: number; errorRate: number }[];
     }>();
