@@ -44,8 +44,10 @@ export class ProbeExemplars implements ExemplarFinder {
   }
 }
 
+/** The latest windows of those the evidence rests on (its regime or onset, else its window). */
 function firstTickOf(anomaly: Anomaly, tick: number): number {
-  return Math.max(anomaly.window?.fromTick ?? tick, tick - EXEMPLAR_TICKS + 1);
+  const from = anomaly.evidence?.fromTick ?? anomaly.window?.fromTick ?? tick;
+  return Math.max(from, tick - EXEMPLAR_TICKS + 1);
 }
 
 export function exemplarsOf(

@@ -210,6 +210,9 @@ test('a running rollout: share over time with anomalies, per-action charts, anom
   const anomaly = page.locator('#anomalies .anomaly').first();
   expect(await anomaly.textContent()).toContain('checkout · latency_ms +38 % [+22 %, +55 %]');
   expect(await page.locator('#anomalies').textContent()).toMatch(/Tick 7 .* share \d+ % → \d+ %/);
+  expect(await anomaly.locator('.evidence').textContent()).toContain(
+    'regime 1 since tick 1: 2800 baseline, 2800 canary samples',
+  );
   // What a person needs to look at and replay: the blamed action's slowest and failed requests.
   const slowest = anomaly.locator('.exemplar-table').first();
   expect(await slowest.locator('caption').textContent()).toMatch(/^Slowest requests \(ticks \d+–7\)$/);

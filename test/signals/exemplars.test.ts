@@ -92,6 +92,7 @@ const searchRegression: Verdict = {
       summary: 'search p90 latency +300 %',
       target: 'canary',
       window: { fromTick: 1, toTick: 2 },
+      evidence: { regime: 2, fromTick: 2, samples: { baseline: 80, canary: 80 } },
     },
     {
       metric: 'memory_bytes',
@@ -128,7 +129,7 @@ describe('exemplars of a blamed action', () => {
     const [latency, memory] = verdict.anomalies;
     expect(memory?.exemplars).toBeUndefined(); // a whole-service metric blames no request
     const exemplars = latency?.exemplars;
-    expect(exemplars?.fromTick).toBe(1);
+    expect(exemplars?.fromTick).toBe(2); // the regime's windows, not the whole rollout's
     expect(exemplars?.toTick).toBe(2);
     expect(exemplars?.slowest.length).toBe(5);
     expect(exemplars?.failed.length).toBe(5);

@@ -61,6 +61,11 @@ export class ScriptedAnalyzer {
       statistic: 'scripted',
       critical: step === 'critical',
       summary: `${action} p90 latency +38 % [+22 %, +55 %]`,
+      evidence: {
+        regime: 1,
+        fromTick: 1,
+        samples: { baseline: 400 * request.tick, canary: 400 * request.tick },
+      },
     };
     const status: VerdictStatus = 'anomalous';
     return { verdict: { status, anomalies: [anomaly], reasons: [anomalyKey(anomaly)] }, state };
