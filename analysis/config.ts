@@ -31,6 +31,12 @@ export interface MetricConfig {
    * (the policy rolls back at once): e.g. 1.5 for latency, 3 for error rates.
    */
   severeRatio: number;
+  /**
+   * A process resource of the whole service (CPU, memory) compared by default where the targets
+   * expose it: its samples carry no action, so it takes one comparison slot, and missing or
+   * short data never makes a tick inconclusive (not every target has /metrics).
+   */
+  resource?: boolean;
 }
 
 export interface AnalysisConfig {
@@ -260,10 +266,14 @@ export function checksPerSlot(metric: MetricConfig): number {
 
 /**
  * Comparisons the family-wise error is split over (Bonferroni): every metric, quantile and
- * action slot, plus one whole-service slot per metric. Fixed by the configuration, not the data.
+ * action slot, plus one whole-service slot per metric (only that one for a resource metric).
+ * Fixed by the configuration, not the data.
  */
 export function comparisonCount(config: AnalysisConfig): number {
-  return config.metrics.reduce((sum, metric) => sum + checksPerSlot(metric) * (config.maxActions + 1), 0);
+  return config.metrics.reduce(
+    (sum, metric) => sum + checksPerSlot(metric) * (metric.resource ? 1 : config.maxActions + 1),
+    0,
+  );
 }
 
 /**

@@ -151,10 +151,11 @@ function evaluateTick(
     }
     checks.push(...metricChecks);
     const seen = aggregate.targetsSeen.get(metric.name);
-    if (!seen || seen.size < 2) {
+    // A resource metric is compared when there is data; its absence is no reason to doubt the tick.
+    if (!metric.resource && (!seen || seen.size < 2)) {
       const missing = ['baseline', 'canary'].filter((target) => !seen?.has(target as 'baseline' | 'canary'));
       blind.push(`${metric.name}: no data from ${missing.join(' and ')} this tick`);
-    } else if (!metricChecks.some((check) => check.status !== 'insufficient')) {
+    } else if (!metric.resource && !metricChecks.some((check) => check.status !== 'insufficient')) {
       blind.push(
         `${metric.name}: fewer than ${metric.minSamples} ${metric.kind === 'rate' ? 'trials' : 'values'} per target for every action`,
       );

@@ -352,6 +352,23 @@ describe('direct /metrics scrape', () => {
     expect(cpu?.value).toBeLessThan(4);
   });
 
+  it('gives CPU per request from the second tick on, so targets serving different traffic compare fairly', async () => {
+    const scrape = new ScrapeSource({ path: '/metrics', timeoutMs: 5000 });
+    const first = await scrape.collect(request());
+    expect(first.samples.some((s) => s.metric === 'cpu_ms_per_request')).toBe(false);
+    // The canary serves four times the requests of the baseline, each as heavy.
+    await Promise.all([drive(ports.baseline, 10), drive(ports.canary, 40)]);
+    const second = await scrape.collect(request({ tick: 2, previous: first.carry ?? null }));
+    const perRequest = (target: string) =>
+      second.samples.find((s) => s.target === target && s.metric === 'cpu_ms_per_request')?.value ?? NaN;
+    const cores = (target: string) =>
+      second.samples.find((s) => s.target === target && s.metric === 'cpu_cores')?.value ?? NaN;
+    expect(cores('canary')).toBeGreaterThan(cores('baseline') * 1.5);
+    expect(perRequest('canary')).toBeGreaterThan(0);
+    expect(perRequest('canary') / perRequest('baseline')).toBeGreaterThan(0.4);
+    expect(perRequest('canary') / perRequest('baseline')).toBeLessThan(2.5);
+  });
+
   it('keeps the target it could read when the other cannot be reached', async () => {
     const scrape = new ScrapeSource({ path: '/metrics', timeoutMs: 5000 });
     const dead = `http://127.0.0.1:${await freePort()}`;
