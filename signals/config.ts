@@ -2,7 +2,7 @@
  * Where a rollout's samples come from: `analysis.options.sources`, validated field by field.
  * Pure: the factory in index.ts builds the sources from what this returns.
  */
-import type { MetricConfig } from '../analysis/config';
+import { RESOURCE_METRICS } from '../analysis/config';
 import type { TargetRole } from '../rollout/verdict';
 import { type FieldReader, isPlainObject, join } from '../core/validation';
 import { TEMPLATE_SETS, TEMPLATE_VARIABLES, templateVariables, type QuerySpec } from './templates';
@@ -22,38 +22,6 @@ export type SourceSpec =
 export const SOURCE_KINDS = ['probe-results', 'prometheus', 'scrape'] as const;
 const URL_PATTERN = /^https?:\/\/[^\s/?#]+(\/[^\s]*)?$/;
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
-const RESOURCE_METRICS = ['cpu_cores', 'cpu_ms_per_request', 'memory_bytes'];
-
-/**
- * Compared beside latency and errors when a rollout names no metrics, wherever the targets
- * expose them (the scrape source reads each target's /metrics): resident memory, and CPU per
- * request rather than CPU, since baseline and canary serve different shares of real traffic.
- * One sample per target and tick, so a few ticks pass before either can be judged.
- */
-export const DEFAULT_RESOURCE_METRICS: readonly Readonly<MetricConfig>[] = Object.freeze([
-  {
-    name: 'memory_bytes',
-    kind: 'distribution',
-    direction: 'increase',
-    tolerance: 0.2,
-    quantiles: [0.5],
-    minSamples: 3,
-    critical: false,
-    severeRatio: 2,
-    resource: true,
-  },
-  {
-    name: 'cpu_ms_per_request',
-    kind: 'distribution',
-    direction: 'increase',
-    tolerance: 0.25,
-    quantiles: [0.5],
-    minSamples: 3,
-    critical: false,
-    severeRatio: 3,
-    resource: true,
-  },
-]);
 
 /**
  * Reads `analysis.sources`. Without it: probe results, plus a direct /metrics scrape when the

@@ -6,7 +6,7 @@ import type { Db } from 'mongodb';
 import { readAnalysisConfig, type AnalysisConfig } from '../analysis/config';
 import { ANALYSIS_METHODS, type AnalysisMethod } from '../rollout/spec';
 import { FieldReader, ValidationError } from '../core/validation';
-import { DEFAULT_RESOURCE_METRICS, readSources, type SourceSpec } from './config';
+import { readSources, type SourceSpec } from './config';
 import { ProbeResultsSource } from './probe-results-source';
 import { PrometheusSource } from './prometheus-source';
 import { ScrapeSource } from './scrape-source';
@@ -23,31 +23,22 @@ export interface AnalysisOptions {
 
 /**
  * Validates `analysis.options` (metrics, actions, sources, queries) for a method and alpha;
- * throws a ValidationError whose issues read `analysis.<field>: <rule>`. Without `metrics`, the
- * resource metrics (DEFAULT_RESOURCE_METRICS) are compared beside the default latency and errors.
+ * throws a ValidationError whose issues read `analysis.<field>: <rule>`.
  */
 export function validateAnalysisOptions(
   options: unknown,
-  method: AnalysisMethod = 'sequential',
+  method: AnalysisMethod = 'betting',
   alpha = 0.05,
 ): AnalysisOptions {
   const r = new FieldReader();
   if (!(ANALYSIS_METHODS as readonly string[]).includes(method))
     r.fail('analysis.method', `must be one of ${ANALYSIS_METHODS.join(', ')}`);
   r.number(alpha, 'analysis.alpha', { exclusiveMin: 0, max: 0.5 });
-  const read = readAnalysisConfig(r, options, method, alpha);
-  const given = options !== null && typeof options === 'object' ? (options as Record<string, unknown>) : {};
-  const config =
-    read && given.metrics === undefined
-      ? {
-          ...read,
-          metrics: [
-            ...read.metrics,
-            ...DEFAULT_RESOURCE_METRICS.map((metric) => ({ ...metric, quantiles: [...metric.quantiles] })),
-          ],
-        }
-      : read;
-  const raw = given.sources;
+  const config = readAnalysisConfig(r, options, method, alpha);
+  const raw =
+    options !== null && typeof options === 'object'
+      ? (options as Record<string, unknown>).sources
+      : undefined;
   const sources = readSources(r, raw, config?.metrics.map((metric) => metric.name) ?? []);
   r.throwIfAny();
   return { config: config as AnalysisConfig, sources: sources as SourceSpec[] };
