@@ -6,17 +6,15 @@
  * more memory, inside the tolerance, is not. The rollouts hold the canary at 0 % of real traffic
  * while the evidence builds (one regime), then promote.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { MongoClient } from 'mongodb';
+import type { MongoClient } from 'mongodb';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { RolloutStore } from '../../client/rollout-store';
 import { demoRolloutDocument, NO_FAULTS } from '../../devstack/demo-rollout';
-import { LocalStack, MONGO_DB } from '../../devstack/local-stack';
-import { connectClient } from '../../platform/temporal-connection';
+import { MONGO_DB, type LocalStack } from '../../devstack/local-stack';
 import type { TrafficPolicy } from '../../rollout/spec';
 import type { RolloutResult, TickRecord } from '../../rollout/types';
 import type { Anomaly } from '../../rollout/verdict';
@@ -24,6 +22,7 @@ import { rollbackSignal } from '../../rollout/messages';
 import { firstValue, parseExposition } from '../../signals/prometheus-text';
 import { SampleStore } from '../../signals/sample-store';
 import { runCli } from '../support/cli';
+import { startE2eStack, stopE2eStack } from './local-stack-fixture';
 
 let dataDir: string;
 let stack: LocalStack;
@@ -52,18 +51,10 @@ const HOLD_FOR_A_LEAK: Partial<TrafficPolicy> = {
 };
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'canary-e2e-resources-'));
-  stack = await LocalStack.start({ dataDir, profiles: 300 });
-  client = await connectClient({ address: stack.temporal.address, namespace: 'default' });
-  mongo = await MongoClient.connect(stack.ferret.uri);
+  ({ dataDir, stack, client, mongo } = await startE2eStack('canary-e2e-resources-', 300));
 }, 240_000);
 
-afterAll(async () => {
-  await mongo?.close();
-  await client?.connection.close();
-  await stack?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => stopE2eStack({ dataDir, stack, client, mongo }));
 
 async function residentBytes(url: string): Promise<number> {
   const text = await (await request(`${url}/metrics`)).body.text();
