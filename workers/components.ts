@@ -20,6 +20,7 @@ import { StoreProfileSource } from '../profiles/profile-source';
 import { profileIndexes, ProfileStore } from '../profiles/store';
 import { RouterRegistry, routerTemplateVariables } from '../routing/routers';
 import { ROLLOUT_STORE_INDEXES, RolloutStore } from '../client/rollout-store';
+import { WORKER_POLICY_VARIABLES, workerPolicyOf } from '../client/worker-policy';
 import { WorkerMetrics } from './worker-metrics';
 
 /** The variables the components read (workers/main.ts adds its own and Temporal's). */
@@ -28,6 +29,7 @@ export const COMPONENTS_VARIABLES = {
   ontologyFile: ONTOLOGY_VARIABLE,
   retentionDays: RETENTION_VARIABLE,
   ...LOADGEN_VARIABLES,
+  ...WORKER_POLICY_VARIABLES,
 };
 
 export type ComponentsConfig = ConfigOf<typeof COMPONENTS_VARIABLES> & {
@@ -96,6 +98,7 @@ export async function createComponents(
     routers,
     alerts,
     ticks: rollouts,
+    workerPolicy: workerPolicyOf(config),
   };
   return {
     deps,
