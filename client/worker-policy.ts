@@ -8,8 +8,10 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { FieldReader, ValidationError } from '../core/validation';
 import { oneOf, readConfig, text, variable, type ConfigOf } from '../platform/config';
+import type { RolloutSpec } from '../rollout/spec';
 import {
   addEntries,
+  checkSpecAgainstWorkerPolicy,
   emptyWorkerPolicy,
   parseWorkerPolicy,
   readPolicyEntries,
@@ -80,4 +82,14 @@ export function workerPolicyOf(values: WorkerPolicyConfig): WorkerPolicy {
 
 export function loadWorkerPolicy(env: NodeJS.ProcessEnv): WorkerPolicy {
   return workerPolicyOf(readConfig(env, WORKER_POLICY_VARIABLES));
+}
+
+/**
+ * What the edges run before starting a rollout: the spec against the worker policy this
+ * process's environment describes, when it describes one (the same variables as the workers').
+ * Without any of them it checks nothing; the workflow still checks on the worker.
+ */
+export function checkSpecAgainstConfiguredPolicy(spec: RolloutSpec, env: NodeJS.ProcessEnv): void {
+  const values = readConfig(env, WORKER_POLICY_VARIABLES);
+  if (workerPolicyConfigured(values)) checkSpecAgainstWorkerPolicy(spec, workerPolicyOf(values));
 }
