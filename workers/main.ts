@@ -9,9 +9,11 @@
  * TEMPORAL_API_KEY / TEMPORAL_TLS_* (see platform/temporal-connection.ts), CANARY_MONGO_URI,
  * CANARY_MONGO_DB, CANARY_ONTOLOGY, CANARY_RETENTION_DAYS, LOADGEN_ALLOWED_TARGETS,
  * LOADGEN_MAX_*, LOADGEN_PROBES_PER_WORKER, and WORKER_METRICS_PORT: serve Prometheus metrics on
- * http://0.0.0.0:WORKER_METRICS_PORT/metrics (off when unset), LOG_LEVEL. Read when a rollout needs them:
- * the router tokens its spec names (CANARY_PROXY_TOKEN by default) and the alert sinks' secrets
- * (secretEnv, urlEnv, bearerTokenEnv).
+ * http://0.0.0.0:WORKER_METRICS_PORT/metrics (off when unset), LOG_LEVEL, and the worker policy
+ * (CANARY_WORKER_POLICY, CANARY_WORKER_PROFILE, CANARY_ALLOWED_*; see client/worker-policy.ts).
+ * Read when a rollout needs them, if the policy allows: the router tokens its spec names
+ * (CANARY_PROXY_TOKEN by default) and the alert sinks' secrets (secretEnv, urlEnv, bearerTokenEnv).
+ * At start it alerts rollouts that ended abnormally with the canary in traffic.
  */
 import type { Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
