@@ -63,6 +63,8 @@ export async function createComponents(
   config: ComponentsConfig,
   logger = createLogger('worker'),
 ): Promise<Components> {
+  // A bad policy file stops the worker before it connects to anything.
+  const workerPolicy = workerPolicyOf(config);
   const { client: mongo, db } = await openDatabase(
     { uri: config.mongoUri, database: config.mongoDb },
     workerIndexes(config.retentionDays),
@@ -98,7 +100,7 @@ export async function createComponents(
     routers,
     alerts,
     ticks: rollouts,
-    workerPolicy: workerPolicyOf(config),
+    workerPolicy,
   };
   return {
     deps,
