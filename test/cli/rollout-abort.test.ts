@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { RolloutClient } from '../../client/rollout-client';
+import { until } from '../dashboard/support';
 import { runCli } from '../support/cli';
 import { appliedWeights } from '../support/doubles';
 import { startTestServers, type TestServers } from '../support/environment';
@@ -23,15 +24,6 @@ const env = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-async function until(predicate: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('condition not met in time');
-}
-
 describe('canary rollout abort', () => {
   test('cancels the rollout: the router ends at 0 % and the result is aborted', async () => {
     const taskQueue = 'rollouts';
@@ -40,7 +32,10 @@ describe('canary rollout abort', () => {
     const spec = testSpec({ policy: { probingTicks: 1, initialShare: 10, stepUp: 5, promoteAt: 100 } });
     await worker.runUntil(async () => {
       const handle = await rollouts.start(spec, { taskQueue });
-      await until(async () => (await rollouts.status(handle.workflowId)).share >= 15);
+      await until(
+        () => rollouts.status(handle.workflowId),
+        (status) => status.share >= 15,
+      );
       const run = await runCli(['rollout', 'abort', handle.workflowId, '--wait'], { env: env() });
       expect(run.stderr).toBe('');
       expect(run.stdout).toContain(`abort sent to ${handle.workflowId}`);

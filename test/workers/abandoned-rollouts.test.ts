@@ -5,6 +5,7 @@ import { RolloutStore } from '../../client/rollout-store';
 import { ManagedProcess } from '../../devstack/managed-process';
 import { projectRoot } from '../../devstack/tools';
 import { HttpReceiver } from '../alerts/receiver';
+import { until } from '../dashboard/support';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
 import { testWorker } from '../support/worker';
@@ -20,15 +21,6 @@ afterAll(async () => {
   await receiver?.stop();
   await servers?.stop();
 });
-
-async function until(predicate: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error('condition not met in time');
-}
 
 const CHECKED = 'checked for rollouts that ended with the canary in traffic';
 
@@ -68,8 +60,16 @@ test('a starting worker alerts, once and critical, a rollout terminated with the
   const [terminated, runId] = await worker.runUntil(async () => {
     const handle = await rollouts.start(inTraffic, { taskQueue: 'rollouts' });
     const atZero = await rollouts.start(probing, { taskQueue: 'rollouts' });
-    await until(async () => ((await store.lastTick(handle.workflowId))?.shareAfter ?? 0) >= 10);
-    await until(async () => (await store.lastTick(atZero.workflowId)) !== null);
+    await until(
+      () => store.lastTick(handle.workflowId),
+      (tick) => (tick?.shareAfter ?? 0) >= 10,
+      60_000,
+    );
+    await until(
+      () => store.lastTick(atZero.workflowId),
+      (tick) => tick !== null,
+      60_000,
+    );
     await handle.terminate('pressed terminate instead of abort');
     await atZero.terminate('pressed terminate during probing');
     return [handle.workflowId, (await handle.describe()).runId] as const;
@@ -79,7 +79,6 @@ test('a starting worker alerts, once and critical, a rollout terminated with the
   const first = await startWorker('worker-1');
   const key = `${terminated}/abandoned/${runId}`;
   try {
-    await until(async () => receiver.requests.length > 0, 30_000);
     expect(receiver.requests.map((r) => r.headers['x-canary-event'])).toEqual([key]);
     const body = JSON.parse(receiver.requests[0]!.body) as {
       kind: string;
