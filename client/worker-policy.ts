@@ -1,8 +1,8 @@
 /**
  * Loads the worker policy (rollout/worker-policy.ts) from the worker's environment: a JSON or
  * YAML file named by CANARY_WORKER_POLICY, lists in CANARY_ALLOWED_* variables (added to the
- * file's), and CANARY_WORKER_PROFILE. The worker, the CLI and the dashboard read the same
- * variables, so the edges refuse what the worker would refuse.
+ * file's), and CANARY_WORKER_PROFILE. The worker and `canary rollout start` read the same
+ * variables, so the CLI refuses what the worker would refuse.
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
