@@ -14,6 +14,7 @@ import type {
   TickRecord,
 } from '../rollout/types';
 import type { Verdict } from '../rollout/verdict';
+import { checkSpecAgainstWorkerPolicy } from '../rollout/worker-policy';
 import type {
   AnalyzeRequest,
   CollectRequest,
@@ -45,6 +46,10 @@ export interface FinalizeInput {
   outcome: 'promoted' | 'rolled_back';
 }
 
+export interface CheckWorkerPolicyInput {
+  spec: RolloutSpec;
+}
+
 export interface NotifyInput {
   event: AlertEvent;
   sinks: AdapterSpec[];
@@ -65,6 +70,11 @@ async function failFastOnBadInput<T>(run: () => Promise<T>): Promise<T> {
 /** The activities a rollout runs on its own task queue, except the probe. */
 export function createRolloutActivities(deps: RolloutActivityDeps) {
   return {
+    /** Refuses, naming the field and the rule, a spec that reaches what this worker's policy does not list. */
+    async checkWorkerPolicy(input: CheckWorkerPolicyInput): Promise<void> {
+      return failFastOnBadInput(async () => checkSpecAgainstWorkerPolicy(input.spec, deps.workerPolicy));
+    },
+
     async lookupProfiles(input: LookupProfilesInput): Promise<ProfileSelection> {
       return failFastOnBadInput(() => deps.profiles.select(input));
     },

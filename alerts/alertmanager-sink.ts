@@ -91,6 +91,7 @@ const ALERT_NAMES: Record<Exclude<AlertEvent['kind'], 'anomaly' | 'resolved'>, s
   promoted: 'CanaryPromoted',
   rolled_back: 'CanaryRolledBack',
   aborted: 'CanaryAborted',
+  abandoned: 'CanaryAbandoned',
 };
 
 const CONDITION_SEVERITY = { paused: 'warning', routing_failed: 'critical' } as const;

@@ -64,6 +64,14 @@ export class RolloutStore {
     return documents.map(({ _id, schemaVersion, ...record }) => record);
   }
 
+  /** The rollout's last recorded tick, or null before its first. */
+  async lastTick(rolloutId: string): Promise<TickRecord | null> {
+    const [document] = await this.ticks.find({ rolloutId }).sort({ tick: -1 }).limit(1).toArray();
+    if (!document) return null;
+    const { _id, schemaVersion, ...record } = document;
+    return record;
+  }
+
   async listInvestigations(rolloutId: string): Promise<Investigation[]> {
     const documents = await this.investigations.find({ rolloutId }).sort({ tick: 1 }).toArray();
     return documents.map(({ _id, schemaVersion, ...investigation }) => investigation);

@@ -147,7 +147,16 @@ export interface AlertEvent {
   rolloutId: string;
   service: string;
   version: string;
-  kind: 'anomaly' | 'resolved' | 'paused' | 'promoted' | 'rolled_back' | 'aborted' | 'routing_failed';
+  kind:
+    | 'anomaly'
+    | 'resolved'
+    | 'paused'
+    | 'promoted'
+    | 'rolled_back'
+    | 'aborted'
+    | 'routing_failed'
+    /** Raised by a worker at start: the rollout ended abnormally with the canary in real traffic. */
+    | 'abandoned';
   severity: 'info' | 'warning' | 'critical';
   tick: number;
   summary: string;

@@ -5,6 +5,7 @@
  */
 import {
   allHandlersFinished,
+  ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
@@ -390,8 +391,20 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     return state.result();
   };
 
+  /** A spec that reaches what the worker's operator does not allow fails before anything is touched. */
+  const checkWorkerPolicy = async (): Promise<void> => {
+    try {
+      await analysis.checkWorkerPolicy({ spec });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      const refusal = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      throw ApplicationFailure.nonRetryable(describe(refusal), 'WorkerPolicyViolation');
+    }
+  };
+
   try {
     if (!input.carryOver) {
+      if (patched('worker-policy-check')) await checkWorkerPolicy();
       state.profiles = await lookup.lookupProfiles({
         rolloutId,
         criteria: spec.profiles.criteria,

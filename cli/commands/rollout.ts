@@ -7,6 +7,7 @@ import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import { validateComponentConfig } from '../../client/validate-spec';
+import { checkSpecAgainstConfiguredPolicy } from '../../client/worker-policy';
 import { inDocumentTerms, parseRolloutDocument } from '../../rollout/document';
 import { ValidationError } from '../../core/validation';
 import { RolloutClient } from '../../client/rollout-client';
@@ -148,6 +149,7 @@ export function register(program: Command): void {
       const spec = parseRolloutDocument(text, flags.file);
       try {
         validateComponentConfig(spec);
+        checkSpecAgainstConfiguredPolicy(spec, process.env);
       } catch (error) {
         throw error instanceof ValidationError ? inDocumentTerms(error) : error;
       }
@@ -219,6 +221,23 @@ export function register(program: Command): void {
     if (!flags.reason.trim()) throw new CliError('--reason: must not be empty');
     await withClient(flags, (rollouts) => rollouts.rollback(id, { by: who(), reason: flags.reason }));
     process.stdout.write(`rollback sent to ${id}\n`);
+  });
+
+  connectionOptions(
+    rollout
+      .command('abort <id>')
+      .description(
+        'cancel the rollout: the canary is taken out of real traffic and it ends aborted (never terminate a rollout: that leaves the canary where it is)',
+      )
+      .option('--wait', 'follow the rollout until it has ended (exit 2: aborted)')
+      .option('--json'),
+  ).action(async (id: string, flags: ConnectionFlags & { wait?: boolean; json?: boolean }) => {
+    checkId(id);
+    process.exitCode = await withClient(flags, async (rollouts) => {
+      await rollouts.abort(id);
+      process.stdout.write(`abort sent to ${id}\n`);
+      return flags.wait ? follow(rollouts, id, Boolean(flags.json)) : 0;
+    });
   });
 
   connectionOptions(

@@ -17,6 +17,7 @@ import { RolloutStore } from '../../client/rollout-store';
 import type { AdapterSpec } from '../../rollout/spec';
 import type { AlertEvent, ProbeSummary } from '../../rollout/types';
 import type { Json } from '../../core/validation';
+import { emptyWorkerPolicy } from '../../rollout/worker-policy';
 
 /**
  * Scripted verdicts: `{ "default": "healthy", "4": "anomalous", "5": "inconclusive", "6": "critical" }`,
@@ -214,5 +215,7 @@ export function testDeps(db: Db, options: { honourProbeDuration?: boolean } = {}
     routers: { routerFor: (rolloutId, spec) => new RecordingRouter(db, rolloutId, spec) },
     alerts: new RecordingAlerts(db),
     ticks: store,
+    // A worker without a policy file: loopback endpoints and CANARY_* secret names only.
+    workerPolicy: emptyWorkerPolicy('development'),
   };
 }

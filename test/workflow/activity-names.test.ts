@@ -16,6 +16,7 @@ describe('activity factories', () => {
   test('the rollout activities keep their names', () => {
     expect(rollout.sort()).toEqual([
       'analyze',
+      'checkWorkerPolicy',
       'collectMetrics',
       'finalizeRouting',
       'lookupProfiles',
