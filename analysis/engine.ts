@@ -5,10 +5,11 @@
  *
  * Multiplicity: Bonferroni over every comparison fixed before the first look (metrics × tests
  * × action slots: the actions known then, from `analysis.actions` or the sampled profiles, else
- * `maxActions` slots): each anytime p-value is compared with alpha / M. We chose it over averaging e-values because it names the regressed action(s) with
- * family-wise error control per anomaly (an average of e-values is one global test and
- * attributes nothing), and because for e-processes its price is small: the boundary grows with
- * log(M), not M (M = 60 moves the threshold from 20 to 1200, i.e. ~4 nats of evidence).
+ * `maxActions` slots): each anytime p-value is compared with alpha / M. We chose it over
+ * averaging e-values because it names the regressed action(s) with family-wise error control
+ * per anomaly (an average of e-values is one global test and attributes nothing), and because
+ * for e-processes its price is small: the boundary grows with log(M), not M (M = 60 moves the
+ * threshold from 20 to 1200, i.e. ~4 nats of evidence).
  */
 import { aggregateTick, SERVICE_SLOT, type CellTick, type TickAggregate } from './aggregate';
 import { summarise, type Check } from './checks';
