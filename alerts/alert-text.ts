@@ -13,6 +13,7 @@ const TITLES: Record<AlertEvent['kind'], string> = {
   rolled_back: 'rolled back',
   aborted: 'aborted',
   routing_failed: 'routing failed',
+  drift: 'routing drifted',
 };
 
 export function eventTitle(kind: AlertEvent['kind']): string {

@@ -20,6 +20,7 @@ describe('activity factories', () => {
       'finalizeRouting',
       'lookupProfiles',
       'notify',
+      'readCanaryWeight',
       'recordTick',
       'setCanaryWeight',
     ]);
