@@ -127,12 +127,13 @@ export const recordOptions: LocalActivityOptions = {
 };
 
 /**
- * A tick record the store does not take within seconds is kept in the workflow and written on a
- * later tick (the store overwrites by rollout and tick), so a store outage never holds the loop.
+ * A tick record the store does not take within a few seconds is kept in the workflow and tried
+ * again on the next tick (the store overwrites by rollout and tick): a store outage costs each
+ * tick one short try, never the loop.
  */
 export const bufferedRecordOptions: LocalActivityOptions = {
-  startToCloseTimeout: '5 seconds',
-  retry: { maximumAttempts: 2, initialInterval: '500 milliseconds' },
+  startToCloseTimeout: '3 seconds',
+  retry: { maximumAttempts: 1 },
 };
 
 export const notifyOptions: ActivityOptions = {
