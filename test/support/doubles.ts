@@ -20,8 +20,8 @@ import type { AlertEvent, ProbeSummary } from '../../rollout/types';
 
 /**
  * Scripted verdicts: `{ "default": "healthy", "4": "anomalous", "5": "inconclusive", "6": "critical" }`,
- * read from the test database (`scriptVerdicts`, for specs that must pass the real components'
- * validation, as the CLI's do) or else from the spec's `analysis.options.script`.
+ * read from the spec's `analysis.options.script` or else from the test database (`scriptVerdicts`,
+ * for specs that must pass the real components' validation, as the CLI's do).
  * `analysis.options.action` names the action the scripted anomalies blame (default `checkout`).
  */
 export class ScriptedAnalyzer {
@@ -29,10 +29,12 @@ export class ScriptedAnalyzer {
 
   async analyze(request: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }> {
     const options = request.analysis.options;
-    const stored = await this.db
-      .collection<ScriptDocument>('test_verdict_scripts')
-      .findOne({ _id: request.rolloutId });
-    const script = stored?.script ?? ((options.script ?? {}) as Record<string, string>);
+    // A script in the spec needs no database, so a store outage does not stall the analysis.
+    const script =
+      (options.script as Record<string, string> | undefined) ??
+      (await this.db.collection<ScriptDocument>('test_verdict_scripts').findOne({ _id: request.rolloutId }))
+        ?.script ??
+      {};
     const step = script[String(request.tick)] ?? script.default ?? 'healthy';
     const action = typeof options.action === 'string' ? options.action : 'checkout';
     // The state counts the ticks analysed; a gap means the carried state was lost (e.g. across
