@@ -30,8 +30,11 @@ import type { Json } from '../core/validation';
 export const KEPT_VERDICTS = 20;
 export const KEPT_INVESTIGATIONS = 20;
 export const KEPT_REASONS = 50;
-/** Tick records kept for the store while it is down: at 2 s ticks, over half an hour. */
-export const KEPT_UNRECORDED_TICKS = 1000;
+/**
+ * Tick records kept for the store while it is down (about 2 KB each, carried in the
+ * continue-as-new input, which Temporal limits to 2 MB): over three hours at 1-minute ticks.
+ */
+export const KEPT_UNRECORDED_TICKS = 200;
 
 export interface ManualDecision {
   kind: 'promote' | 'rollback';
@@ -111,7 +114,7 @@ export class RolloutState {
     }
   }
 
-  /** The store took the oldest unrecorded tick. */
+  /** The store took this tick's record. */
   recorded(tick: number): void {
     this.unrecordedTicks = this.unrecordedTicks.filter((record) => record.tick !== tick);
   }
