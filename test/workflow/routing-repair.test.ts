@@ -3,11 +3,12 @@
  * FerretDB: final routing that fails for any reason is retried until it works, drift is repaired
  * while the rollout holds or is paused, and alert keys stay unique across continue-as-new.
  */
-import { RolloutClient } from '../../client/rollout-client';
+import { RolloutClient, type RolloutHandle } from '../../client/rollout-client';
 import { pauseSignal, rollbackSignal, statusQuery } from '../../rollout/messages';
 import { appliedWeights, breakRouter, driftRouter, recordedAlerts } from '../support/doubles';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
+import { until } from '../support/until';
 import { testWorker } from '../support/worker';
 
 let servers: TestServers;
@@ -22,17 +23,15 @@ afterAll(async () => {
   await servers?.stop();
 });
 
-async function until(predicate: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('condition not met in time');
-}
-
 async function alertKinds(rolloutId: string): Promise<string[]> {
   return (await recordedAlerts(servers.db, rolloutId)).map((alert) => alert.kind);
+}
+
+/** Pauses the rollout, so no tick changes the share (and meets a broken router) before the end. */
+async function holdStill(handle: RolloutHandle): Promise<void> {
+  await handle.signal(pauseSignal, { by: 'test', reason: 'before breaking the router' });
+  await until(async () => (await handle.query(statusQuery)).phase === 'paused');
+  await new Promise((resolve) => setTimeout(resolve, 700)); // a tick already running ends
 }
 
 describe('routing the control loop can be trusted with', () => {
@@ -44,6 +43,7 @@ describe('routing the control loop can be trusted with', () => {
       const handle = await rollouts.start(spec, { taskQueue });
       const id = handle.workflowId;
       await until(async () => (await handle.query(statusQuery)).share >= 6);
+      await holdStill(handle);
       await breakRouter(servers.db, id, 'refused-token');
       await handle.signal(rollbackSignal, { by: 'test', reason: 'router token rotated' });
       await until(async () => (await alertKinds(id)).includes('routing_failed'));
@@ -70,9 +70,7 @@ describe('routing the control loop can be trusted with', () => {
       const handle = await rollouts.start(spec, { taskQueue });
       const id = handle.workflowId;
       await until(async () => (await handle.query(statusQuery)).share >= 6);
-      await handle.signal(pauseSignal, { by: 'test', reason: 'holding' });
-      await until(async () => (await handle.query(statusQuery)).phase === 'paused');
-      await new Promise((resolve) => setTimeout(resolve, 700)); // a tick already running ends
+      await holdStill(handle);
       const { appliedShare } = await handle.query(statusQuery);
       const before = (await appliedWeights(servers.db, id)).length;
       await driftRouter(servers.db, id, 0);
@@ -104,6 +102,7 @@ describe('routing the control loop can be trusted with', () => {
       const handle = await rollouts.start(spec, { taskQueue });
       const id = handle.workflowId;
       await until(async () => (await handle.query(statusQuery)).share >= 5);
+      await holdStill(handle);
       await breakRouter(servers.db, id, 'refused-token');
       await handle.signal(rollbackSignal, { by: 'test', reason: 'stop' });
       // Final routing fails until history is long enough to continue as new, and fails again there.
