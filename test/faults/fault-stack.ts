@@ -1,7 +1,8 @@
 /**
  * The servers the fault suite breaks, all real and on loopback: a Temporal dev server on a SQLite
  * file, FerretDB, two upstreams, the built-in proxy (with its state file) and HAProxy in front of
- * them, two alert receivers (one that never answers) and the rollout worker as a child process.
+ * them, two alert receivers (one that never answers) and the rollout worker as a child process
+ * with the real routers, alert sinks and tick store (test/support/worker-main.ts, `real-routing`).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -153,13 +154,14 @@ export class FaultStack {
     this.worker = await ManagedProcess.start({
       name: `fault worker ${this.workerStarts}`,
       command: process.execPath,
-      args: ['--import', 'tsx', path.join(projectRoot, 'test/faults/fault-worker.ts')],
+      args: ['--import', 'tsx', path.join(projectRoot, 'test/support/worker-main.ts')],
       env: {
         TEMPORAL_ADDRESS: this.servers.temporal.address,
         CANARY_MONGO_URI: this.servers.ferret.uri,
         CANARY_MONGO_DB: this.servers.db.databaseName,
         TASK_QUEUE,
         WORKFLOW_BUNDLE: this.bundlePath,
+        WORKER_COMPONENTS: 'real-routing',
         CANARY_PROXY_TOKEN: this.workerProxyToken,
         [WEBHOOK_SECRET_ENV]: this.webhookSecret,
       },
