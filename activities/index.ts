@@ -39,6 +39,8 @@ export interface SetWeightInput {
   share: number;
 }
 
+export type ReadWeightInput = Omit<SetWeightInput, 'share'>;
+
 export interface FinalizeInput {
   rolloutId: string;
   router: AdapterSpec;
@@ -101,6 +103,14 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
           );
         }
         return { share: applied };
+      });
+    },
+
+    /** The share the router applies now, read from the router itself (drift shows here). */
+    async readCanaryWeight(input: ReadWeightInput): Promise<{ share: number }> {
+      return failFastOnBadInput(async () => {
+        const router = deps.routers.routerFor(input.rolloutId, input.router, input.targets);
+        return { share: await router.getCanaryWeight() };
       });
     },
 

@@ -14,6 +14,7 @@ const TITLES: Record<AlertEvent['kind'], string> = {
   aborted: 'aborted',
   routing_failed: 'routing failed',
   abandoned: 'ended with the canary in traffic',
+  drift: 'routing drifted',
 };
 
 export function eventTitle(kind: AlertEvent['kind']): string {

@@ -88,6 +88,7 @@ export interface PostableAlert {
 const ALERT_NAMES: Record<Exclude<AlertEvent['kind'], 'anomaly' | 'resolved'>, string> = {
   paused: 'CanaryRolloutPaused',
   routing_failed: 'CanaryRoutingFailed',
+  drift: 'CanaryRoutingDrift',
   promoted: 'CanaryPromoted',
   rolled_back: 'CanaryRolledBack',
   aborted: 'CanaryAborted',

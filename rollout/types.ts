@@ -134,6 +134,12 @@ export interface RolloutCarryOver {
   startedAt: number;
   nextTickAt: number;
   continuedAsNew: number;
+  /** Alert keys already used at the current tick, so the next run gives a repeat its own key. */
+  alertKeys?: string[];
+  /** Tick records the store did not take yet, written on later ticks (oldest first). */
+  unrecordedTicks?: TickRecord[];
+  /** Set when the run that continued as new was finishing an aborted rollout. */
+  outcome?: RolloutOutcome;
 }
 
 export interface RolloutInput {
@@ -155,6 +161,8 @@ export interface AlertEvent {
     | 'rolled_back'
     | 'aborted'
     | 'routing_failed'
+    /** The router served another share than the rollout applied; it was applied again. */
+    | 'drift'
     /** Raised by a worker at start: the rollout ended abnormally with the canary in real traffic. */
     | 'abandoned';
   severity: 'info' | 'warning' | 'critical';

@@ -21,6 +21,7 @@ describe('activity factories', () => {
       'finalizeRouting',
       'lookupProfiles',
       'notify',
+      'readCanaryWeight',
       'recordTick',
       'setCanaryWeight',
     ]);
