@@ -9,7 +9,7 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parse as parseYaml } from 'yaml';
 import { classifyAgent, parseLine, type AccessRecord, type AgentClass, type LogFormat } from './access-log';
-import { type Ontology, type Scalar } from './ontology';
+import { actionSpec, type Ontology, type Scalar } from './ontology';
 import {
   parseProfile,
   DEFAULT_PROFILE_LIMITS,
@@ -268,13 +268,13 @@ function mapRecord(
     const match = rule.regex.exec(record.path);
     if (!match) continue;
     if (rule.action === null) return { skip: 'ignored_by_rule' };
-    const spec = ontology.actions[rule.action];
+    const spec = actionSpec(ontology, rule.action);
     if (!spec) return { skip: `unknown_action:${rule.action}` };
     const data: Record<string, Scalar> = {};
     for (const [key, template] of Object.entries(rule.data)) {
       const value = resolve(template, match.groups ?? {}, record.query, previous);
       if (value === undefined) continue;
-      data[key] = coerce(scrub(value), spec.params[key]?.type);
+      data[key] = coerce(scrub(value), Object.hasOwn(spec.params, key) ? spec.params[key]?.type : undefined);
     }
     return {
       mapped: {

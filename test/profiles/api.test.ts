@@ -586,6 +586,57 @@ describe('service endpoints', () => {
     }
   });
 
+  test('action names like constructor are a 400 naming the field, or work when the ontology has them', async () => {
+    for (const action of ['constructor', 'prototype', 'hasownproperty'] as const) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/profiles',
+        headers: auth,
+        payload: profileInput('proto-1', { behavioral_patterns: [{ timestamp: 0, action }] }),
+      });
+      expect(response.statusCode).toBe(400);
+      expect(body(response).issues).toEqual([
+        {
+          field: 'body.behavioral_patterns[0].action',
+          rule: expect.stringMatching(/^must be an action of ontology shop@1\.0\.0/) as unknown,
+        },
+      ]);
+    }
+    // An ontology may name an action `constructor`: stored and counted like any other.
+    const full = loadOntology(DEFAULT_ONTOLOGY_FILE);
+    const ontology = {
+      ...full,
+      name: 'builders',
+      actions: { ...full.actions, constructor: { ...full.actions.page_view!, name: 'constructor' } },
+    };
+    const custom = await buildApp({
+      db: mongo.db,
+      collection: 'profiles_builders',
+      config: apiConfig({ auth: { token: TOKEN, protectReads: false }, ontology }),
+    });
+    try {
+      const patterns = [
+        { timestamp: 0, action: 'constructor' },
+        { timestamp: 1000, action: 'page_view' },
+      ];
+      for (const id of ['builder-1', 'builder-2']) {
+        const written = await custom.inject({
+          method: 'POST',
+          url: '/profiles',
+          headers: auth,
+          payload: profileInput(id, { behavioral_patterns: patterns }),
+        });
+        expect(written.statusCode).toBe(201);
+      }
+      const stats = body(await custom.inject({ url: '/profiles/stats' }));
+      expect(stats.actions).toEqual({ constructor: 2, page_view: 2 });
+      const selected = body(await custom.inject({ url: '/profiles?behavioral_pattern=constructor' }));
+      expect(idsOf(selected.profiles as Profile[])).toEqual(['builder-1', 'builder-2']);
+    } finally {
+      await custom.close();
+    }
+  });
+
   test('unknown routes are 404 with the route named', async () => {
     const response = await app.inject({ url: '/nope' });
     expect(response.statusCode).toBe(404);
