@@ -40,6 +40,8 @@ interface Service {
   wrongType: { field: string; value: unknown; rule: string };
   /** How the service names a body field in an issue. */
   bodyField(name: string): string;
+  /** How the service names a query parameter in an issue. */
+  queryField(name: string): string;
 }
 
 function injector(app: () => FastifyInstance): Service['send'] {
@@ -107,6 +109,7 @@ const services: Service[] = [
     guarded: { method: 'POST', url: '/profiles/generate', valid: { seed: 1, count: 1 } },
     wrongType: { field: 'seed', value: 'one', rule: 'must be an integer' },
     bodyField: (name) => `body.${name}`,
+    queryField: (name) => name,
   },
   {
     name: 'dashboard',
@@ -114,6 +117,7 @@ const services: Service[] = [
     guarded: { method: 'PATCH', url: '/api/rollouts/rollout-shop-v1/policy', valid: { stepUp: 5 } },
     wrongType: { field: 'stepUp', value: 'five', rule: 'must be a number' },
     bodyField: (name) => `body.${name}`,
+    queryField: (name) => `query.${name}`,
   },
   {
     name: 'loadgen service',
@@ -125,6 +129,7 @@ const services: Service[] = [
     },
     wrongType: { field: 'concurrency', value: 'many', rule: 'must be an integer' },
     bodyField: (name) => name,
+    queryField: (name) => `query.${name}`,
   },
   {
     name: 'proxy admin',
@@ -151,6 +156,7 @@ const services: Service[] = [
     guarded: { method: 'PUT', url: '/weight', valid: { share: 5 } },
     wrongType: { field: 'share', value: 'five', rule: 'must be a number' },
     bodyField: (name) => name,
+    queryField: (name) => `query.${name}`,
   },
 ];
 
@@ -223,6 +229,25 @@ describe.each(services.map((service) => [service.name, service] as const))('%s',
     expect(wrong.status).toBe(401);
     expectErrorBody(wrong.body, 'unauthorized');
     expect(wrong.body.issues).toEqual([{ field: 'authorization', rule: 'the token is not valid' }]);
+  });
+
+  test('a query parameter named __proto__, constructor or prototype is a 400 naming it', async () => {
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      const answer = await service.send({
+        method,
+        url: `${url}?${name}=a`,
+        headers: withToken,
+        payload: valid,
+      });
+      expect(answer.status).toBe(400);
+      expectErrorBody(answer.body, 'bad_request');
+      expect(answer.body.issues).toEqual([
+        {
+          field: service.queryField(name),
+          rule: 'is not a parameter: __proto__, constructor and prototype are reserved names',
+        },
+      ]);
+    }
   });
 
   test('an unknown route is a 404 naming it', async () => {
