@@ -275,3 +275,32 @@ test('a server without a token refuses what needs one (403), in the same body', 
     expectErrorBody(answer.body, 'forbidden');
   }
 });
+
+test('with protected reads, /metrics needs the token like any read (profiles API, dashboard)', async () => {
+  const auth = { token: TOKEN, protectReads: true };
+  const guarded = [
+    await buildApp({ db: servers.db, config: apiConfig({ auth }) }),
+    await buildDashboard({
+      temporal: servers.env.client,
+      db: servers.db,
+      settings: { auth, refreshMs: 2000 },
+    }),
+  ];
+  try {
+    for (const app of guarded) {
+      const missing = await app.inject({ url: '/metrics' });
+      expect(missing.statusCode).toBe(401);
+      expectErrorBody(missing.json(), 'unauthorized');
+      const wrong = await app.inject({ url: '/metrics', headers: { authorization: 'Bearer nope' } });
+      expect(wrong.statusCode).toBe(401);
+      const right = await app.inject({ url: '/metrics', headers: withToken });
+      expect(right.statusCode).toBe(200);
+      expect(right.body).toContain('# HELP');
+    }
+    // Open reads keep /metrics open, for a Prometheus without credentials.
+    expect((await profiles.inject({ url: '/metrics' })).statusCode).toBe(200);
+    expect((await dashboard.inject({ url: '/metrics' })).statusCode).toBe(200);
+  } finally {
+    await Promise.all(guarded.map((app) => app.close()));
+  }
+});
