@@ -495,6 +495,34 @@ describe('sample and stats', () => {
     ]);
   });
 
+  test('samples beyond the concurrency cap get 429 with Retry-After; the slot is freed after each', async () => {
+    const capped = await buildApp({
+      db: mongo.db,
+      config: apiConfig({ auth: { protectReads: false }, limits: { maxConcurrentSamples: 1 } }),
+    });
+    try {
+      // Each sample reads the 600-profile population from FerretDB: the others arrive meanwhile.
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, seed) => capped.inject({ url: `/profiles/sample?n=5&seed=${seed}` })),
+      );
+      const refused = answers.filter((answer) => answer.statusCode === 429);
+      expect(answers.filter((answer) => answer.statusCode === 200).length).toBeGreaterThanOrEqual(1);
+      expect(refused.length).toBeGreaterThanOrEqual(1);
+      for (const answer of refused) {
+        expect(answer.headers['retry-after']).toBe('2');
+        expect(body(answer)).toMatchObject({
+          error: 'too_many_samples',
+          message: expect.stringContaining('PROFILES_API_MAX_CONCURRENT_SAMPLES') as unknown,
+        });
+      }
+      // Bad input is still a 400, and a finished (or failed) sample gives its slot back.
+      expect((await capped.inject({ url: '/profiles/sample?fields=nope' })).statusCode).toBe(400);
+      expect((await capped.inject({ url: '/profiles/sample?n=5' })).statusCode).toBe(200);
+    } finally {
+      await capped.close();
+    }
+  });
+
   test('stats count by device, country, region, activity level and action', async () => {
     const stats = body(await app.inject({ url: '/profiles/stats?geo_location=DE' }));
     const expected = await mongo.db.collection('profiles').countDocuments({ 'geo_location.country': 'DE' });
