@@ -17,6 +17,7 @@ import {
   RolloutNotFoundError,
 } from '../../client/rollout-errors';
 import { connectClient, temporalTargetFromEnv } from '../../platform/temporal-connection';
+import type { RolloutSpec } from '../../rollout/spec';
 import type { RolloutResult, RolloutStatus } from '../../rollout/types';
 import { CliError } from '../errors';
 import { messageOf } from '../../core/errors';
@@ -115,6 +116,20 @@ function parsePolicyAssignments(assignments: string[]): Record<string, number> {
   return patch;
 }
 
+/**
+ * What `rollout start` checks before it reaches Temporal: the document, then every component's
+ * section, issues named by their path in the document. Throws only ValidationError.
+ */
+export function readStartSpec(text: string, file: string): RolloutSpec {
+  const spec = parseRolloutDocument(text, file);
+  try {
+    validateComponentConfig(spec);
+  } catch (error) {
+    throw error instanceof ValidationError ? inDocumentTerms(error) : error;
+  }
+  return spec;
+}
+
 export function register(program: Command): void {
   const rollout = program.command('rollout').description('start, follow and steer canary rollouts');
 
@@ -145,12 +160,7 @@ export function register(program: Command): void {
           `--file ${flags.file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
         );
       }
-      const spec = parseRolloutDocument(text, flags.file);
-      try {
-        validateComponentConfig(spec);
-      } catch (error) {
-        throw error instanceof ValidationError ? inDocumentTerms(error) : error;
-      }
+      const spec = readStartSpec(text, flags.file);
       process.exitCode = await withClient(flags, async (rollouts) => {
         let id: string;
         try {
