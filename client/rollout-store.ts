@@ -72,8 +72,16 @@ export class RolloutStore {
     return record;
   }
 
-  async listInvestigations(rolloutId: string): Promise<Investigation[]> {
-    const documents = await this.investigations.find({ rolloutId }).sort({ tick: 1 }).toArray();
+  /** In tick order, after `afterTick`, at most `limit` (a long rollout can have thousands). */
+  async listInvestigations(
+    rolloutId: string,
+    options: { afterTick?: number; limit?: number } = {},
+  ): Promise<Investigation[]> {
+    const documents = await this.investigations
+      .find({ rolloutId, tick: { $gt: options.afterTick ?? -1 } })
+      .sort({ tick: 1 })
+      .limit(options.limit ?? 1000)
+      .toArray();
     return documents.map(({ _id, schemaVersion, ...investigation }) => investigation);
   }
 }

@@ -18,6 +18,7 @@ import {
   RolloutNotFoundError,
 } from '../../client/rollout-errors';
 import { connectClient, temporalTargetFromEnv } from '../../platform/temporal-connection';
+import type { RolloutSpec } from '../../rollout/spec';
 import type { RolloutResult, RolloutStatus } from '../../rollout/types';
 import { CliError } from '../errors';
 import { messageOf } from '../../core/errors';
@@ -116,6 +117,21 @@ function parsePolicyAssignments(assignments: string[]): Record<string, number> {
   return patch;
 }
 
+/**
+ * What `rollout start` checks before it reaches Temporal: the document, then every component's
+ * section, issues named by their path in the document. Throws only ValidationError.
+ */
+export function readStartSpec(text: string, file: string, env: NodeJS.ProcessEnv = process.env): RolloutSpec {
+  const spec = parseRolloutDocument(text, file);
+  try {
+    validateComponentConfig(spec);
+    checkSpecAgainstConfiguredPolicy(spec, env);
+  } catch (error) {
+    throw error instanceof ValidationError ? inDocumentTerms(error) : error;
+  }
+  return spec;
+}
+
 export function register(program: Command): void {
   const rollout = program.command('rollout').description('start, follow and steer canary rollouts');
 
@@ -146,13 +162,7 @@ export function register(program: Command): void {
           `--file ${flags.file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
         );
       }
-      const spec = parseRolloutDocument(text, flags.file);
-      try {
-        validateComponentConfig(spec);
-        checkSpecAgainstConfiguredPolicy(spec, process.env);
-      } catch (error) {
-        throw error instanceof ValidationError ? inDocumentTerms(error) : error;
-      }
+      const spec = readStartSpec(text, flags.file);
       process.exitCode = await withClient(flags, async (rollouts) => {
         let id: string;
         try {
