@@ -15,6 +15,7 @@ import type {
   TickRecord,
 } from '../rollout/types';
 import type { Verdict } from '../rollout/verdict';
+import { checkSpecAgainstWorkerPolicy } from '../rollout/worker-policy';
 import type {
   AnalyzeRequest,
   CollectRequest,
@@ -39,11 +40,17 @@ export interface SetWeightInput {
   share: number;
 }
 
+export type ReadWeightInput = Omit<SetWeightInput, 'share'>;
+
 export interface FinalizeInput {
   rolloutId: string;
   router: AdapterSpec;
   targets: RolloutSpec['targets'];
   outcome: 'promoted' | 'rolled_back';
+}
+
+export interface CheckWorkerPolicyInput {
+  spec: RolloutSpec;
 }
 
 export interface NotifyInput {
@@ -66,6 +73,11 @@ async function failFastOnBadInput<T>(run: () => Promise<T>): Promise<T> {
 /** The activities a rollout runs on its own task queue, except the probe. */
 export function createRolloutActivities(deps: RolloutActivityDeps) {
   return {
+    /** Refuses, naming the field and the rule, a spec that reaches what this worker's policy does not list. */
+    async checkWorkerPolicy(input: CheckWorkerPolicyInput): Promise<void> {
+      return failFastOnBadInput(async () => checkSpecAgainstWorkerPolicy(input.spec, deps.workerPolicy));
+    },
+
     async lookupProfiles(input: LookupProfilesInput): Promise<ProfileSelection> {
       return failFastOnBadInput(() => deps.profiles.select(input));
     },
@@ -107,6 +119,14 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
           );
         }
         return { share: applied };
+      });
+    },
+
+    /** The share the router applies now, read from the router itself (drift shows here). */
+    async readCanaryWeight(input: ReadWeightInput): Promise<{ share: number }> {
+      return failFastOnBadInput(async () => {
+        const router = deps.routers.routerFor(input.rolloutId, input.router, input.targets);
+        return { share: await router.getCanaryWeight() };
       });
     },
 

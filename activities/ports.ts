@@ -6,6 +6,7 @@ import type { AlertDispatcherPort } from '../alerts/dispatcher';
 import type { Prober } from '../loadgen/prober';
 import type { ProfileSource } from '../profiles/profile-source';
 import type { TickRecord } from '../rollout/types';
+import type { WorkerPolicy } from '../rollout/worker-policy';
 import type { RouterProvider } from '../routing/routers';
 import type { Analyzer } from '../signals/analyzer';
 import type { MetricCollector } from '../signals/collector';
@@ -34,6 +35,8 @@ export interface RolloutActivityDeps {
   routers: RouterProvider;
   alerts: AlertDispatcherPort;
   ticks: TickRecorder;
+  /** What this worker's operator lets a spec reach; checked when a rollout starts. */
+  workerPolicy: WorkerPolicy;
 }
 
 /** What the probe activity needs (createProbeActivities); a loadgen worker has only this. */

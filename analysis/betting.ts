@@ -26,9 +26,9 @@ export const LAMBDA_MAX = 0.5;
 export const BET_MEMORY = 60;
 const PRIOR_M2 = 0.3;
 const PRIOR_WEIGHT = 5;
-/** The grid of log-ratios the interval is read from: 5 % steps up to 6x either way. */
+/** The grid of log-ratios the interval is read from: 5 % steps up to 4x either way. */
 export const GRID_STEP = Math.log(1.05);
-export const GRID_SPAN = Math.log(6);
+export const GRID_SPAN = Math.log(4);
 
 /** Share of alpha regime k may spend: 6 / (π² k²), summing to 1 over k >= 1. */
 export function regimeShare(index: number): number {

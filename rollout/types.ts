@@ -134,6 +134,12 @@ export interface RolloutCarryOver {
   startedAt: number;
   nextTickAt: number;
   continuedAsNew: number;
+  /** Alert keys already used at the current tick, so the next run gives a repeat its own key. */
+  alertKeys?: string[];
+  /** Tick records the store did not take yet, written on later ticks (oldest first). */
+  unrecordedTicks?: TickRecord[];
+  /** Set when the run that continued as new was finishing an aborted rollout. */
+  outcome?: RolloutOutcome;
 }
 
 export interface RolloutInput {
@@ -147,7 +153,18 @@ export interface AlertEvent {
   rolloutId: string;
   service: string;
   version: string;
-  kind: 'anomaly' | 'resolved' | 'paused' | 'promoted' | 'rolled_back' | 'aborted' | 'routing_failed';
+  kind:
+    | 'anomaly'
+    | 'resolved'
+    | 'paused'
+    | 'promoted'
+    | 'rolled_back'
+    | 'aborted'
+    | 'routing_failed'
+    /** The router served another share than the rollout applied; it was applied again. */
+    | 'drift'
+    /** Raised by a worker at start: the rollout ended abnormally with the canary in real traffic. */
+    | 'abandoned';
   severity: 'info' | 'warning' | 'critical';
   tick: number;
   summary: string;

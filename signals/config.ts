@@ -16,8 +16,9 @@ export type SourceSpec =
       labels: Record<TargetRole, string>;
       stepMs: number;
       timeoutMs: number;
+      maxBodyBytes?: number;
     }
-  | { kind: 'scrape'; path: string; timeoutMs: number };
+  | { kind: 'scrape'; path: string; timeoutMs: number; maxBodyBytes?: number };
 
 export const SOURCE_KINDS = ['probe-results', 'prometheus', 'scrape'] as const;
 const URL_PATTERN = /^https?:\/\/[^\s/?#]+(\/[^\s]*)?$/;
@@ -56,21 +57,34 @@ function readSource(r: FieldReader, input: unknown, field: string): SourceSpec |
   if (!object) return undefined;
   const kind = r.oneOf(object.kind, `${field}.kind`, SOURCE_KINDS);
   const timeoutMs = r.duration(object.timeout, `${field}.timeout`, { minMs: 100, maxMs: 120_000 }, 10_000);
+  const maxBodyBytes =
+    object.maxBodyBytes === undefined
+      ? undefined
+      : r.number(object.maxBodyBytes, `${field}.maxBodyBytes`, {
+          min: 1024,
+          max: 256 * 1024 * 1024,
+          integer: true,
+        });
+  const bodyLimit = maxBodyBytes === undefined ? {} : { maxBodyBytes };
   switch (kind) {
     case 'probe-results':
       r.onlyKeys(object, ['kind'], field);
       return { kind };
     case 'scrape': {
-      r.onlyKeys(object, ['kind', 'path', 'timeout'], field);
+      r.onlyKeys(object, ['kind', 'path', 'timeout', 'maxBodyBytes'], field);
       const path =
         object.path === undefined
           ? '/metrics'
           : r.string(object.path, `${field}.path`, /^\/\S*$/, 'must be a path starting with /');
       if (path === undefined || timeoutMs === undefined) return undefined;
-      return { kind, path, timeoutMs };
+      return { kind, path, timeoutMs, ...bodyLimit };
     }
     case 'prometheus': {
-      r.onlyKeys(object, ['kind', 'url', 'templates', 'queries', 'labels', 'step', 'timeout'], field);
+      r.onlyKeys(
+        object,
+        ['kind', 'url', 'templates', 'queries', 'labels', 'step', 'timeout', 'maxBodyBytes'],
+        field,
+      );
       let url = r.string(object.url, `${field}.url`, URL_PATTERN, 'must be an http:// or https:// URL');
       // Credentials in the URL would end up in every error message and log line naming it.
       if (url !== undefined && (!URL.canParse(url) || /^https?:\/\/[^/?#]*@/.test(url))) {
@@ -112,7 +126,7 @@ function readSource(r: FieldReader, input: unknown, field: string): SourceSpec |
       const labels = readLabels(r, object.labels, `${field}.labels`);
       const stepMs = r.duration(object.step, `${field}.step`, { minMs: 1000, maxMs: 3_600_000 }, 5000);
       if (url === undefined || !labels || stepMs === undefined || timeoutMs === undefined) return undefined;
-      return { kind, url: url.replace(/\/+$/, ''), queries, labels, stepMs, timeoutMs };
+      return { kind, url: url.replace(/\/+$/, ''), queries, labels, stepMs, timeoutMs, ...bodyLimit };
     }
     default:
       return undefined;

@@ -10,11 +10,14 @@ import {
   type SourceResult,
 } from './source';
 import { messageOf } from '../core/errors';
+import { DEFAULT_MAX_BODY_BYTES, fetchBounded } from '../platform/http/bounded-fetch';
 
 export interface ScrapeSourceOptions {
   /** Path of the exposition endpoint on each target. */
   path: string;
   timeoutMs: number;
+  /** Larger answers are a failed read (default 8 MiB). */
+  maxBodyBytes?: number;
 }
 
 interface Reading {
@@ -115,10 +118,14 @@ export class ScrapeSource implements MetricSource {
 
   private async fetchMetrics(baseUrl: string, target: TargetRole): Promise<string> {
     const url = `${baseUrl.replace(/\/+$/, '')}${this.options.path}`;
-    const response = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs) });
-    const text = await response.text();
-    if (response.status === 404) throw new NoValuesError(`${target} has no ${this.options.path} (404)`);
-    if (!response.ok) throw new Error(`scraping ${target} ${url} answered ${response.status}`);
+    const { status, text } = await fetchBounded(url, {
+      timeoutMs: this.options.timeoutMs,
+      maxBodyBytes: this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      what: `scraping ${target}`,
+    });
+    if (status === 404) throw new NoValuesError(`${target} has no ${this.options.path} (404)`);
+    if (status < 200 || status > 299)
+      throw new Error(`scraping ${target} ${new URL(url).host}${this.options.path} answered ${status}`);
     return text;
   }
 }

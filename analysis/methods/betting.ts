@@ -43,6 +43,7 @@ import { fnvHash32, seededRandom } from '../../core/random';
 import type { Json } from '../../core/validation';
 import {
   baseCheck,
+  directionsOf,
   isRecord,
   numberList,
   numberOr,
@@ -95,8 +96,9 @@ interface GridState {
   ticks: [number, number, number][];
 }
 
-function round(values: number[]): number[] {
-  return values.map((value) => Math.round(value * 1e5) / 1e5);
+/** Log-wealths to 1e-3 and bet moments to 1e-4: finer than any decision needs, and half the state. */
+function round(values: number[], scale = 1e3): number[] {
+  return values.map((value) => Math.round(value * scale) / scale);
 }
 
 function restore(
@@ -198,8 +200,8 @@ function toJson(cell: GridState): Json {
     ev: cell.ev,
     su: round(cell.su),
     sd: round(cell.sd),
-    m1: round(cell.m1),
-    m2: round(cell.m2),
+    m1: round(cell.m1, 1e4),
+    m2: round(cell.m2, 1e4),
     n: cell.n,
     ticks: cell.ticks.slice(-TICKS_KEPT),
   };
@@ -301,8 +303,22 @@ function addRateTick(
   return { baseline: data.baseline.trials, canary: data.canary.trials };
 }
 
-function directions(metric: MetricConfig): ('increase' | 'decrease')[] {
-  return metric.direction === 'either' ? ['increase', 'decrease'] : [metric.direction];
+/** The direction with the strongest evidence and its p-value: scale · e^{-log wealth}, capped at 1. */
+function strongestSide(
+  metric: MetricConfig,
+  scale: number,
+  logWealthOf: (direction: 'increase' | 'decrease') => number,
+): { pFire: number; side: 'increase' | 'decrease' } {
+  let best = {
+    pFire: 1,
+    side: metric.direction === 'decrease' ? ('decrease' as const) : ('increase' as const),
+  };
+  for (const side of directionsOf(metric)) {
+    const logWealth = logWealthOf(side);
+    const pFire = Number.isFinite(logWealth) ? Math.min(1, scale * Math.exp(-logWealth)) : 1;
+    if (pFire < best.pFire) best = { pFire, side };
+  }
+  return best;
 }
 
 function samplesSince(cell: GridState, fromTick: number): { baseline: number; canary: number } {
@@ -324,22 +340,15 @@ function gridCheck(
   downAt: number,
 ): Check {
   const { metric, config, comparisons, regime } = context;
-  const sides = directions(metric);
+  const sides = directionsOf(metric);
   const share = regimeShare(regime.segment.index);
   const scale = (sides.length * comparisons) / share;
   const logThreshold = Math.log(scale / config.alpha);
   const severeUp = gridIndexAtLeast(grid, Math.log(metric.severeRatio));
   const severeDown = gridIndexAtMost(grid, -Math.log(metric.severeRatio));
-  let pFire = 1;
-  let side: 'increase' | 'decrease' = sides[0] ?? 'increase';
-  for (const direction of sides) {
-    const logWealth = direction === 'increase' ? (cell.up[upAt] as number) : (cell.dn[downAt] as number);
-    const p = Number.isFinite(logWealth) ? Math.min(1, scale * Math.exp(-logWealth)) : 1;
-    if (p < pFire) {
-      pFire = p;
-      side = direction;
-    }
-  }
+  const { pFire, side } = strongestSide(metric, scale, (direction) =>
+    direction === 'increase' ? (cell.up[upAt] as number) : (cell.dn[downAt] as number),
+  );
   const regimeSamples = samplesSince(cell, Math.max(cell.j0, regime.sinceTick));
   const segmentSamples = samplesSince(cell, cell.j0);
   const enough = Math.min(segmentSamples.baseline, segmentSamples.canary) >= metric.minSamples;
@@ -465,18 +474,11 @@ function trendCell(context: CellContext, state: Json | undefined, data: CellTick
     }
     cell.r = [...cell.r, Math.round(reading * 1e6) / 1e6].slice(-READINGS_KEPT);
   }
-  const sides = directions(metric);
+  const sides = directionsOf(metric);
   const scale = (sides.length * comparisons) / regimeShare(regime.segment.index);
-  let pFire = 1;
-  let side: 'increase' | 'decrease' = 'increase';
-  for (const direction of sides) {
-    const logWealth = direction === 'increase' ? cell.up : cell.dn;
-    const p = Number.isFinite(logWealth) ? Math.min(1, scale * Math.exp(-logWealth)) : 1;
-    if (p < pFire) {
-      pFire = p;
-      side = direction;
-    }
-  }
+  const { pFire, side } = strongestSide(metric, scale, (direction) =>
+    direction === 'increase' ? cell.up : cell.dn,
+  );
   const anomalous = pFire <= config.alpha;
   const readings = cell.r.length;
   const first = cell.r[0] ?? 0;

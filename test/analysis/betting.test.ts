@@ -10,6 +10,8 @@ import {
   trendScore,
 } from '../../analysis/betting';
 import type { Sample } from '../../analysis/samples';
+import { packState } from '../../signals/analyzer';
+import type { Json } from '../../core/validation';
 import type { Verdict } from '../../rollout/verdict';
 import { seededRandom, type RandomStream } from '../../core/random';
 
@@ -350,5 +352,30 @@ describe('betting method', () => {
       ...tick(seededRandom(63), 2, { actions: actions.slice(0, 3), perAction: 60 }),
     ]);
     expect(stray.verdict.reasons.join(' ')).toMatch(/admin: not analysed/);
+  });
+});
+
+describe('betting state', () => {
+  it('keeps 10 actions x 4 metrics under 80 KB of JSON (30 KB deflated) after 60 ticks in 6 regimes', () => {
+    const names = Array.from({ length: 10 }, (_, i) => `action-${i}`);
+    const cfg = parseAnalysisConfig({ actions: names }, 'betting', 0.05);
+    expect(cfg.metrics).toHaveLength(4);
+    const random = seededRandom(71);
+    let state: unknown = null;
+    for (let t = 1; t <= 60; t += 1) {
+      const samples = tick(random, t, {
+        actions: names,
+        perAction: 50,
+        memory: { baseline: 1e8, canary: 1.1e8 },
+      });
+      for (const target of ['baseline', 'canary'] as const)
+        samples.push({ t, target, metric: 'cpu_cores', value: 0.5 + 0.1 * random() });
+      const index = Math.ceil(t / 10);
+      state = analyzeTick(cfg, state, t, samples, {
+        regime: { index, sinceTick: (index - 1) * 10 + 1, share: index / 10 },
+      }).state;
+    }
+    expect(Buffer.byteLength(JSON.stringify(state))).toBeLessThan(80_000); // ~70 KB measured
+    expect(Buffer.byteLength(JSON.stringify(packState(state as Json)))).toBeLessThan(35_000); // ~30 KB measured
   });
 });

@@ -13,6 +13,7 @@ import type { RolloutStatus } from '../../rollout/types';
 import { appliedWeights, recordedAlerts } from '../support/doubles';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
+import { until } from '../support/until';
 import { testWorker } from '../support/worker';
 
 let servers: TestServers;
@@ -26,15 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await servers?.stop();
 });
-
-async function until(predicate: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('condition not met in time');
-}
 
 function sharesOf(ticks: { shareAfter: number }[]): number[] {
   return ticks.map((tick) => tick.shareAfter);
