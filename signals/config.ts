@@ -26,7 +26,7 @@ const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
 
 /**
  * Reads `analysis.sources`. Without it: probe results, plus a direct /metrics scrape when the
- * analysis compares cpu_cores or memory_bytes (there is no Prometheus to ask).
+ * analysis compares a resource metric (RESOURCE_METRICS; there is no Prometheus to ask).
  */
 export function readSources(
   r: FieldReader,
