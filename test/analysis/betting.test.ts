@@ -6,6 +6,7 @@ import {
   freshMoments,
   regimeShare,
   startLogWeight,
+  tailScore,
   testGrid,
   trendScore,
 } from '../../analysis/betting';
@@ -143,6 +144,28 @@ describe('betting statistics', () => {
         expect(crossed / runs).toBeLessThanOrEqual(0.2 + 0.1);
       }),
       { numRuns: 3 },
+    );
+  });
+
+  it('scores tails below zero on average when the canary is within tolerance, whatever the thresholds', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.double({ min: 0.2, max: 1.2, noNaN: true }),
+        fc.double({ min: 0.8, max: 1.05, noNaN: true }),
+        fc.array(fc.double({ min: 2, max: 6, noNaN: true }), { minLength: 1, maxLength: 3 }),
+        (seed, sigma, factor, thresholds) => {
+          const random = seededRandom(seed);
+          const draw = () => 3 + sigma * gaussian(random) + (random() < 0.03 ? 1.5 : 0);
+          let sum = 0;
+          const pairs = 20_000;
+          for (let i = 0; i < pairs; i += 1)
+            sum += tailScore(draw(), draw() + Math.log(factor), thresholds, Math.log(1.05));
+          // The mean is <= 0 under the null; 20 000 pairs of scores in [-1, 1]: 4 standard errors.
+          expect(sum / pairs).toBeLessThanOrEqual(4 * Math.sqrt(1 / pairs));
+        },
+      ),
+      { numRuns: 20 },
     );
   });
 
