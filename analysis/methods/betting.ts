@@ -100,7 +100,7 @@ interface GridState {
   n: number;
   /** [tick, baseline, canary] samples per tick of this segment. */
   ticks: [number, number, number][];
-  /** The tail test of distributions whose bad direction is up (absent: no quantile above the median). */
+  /** The tail test of latency-like distributions (absent for the others). */
   tail?: TailState;
 }
 
@@ -472,6 +472,7 @@ function gridCheck(
 
 /** The tail scores are sparse (mostly 0): a smaller prior second moment lets the bets grow sooner. */
 const TAIL_PRIOR_M2 = 0.1;
+const TAIL_PRIOR_WEIGHT = 5;
 
 /**
  * Bets on this tick's pairs at the thresholds tracked before it, then moves the thresholds.
@@ -503,8 +504,6 @@ function betOnTail(
   tail.c = trackLogQuantiles(tail.q.length === levels.length ? tail.c : [], levels, pairs.ys);
   tail.q = trackLogQuantiles(tail.q, levels, pairs.xs);
 }
-
-const TAIL_PRIOR_WEIGHT = 5;
 
 function tailCheck(context: CellContext, cell: GridState, tail: TailState): Check {
   const { metric, config, comparisons, regime } = context;

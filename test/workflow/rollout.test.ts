@@ -274,7 +274,12 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
       deps: {
         profiles: new StoreProfileSource(store),
         // Records what the activity is given, then answers as the other tests' analyzer does.
-        analyzer: { analyze: async (request) => (requests.push(request), scripted.analyze(request)) },
+        analyzer: {
+          analyze: async (request) => {
+            requests.push(request);
+            return scripted.analyze(request);
+          },
+        },
       },
     });
     const spec = testSpec({
