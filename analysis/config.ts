@@ -7,6 +7,7 @@
 import type { AnalysisMethod } from '../rollout/spec';
 import { FieldReader, join } from '../core/validation';
 import { maxRateTolerance } from './stats';
+import { tailLevelsOf } from './betting';
 
 /**
  * `distribution`: values compared per request; `rate`: events among trials; `trend`: a level
@@ -278,9 +279,10 @@ export function parseAnalysisConfig(options: unknown, method: AnalysisMethod, al
 
 /** Number of comparisons one action slot contributes (quantiles of a distribution, or 1). */
 export function checksPerSlot(metric: MetricConfig, method: AnalysisMethod): number {
-  // The betting method tests one location per slot; the others each quantile, and the
-  // sequential method its paired stochastic-order test besides.
-  if (method === 'betting' || metric.kind === 'rate') return 1;
+  // The betting method tests one location per slot, and the tail of latency-like distributions;
+  // the others each quantile, and the sequential method its paired stochastic-order test besides.
+  if (method === 'betting') return tailLevelsOf(metric).length > 0 ? 2 : 1;
+  if (metric.kind === 'rate') return 1;
   return metric.quantiles.length + 1;
 }
 

@@ -36,6 +36,11 @@ export interface ProfileSelection {
   profileIds: string[];
   /** Share of the sample per stratum, e.g. `{ "device:mobile": 0.6 }`, for the dashboard. */
   mix: Record<string, number>;
+  /**
+   * The distinct actions the sampled profiles use, sorted: known before the first look, they fix
+   * the analysis's multiplicity correction. Absent in selections recorded before it existed.
+   */
+  actions?: string[];
 }
 
 export interface ProbeSummary {

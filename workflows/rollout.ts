@@ -382,6 +382,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
           tick,
           analysis: spec.analysis,
           state: state.analysisState,
+          ...(state.profiles.actions ? { actions: state.profiles.actions } : {}),
         });
         return { summary, analysed };
       });
