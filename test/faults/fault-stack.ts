@@ -21,7 +21,7 @@ import { startTestServers, workflowBundle, type TestServers } from '../support/e
 import { TestUpstream } from '../routing/support';
 
 export const TASK_QUEUE = 'faults';
-const WEBHOOK_SECRET_ENV = 'FAULTS_WEBHOOK_SECRET';
+const WEBHOOK_SECRET_ENV = 'CANARY_FAULTS_WEBHOOK_SECRET';
 
 export class FaultStack {
   worker: ManagedProcess | undefined;
@@ -164,6 +164,9 @@ export class FaultStack {
         WORKER_COMPONENTS: 'real-routing',
         CANARY_PROXY_TOKEN: this.workerProxyToken,
         [WEBHOOK_SECRET_ENV]: this.webhookSecret,
+        // A development worker allows loopback hosts and CANARY_* secrets; the socket is listed.
+        CANARY_ALLOWED_ROUTER_ENDPOINTS:
+          typeof this.haproxySpec.runtimeApi === 'string' ? this.haproxySpec.runtimeApi : '',
       },
       cwd: projectRoot,
       logFile,

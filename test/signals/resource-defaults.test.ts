@@ -36,7 +36,9 @@ function run(ticks: number, memory?: (target: 'baseline' | 'canary', t: number) 
   let state: unknown = null;
   const verdicts = [];
   for (let t = 1; t <= ticks; t += 1) {
-    const result = analyzeTick(config, state, t, tick(t, random, memory && ((target) => memory(target, t))));
+    // As a live rollout does: the sampled profiles' actions fix the comparisons before the first look.
+    const samples = tick(t, random, memory && ((target) => memory(target, t)));
+    const result = analyzeTick(config, state, t, samples, { actions: ['browse', 'checkout'] });
     state = JSON.parse(JSON.stringify(result.state));
     verdicts.push(result.verdict);
   }
