@@ -23,6 +23,14 @@ export interface PolicyState {
   ceiling: { share: number; untilTick: number } | null;
   /** Ticks of anomalies inside the current window, oldest first. */
   anomalyTicks: number[];
+  /**
+   * Shares at which the canary was cut and how often, while the share has not risen above them:
+   * raises stop at such a level (a retry), and `maxCutsAtLevel` cuts there pause or roll back.
+   * Absent in states recorded before levels were counted.
+   */
+  cutLevels?: { share: number; cuts: number }[];
+  /** Ticks since the last cut whose verdict did not prove health (bounded by `maxRecoveryTicks`). */
+  ticksWithoutProof?: number;
 }
 
 export type PolicyAction = 'hold' | 'start' | 'raise' | 'reduce' | 'promote' | 'rollback';
