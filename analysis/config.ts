@@ -26,6 +26,11 @@ export interface MetricConfig {
   minSamples: number;
   /** One failure of this metric rolls the canary back at once. */
   critical: boolean;
+  /**
+   * An anomaly whose lower confidence bound is beyond this ratio of canary to baseline is severe
+   * (the policy rolls back at once): e.g. 1.5 for latency, 3 for error rates.
+   */
+  severeRatio: number;
 }
 
 export interface AnalysisConfig {
@@ -53,6 +58,7 @@ export const DEFAULT_LATENCY: Readonly<MetricConfig> = Object.freeze({
   quantiles: [0.5, 0.9, 0.99],
   minSamples: 50,
   critical: false,
+  severeRatio: 1.5,
 });
 
 export const DEFAULT_ERRORS: Readonly<MetricConfig> = Object.freeze({
@@ -63,6 +69,7 @@ export const DEFAULT_ERRORS: Readonly<MetricConfig> = Object.freeze({
   quantiles: [],
   minSamples: 100,
   critical: false,
+  severeRatio: 3,
 });
 
 /** Defaults for a metric name when the configuration does not describe it. */
@@ -73,7 +80,18 @@ export function defaultMetric(name: string, kind: MetricKind): MetricConfig {
   return { ...DEFAULT_LATENCY, name, quantiles: [0.5, 0.9], minSamples: name.endsWith('_ms') ? 50 : 5 };
 }
 
-const METRIC_KEYS = ['name', 'kind', 'direction', 'tolerance', 'quantiles', 'minSamples', 'critical'];
+const METRIC_KEYS = [
+  'name',
+  'kind',
+  'direction',
+  'tolerance',
+  'quantiles',
+  'minSamples',
+  'critical',
+  'severeRatio',
+];
+/** Past this ratio a severe anomaly could never be declared within the tests' ranges. */
+export const MAX_SEVERE_RATIO = 100;
 export const ANALYSIS_OPTION_KEYS = ['metrics', 'maxActions', 'actions', 'seedWindow', 'sources'];
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
 
@@ -129,8 +147,33 @@ export function readMetricConfig(r: FieldReader, input: unknown, field: string):
       quantiles = [...list].sort((a, b) => a - b);
     }
   }
-  if (direction === undefined || tolerance === undefined || minSamples === undefined) return undefined;
-  return { name, kind, direction, tolerance, quantiles, minSamples, critical };
+  // Unset beside a wide tolerance: that many times beyond the tolerance, so old specs stay valid.
+  const defaultSevere =
+    tolerance !== undefined && base.severeRatio <= 1 + tolerance
+      ? Math.min(MAX_SEVERE_RATIO, base.severeRatio * (1 + tolerance))
+      : base.severeRatio;
+  const severeRatio = r.number(
+    object.severeRatio,
+    `${field}.severeRatio`,
+    { exclusiveMin: 1, max: MAX_SEVERE_RATIO },
+    defaultSevere,
+  );
+  // A severe ratio inside the tolerance would make every tolerated change severe.
+  if (
+    object.severeRatio !== undefined &&
+    severeRatio !== undefined &&
+    tolerance !== undefined &&
+    severeRatio <= 1 + tolerance
+  )
+    r.fail(`${field}.severeRatio`, `must be greater than 1 + tolerance (${1 + tolerance})`);
+  if (
+    direction === undefined ||
+    tolerance === undefined ||
+    minSamples === undefined ||
+    severeRatio === undefined
+  )
+    return undefined;
+  return { name, kind, direction, tolerance, quantiles, minSamples, critical, severeRatio };
 }
 
 /**
@@ -223,11 +266,14 @@ export function comparisonCount(config: AnalysisConfig): number {
   return config.metrics.reduce((sum, metric) => sum + checksPerSlot(metric) * (config.maxActions + 1), 0);
 }
 
-/** A stable fingerprint: the carried state is reset when the configuration it was built for changes. */
+/**
+ * A stable fingerprint: the carried state is reset when the configuration it was built for changes.
+ * The severe ratio only classifies evidence, it does not shape it: states from before it existed stay valid.
+ */
 export function configFingerprint(config: AnalysisConfig): string {
   const text = JSON.stringify([
     config.method,
-    config.metrics,
+    config.metrics.map((metric) => ({ ...metric, severeRatio: undefined })),
     config.maxActions,
     config.actions,
     config.seedWindow,

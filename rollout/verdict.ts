@@ -30,6 +30,21 @@ export interface Anomaly {
   pValue?: number;
   /** The ticks whose data the evidence comes from (all ticks so far for the sequential method). */
   window?: { fromTick: number; toTick: number };
+  /**
+   * The lower confidence bound is beyond the metric's severe ratio (e.g. 1.5x latency, 3x errors):
+   * the policy rolls back at once instead of stepping down.
+   */
+  severe?: boolean;
+  /** What the evidence rests on: the regime it was gathered in, since which tick, and how much. */
+  evidence?: AnomalyEvidence;
+}
+
+export interface AnomalyEvidence {
+  /** The regime (1 at the first tick, +1 whenever the canary's share of real traffic changed). */
+  regime: number;
+  /** First tick whose data the evidence uses (the regime's start, or a later onset). */
+  fromTick: number;
+  samples: { baseline: number; canary: number };
 }
 
 export interface Verdict {
@@ -37,6 +52,11 @@ export interface Verdict {
   anomalies: Anomaly[];
   /** Why the verdict is what it is, notably why a tick is inconclusive. */
   reasons: string[];
+  /**
+   * Within the current regime every comparison's upper confidence bound is below 1 + tolerance:
+   * the canary is proven within tolerance, not merely not proven worse.
+   */
+  healthProven?: boolean;
 }
 
 export function inconclusive(reason: string): Verdict {

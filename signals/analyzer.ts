@@ -13,6 +13,24 @@ export interface AnalyzeRequest {
   analysis: RolloutSpec['analysis'];
   /** The engine's compact state after the previous tick (null on the first). */
   state: Json;
+  /**
+   * The traffic regime this tick belongs to: index 1 at the first tick, +1 whenever the canary's
+   * applied share of real traffic changed. Evidence is scoped to it. Absent: the whole rollout
+   * is one regime.
+   */
+  regime?: AnalyzeRegime;
+  /**
+   * The actions of the sampled profiles, known before the first look: they fix the multiplicity
+   * correction (else `analysis.actions`, else `analysis.maxActions` slots).
+   */
+  actions?: string[];
+}
+
+export interface AnalyzeRegime {
+  index: number;
+  sinceTick: number;
+  /** The canary's share of real traffic in this regime, in [0, 1]. */
+  share: number;
 }
 
 /** The port the analyze activity calls. */

@@ -373,3 +373,53 @@ describe('reference methods', () => {
     expect(analyzeTick(config, null, 1, []).verdict.status).toBe('inconclusive');
   });
 });
+
+describe('severe ratio', () => {
+  const issues = (metric: Record<string, unknown>) => {
+    try {
+      parseAnalysisConfig({ metrics: [metric] }, 'sequential', 0.05);
+      return [];
+    } catch (error) {
+      return (error as ValidationError).issues.map((issue) => `${issue.field}: ${issue.rule}`);
+    }
+  };
+
+  it('defaults to 1.5 for latency-like metrics and 3 for rates', () => {
+    const config = parseAnalysisConfig(
+      { metrics: [{ name: 'latency_ms' }, { name: 'error' }, { name: 'cpu_cores' }] },
+      'sequential',
+      0.05,
+    );
+    expect(config.metrics.map((metric) => metric.severeRatio)).toEqual([1.5, 3, 1.5]);
+    // Unset beside a tolerance wider than the default: as many times beyond the tolerance.
+    expect(
+      parseAnalysisConfig({ metrics: [{ name: 'latency_ms', tolerance: 1 }] }, 'sequential', 0.05).metrics[0]
+        ?.severeRatio,
+    ).toBe(3);
+    expect(
+      parseAnalysisConfig({ metrics: [{ name: 'latency_ms', severeRatio: 2 }] }, 'sequential', 0.05)
+        .metrics[0]?.severeRatio,
+    ).toBe(2);
+  });
+
+  it('refuses a severe ratio inside the tolerance or out of range, naming field and rule', () => {
+    expect(issues({ name: 'latency_ms', tolerance: 0.5, severeRatio: 1.4 })).toEqual([
+      'analysis.metrics[0].severeRatio: must be greater than 1 + tolerance (1.5)',
+    ]);
+    expect(issues({ name: 'error', severeRatio: 1 })).toEqual([
+      'analysis.metrics[0].severeRatio: must be > 1',
+    ]);
+    expect(issues({ name: 'error', severeRatio: 'x' })).toEqual([
+      'analysis.metrics[0].severeRatio: must be a finite number',
+    ]);
+    expect(issues({ name: 'error', severeRatio: 1000 })).toEqual([
+      'analysis.metrics[0].severeRatio: must be <= 100',
+    ]);
+  });
+
+  it('does not change the fingerprint: states carried from before it existed stay valid', () => {
+    const a = parseAnalysisConfig({ metrics: [{ name: 'latency_ms' }] }, 'sequential', 0.05);
+    const b = parseAnalysisConfig({ metrics: [{ name: 'latency_ms', severeRatio: 4 }] }, 'sequential', 0.05);
+    expect(initialState(a).fp).toBe(initialState(b).fp);
+  });
+});
