@@ -127,6 +127,18 @@ export interface RolloutResult {
   continuedAsNew: number;
 }
 
+/**
+ * A stretch of ticks during which the canary's applied share of real traffic stayed the same:
+ * index 1 at the first tick, +1 whenever the share changed; the analysis scopes evidence to it.
+ */
+export interface TrafficRegime {
+  index: number;
+  /** The regime's first tick. */
+  sinceTick: number;
+  /** The canary's applied share of real traffic, as a fraction in [0, 1]. */
+  share: number;
+}
+
 /** Everything a rollout needs to go on after continue-as-new; bounded in size. */
 export interface RolloutCarryOver {
   policyState: PolicyState;
@@ -142,6 +154,8 @@ export interface RolloutCarryOver {
   startedAt: number;
   nextTickAt: number;
   continuedAsNew: number;
+  /** Absent in carry-overs from before regimes were counted: counting starts again at 1. */
+  regime?: TrafficRegime | null;
 }
 
 export interface RolloutInput {

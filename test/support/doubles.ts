@@ -29,6 +29,13 @@ export class ScriptedAnalyzer {
 
   async analyze(request: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }> {
     const options = request.analysis.options;
+    await this.db
+      .collection<RegimeDocument>('test_analysed_regimes')
+      .replaceOne(
+        { _id: `${request.rolloutId}#${request.tick}` },
+        { rolloutId: request.rolloutId, tick: request.tick, regime: request.regime ?? null },
+        { upsert: true },
+      );
     const stored = await this.db
       .collection<ScriptDocument>('test_verdict_scripts')
       .findOne({ _id: request.rolloutId });
@@ -65,6 +72,26 @@ export class ScriptedAnalyzer {
     const status: VerdictStatus = 'anomalous';
     return { verdict: { status, anomalies: [anomaly], reasons: [anomalyKey(anomaly)] }, state };
   }
+}
+
+interface RegimeDocument {
+  _id: string;
+  rolloutId: string;
+  tick: number;
+  regime: AnalyzeRequest['regime'] | null;
+}
+
+/** The regime the workflow handed the analyzer at each tick, in tick order. */
+export async function analysedRegimes(
+  db: Db,
+  rolloutId: string,
+): Promise<{ tick: number; regime: AnalyzeRequest['regime'] | null }[]> {
+  const documents = await db
+    .collection<RegimeDocument>('test_analysed_regimes')
+    .find({ rolloutId })
+    .sort({ tick: 1 })
+    .toArray();
+  return documents.map(({ tick, regime }) => ({ tick, regime }));
 }
 
 interface ScriptDocument {
