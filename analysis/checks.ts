@@ -22,6 +22,12 @@ export interface Check {
   samples: { baseline: number; canary: number };
   window: { fromTick: number; toTick: number };
   critical: boolean;
+  /** Anomalous and its lower bound is beyond the metric's severe ratio (methods that test it). */
+  severe?: boolean;
+  /** Proven within tolerance in the current regime (methods that test it; absent without data). */
+  healthProven?: boolean;
+  /** The regime and first tick the evidence comes from, and its samples per target. */
+  evidence?: { regime: number; fromTick: number; samples: { baseline: number; canary: number } };
 }
 
 /** The largest bound we print; beyond it the interval is open-ended for lack of data. */

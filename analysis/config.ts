@@ -8,7 +8,11 @@ import type { AnalysisMethod } from '../rollout/spec';
 import { FieldReader, join } from '../core/validation';
 import { maxRateTolerance } from './stats';
 
-export type MetricKind = 'distribution' | 'rate';
+/**
+ * `distribution`: values compared per request; `rate`: events among trials; `trend`: a level
+ * (e.g. memory) whose growth over time, canary relative to baseline, is the regression.
+ */
+export type MetricKind = 'distribution' | 'rate' | 'trend';
 export type Direction = 'increase' | 'decrease' | 'either';
 
 export interface MetricConfig {
@@ -72,11 +76,20 @@ export const DEFAULT_ERRORS: Readonly<MetricConfig> = Object.freeze({
   severeRatio: 3,
 });
 
+/** Resource gauges the targets may expose (a direct /metrics scrape reads them). */
+export const RESOURCE_METRICS: readonly string[] = ['cpu_cores', 'memory_bytes'];
+
+/** The kind a metric has unless configured: memory leaks are trends, errors rates. */
+export function defaultKind(name: string): MetricKind {
+  return name === 'error' ? 'rate' : name === 'memory_bytes' ? 'trend' : 'distribution';
+}
+
 /** Defaults for a metric name when the configuration does not describe it. */
 export function defaultMetric(name: string, kind: MetricKind): MetricConfig {
   if (name === DEFAULT_LATENCY.name && kind === 'distribution')
     return { ...DEFAULT_LATENCY, quantiles: [...DEFAULT_LATENCY.quantiles] };
   if (kind === 'rate') return { ...DEFAULT_ERRORS, name, quantiles: [] };
+  if (kind === 'trend') return { ...DEFAULT_LATENCY, name, kind, quantiles: [], minSamples: 5 };
   return { ...DEFAULT_LATENCY, name, quantiles: [0.5, 0.9], minSamples: name.endsWith('_ms') ? 50 : 5 };
 }
 
@@ -109,8 +122,8 @@ export function readMetricConfig(r: FieldReader, input: unknown, field: string):
   const kind = r.oneOf(
     object.kind,
     `${field}.kind`,
-    ['distribution', 'rate'] as const,
-    name === 'error' ? 'rate' : 'distribution',
+    ['distribution', 'rate', 'trend'] as const,
+    name === undefined ? 'distribution' : defaultKind(name),
   );
   if (name === undefined || kind === undefined) return undefined;
   const base = defaultMetric(name, kind);
@@ -134,7 +147,7 @@ export function readMetricConfig(r: FieldReader, input: unknown, field: string):
   }
   let quantiles = base.quantiles;
   if (object.quantiles !== undefined) {
-    if (kind === 'rate') r.fail(`${field}.quantiles`, 'applies only to kind distribution');
+    if (kind !== 'distribution') r.fail(`${field}.quantiles`, 'applies only to kind distribution');
     else if (!Array.isArray(object.quantiles) || object.quantiles.length === 0 || object.quantiles.length > 8)
       r.fail(`${field}.quantiles`, 'must be a list of 1 to 8 numbers in (0, 1)');
     else {
@@ -192,6 +205,8 @@ export function readAnalysisConfig(
   let metrics: MetricConfig[] = [
     { ...DEFAULT_LATENCY, quantiles: [...DEFAULT_LATENCY.quantiles] },
     { ...DEFAULT_ERRORS },
+    // Resources wherever the targets expose them (a target without them does not blind the tick).
+    ...(method === 'betting' ? RESOURCE_METRICS.map((name) => defaultMetric(name, defaultKind(name))) : []),
   ];
   if (object.metrics !== undefined) {
     if (!Array.isArray(object.metrics) || object.metrics.length === 0 || object.metrics.length > 16) {
@@ -204,10 +219,11 @@ export function readAnalysisConfig(
         // The sequential rate test works on a bounded grid of rate ratios: a tolerance past its
         // end leaves no ratio to test, so the metric could silently never be flagged.
         const max = metric && maxRateTolerance(metric.direction);
-        if (method === 'sequential' && metric?.kind === 'rate' && max !== undefined && metric.tolerance > max)
+        const gridded = method === 'sequential' || method === 'betting';
+        if (gridded && metric?.kind === 'rate' && max !== undefined && metric.tolerance > max)
           r.fail(
             `analysis.metrics[${index}].tolerance`,
-            `must be at most ${max} for a rate metric with direction ${metric.direction} under method sequential (beyond that its rate-ratio grid has nothing left to test)`,
+            `must be at most ${max} for a rate metric with direction ${metric.direction} under method ${method} (beyond that its rate-ratio grid has nothing left to test)`,
           );
       });
       const names = metrics.map((metric) => metric.name);
@@ -253,17 +269,25 @@ export function parseAnalysisConfig(options: unknown, method: AnalysisMethod, al
 }
 
 /** Number of comparisons one action slot contributes (quantiles of a distribution, or 1). */
-export function checksPerSlot(metric: MetricConfig): number {
-  // Distributions: each quantile, plus the paired stochastic-order test of the sequential method.
-  return metric.kind === 'distribution' ? metric.quantiles.length + 1 : 1;
+export function checksPerSlot(metric: MetricConfig, method: AnalysisMethod): number {
+  // The betting method tests one location per slot; the others each quantile, and the
+  // sequential method its paired stochastic-order test besides.
+  if (method === 'betting' || metric.kind === 'rate') return 1;
+  return metric.quantiles.length + 1;
 }
 
 /**
  * Comparisons the family-wise error is split over (Bonferroni): every metric, quantile and
- * action slot, plus one whole-service slot per metric. Fixed by the configuration, not the data.
+ * action slot, plus one whole-service slot per metric. Fixed before the first look: by the
+ * actions known then (`analysis.actions`, or the sampled profiles' actions) when given, else
+ * by `maxActions` slots.
  */
-export function comparisonCount(config: AnalysisConfig): number {
-  return config.metrics.reduce((sum, metric) => sum + checksPerSlot(metric) * (config.maxActions + 1), 0);
+export function comparisonCount(config: AnalysisConfig, knownActions?: number): number {
+  const slots =
+    (config.method === 'betting'
+      ? (knownActions ?? config.actions?.length ?? config.maxActions)
+      : config.maxActions) + 1;
+  return config.metrics.reduce((sum, metric) => sum + checksPerSlot(metric, config.method) * slots, 0);
 }
 
 /**

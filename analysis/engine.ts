@@ -3,16 +3,22 @@
  * method, compare canary with baseline per metric, action and quantile, and turn the checks
  * into a verdict. Pure: (config, state, tick, samples) -> (verdict, state, checks).
  *
- * Multiplicity: Bonferroni over every comparison the configuration allows (metrics × quantiles
- * × action slots, fixed in advance by `maxActions`): each anytime p-value is compared with
- * alpha / M. We chose it over averaging e-values because it names the regressed action(s) with
+ * Multiplicity: Bonferroni over every comparison fixed before the first look (metrics × tests
+ * × action slots: the actions known then, from `analysis.actions` or the sampled profiles, else
+ * `maxActions` slots): each anytime p-value is compared with alpha / M. We chose it over averaging e-values because it names the regressed action(s) with
  * family-wise error control per anomaly (an average of e-values is one global test and
  * attributes nothing), and because for e-processes its price is small: the boundary grows with
  * log(M), not M (M = 60 moves the threshold from 20 to 1200, i.e. ~4 nats of evidence).
  */
 import { aggregateTick, SERVICE_SLOT, type CellTick, type TickAggregate } from './aggregate';
 import { summarise, type Check } from './checks';
-import { comparisonCount, configFingerprint, type AnalysisConfig, type MetricConfig } from './config';
+import {
+  comparisonCount,
+  configFingerprint,
+  RESOURCE_METRICS,
+  type AnalysisConfig,
+  type MetricConfig,
+} from './config';
 import { methodFor } from './methods';
 import type { Sample } from './samples';
 import { anomalyKey, type Anomaly, type Verdict } from '../rollout/verdict';
@@ -30,6 +36,44 @@ export interface EngineState {
   actions: string[];
   /** metric -> slot -> the method's state for that cell. */
   cells: Record<string, Record<string, Json>>;
+  /** First tick analysed: the start of the single regime when the caller names none. */
+  since?: number;
+  /** The actions were fixed before the first look (the sampled profiles'): no other gets a slot. */
+  listed?: boolean;
+  /** The evidence segment: regimes joined by raises of the share; a cut (or an unknown share) starts one. */
+  segment?: Segment;
+}
+
+export interface Segment {
+  index: number;
+  sinceTick: number;
+  /** The regime it is in now, and that regime's share (null when the caller gave none). */
+  regime: number;
+  share: number | null;
+}
+
+/**
+ * The segment after this tick's regime: a raise of the share keeps gathering evidence (a
+ * regression present at a lower share is still one), anything else starts afresh, so a problem
+ * that went away with a cut is forgotten.
+ */
+export function nextSegment(
+  segment: Segment | undefined,
+  regime: { index: number; sinceTick: number; share?: number },
+): Segment {
+  const share = regime.share ?? null;
+  if (!segment) return { index: 1, sinceTick: regime.sinceTick, regime: regime.index, share };
+  if (segment.regime === regime.index) return segment;
+  const raised = share !== null && segment.share !== null && share > segment.share;
+  return raised
+    ? { ...segment, regime: regime.index, share }
+    : { index: segment.index + 1, sinceTick: regime.sinceTick, regime: regime.index, share };
+}
+
+/** What the caller knows beyond the samples: the traffic regime, and the actions fixed in advance. */
+export interface TickContext {
+  regime?: { index: number; sinceTick: number; share?: number };
+  actions?: readonly string[];
 }
 
 export interface TickAnalysis {
@@ -85,18 +129,25 @@ export function analyzeTick(
   previous: unknown,
   tick: number,
   samples: readonly Sample[],
+  context: TickContext = {},
 ): TickAnalysis {
   const restored = restoreState(config, previous);
   const state = restored.state;
+  // The sampled profiles' actions fix the slots on the first tick, unless the spec lists them.
+  if (!config.actions && context.actions && state.tick < 0 && context.actions.length > 0) {
+    state.actions = [...new Set(context.actions)].slice(0, 100);
+    state.listed = true;
+  }
   const slotFor = (action: string | undefined): string | null => {
     if (action === undefined) return SERVICE_SLOT;
     if (state.actions.includes(action)) return action;
+    if (state.listed) return null;
     if (config.actions ? !config.actions.includes(action) : state.actions.length >= config.maxActions)
       return null;
     state.actions.push(action);
     return action;
   };
-  return evaluateTick(config, restored, tick, aggregateTick(samples, config.metrics, slotFor));
+  return evaluateTick(config, restored, tick, aggregateTick(samples, config.metrics, slotFor), context);
 }
 
 /**
@@ -109,9 +160,10 @@ export function analyzeAggregatedTick(
   previous: unknown,
   tick: number,
   aggregate: TickAggregate,
+  context: TickContext = {},
 ): TickAnalysis {
   if (!config.actions) throw new Error('analyzeAggregatedTick needs analysis.actions');
-  return evaluateTick(config, restoreState(config, previous), tick, aggregate);
+  return evaluateTick(config, restoreState(config, previous), tick, aggregate, context);
 }
 
 export function aggregateListedActions(config: AnalysisConfig, samples: readonly Sample[]): TickAggregate {
@@ -126,11 +178,20 @@ function evaluateTick(
   restored: { state: EngineState; note?: string },
   tick: number,
   aggregate: TickAggregate,
+  context: TickContext,
 ): TickAnalysis {
   const state = restored.state;
   const reasons: string[] = restored.note ? [restored.note] : [];
   const method = methodFor(config.method);
-  const comparisons = comparisonCount(config);
+  const comparisons = comparisonCount(config, state.listed ? state.actions.length : undefined);
+  state.since ??= tick;
+  const given = context.regime ?? { index: 1, sinceTick: state.since };
+  state.segment = nextSegment(state.segment, given);
+  const regime = {
+    index: given.index,
+    sinceTick: given.sinceTick,
+    segment: { index: state.segment.index, sinceTick: state.segment.sinceTick },
+  };
   reasons.push(...aggregate.rejected);
 
   const checks: Check[] = [];
@@ -142,7 +203,7 @@ function evaluateTick(
     const metricChecks: Check[] = [];
     for (const slot of [...slots].sort()) {
       const result = method.evaluateCell(
-        { config, metric, action: slot === SERVICE_SLOT ? undefined : slot, tick, comparisons },
+        { config, metric, action: slot === SERVICE_SLOT ? undefined : slot, tick, comparisons, regime },
         cells[slot],
         fresh.get(slot),
       );
@@ -151,7 +212,10 @@ function evaluateTick(
     }
     checks.push(...metricChecks);
     const seen = aggregate.targetsSeen.get(metric.name);
-    if (!seen || seen.size < 2) {
+    if ((!seen || seen.size < 2) && RESOURCE_METRICS.includes(metric.name)) {
+      // Targets need not expose resources: latency and errors still decide the tick.
+      if (seen) reasons.push(`${metric.name}: only the ${[...seen].join(' and ')} exposes it this tick`);
+    } else if (!seen || seen.size < 2) {
       const missing = ['baseline', 'canary'].filter((target) => !seen?.has(target as 'baseline' | 'canary'));
       blind.push(`${metric.name}: no data from ${missing.join(' and ')} this tick`);
     } else if (!metricChecks.some((check) => check.status !== 'insufficient')) {
@@ -173,9 +237,17 @@ function evaluateTick(
   state.tick = Math.max(state.tick, tick);
 
   const anomalies = strongestPerMetricAndAction(checks, config.metrics);
+  const proofs = checks.filter((check) => check.healthProven !== undefined);
+  const healthProven =
+    proofs.length > 0 ? { healthProven: anomalies.length === 0 && proofs.every((c) => c.healthProven) } : {};
   if (anomalies.length > 0) {
     return {
-      verdict: { status: 'anomalous', anomalies, reasons: [...anomalies.map((a) => a.summary), ...reasons] },
+      verdict: {
+        status: 'anomalous',
+        anomalies,
+        reasons: [...anomalies.map((a) => a.summary), ...reasons],
+        ...healthProven,
+      },
       state,
       checks,
     };
@@ -193,11 +265,11 @@ function evaluateTick(
   }
   if (blind.length > 0)
     return {
-      verdict: { status: 'inconclusive', anomalies: [], reasons: [...blind, ...reasons] },
+      verdict: { status: 'inconclusive', anomalies: [], reasons: [...blind, ...reasons], ...healthProven },
       state,
       checks,
     };
-  return { verdict: { status: 'healthy', anomalies: [], reasons }, state, checks };
+  return { verdict: { status: 'healthy', anomalies: [], reasons, ...healthProven }, state, checks };
 }
 
 /** One anomaly per metric and action (the quantile with the strongest evidence), strongest first. */
@@ -226,6 +298,8 @@ function strongestPerMetricAndAction(checks: readonly Check[], metrics: readonly
         ...(check.quantile === undefined ? {} : { quantile: check.quantile }),
         pValue: check.pFire,
         window: check.window,
+        ...(check.severe === undefined ? {} : { severe: check.severe }),
+        ...(check.evidence === undefined ? {} : { evidence: check.evidence }),
       };
     });
 }

@@ -18,7 +18,7 @@ describe('rollout spec', () => {
     expect(spec.policy).toEqual(DEFAULT_POLICY);
     expect(spec.intervalMs).toBe(60_000);
     expect(spec.probe).toEqual({ durationMs: 45_000, concurrency: 10, shards: 1, timeScale: 1 });
-    expect(spec.analysis).toEqual({ method: 'sequential', alpha: 0.05, options: {} });
+    expect(spec.analysis).toEqual({ method: 'betting', alpha: 0.05, options: {} });
     expect(spec.targets.baseline.url).toBe('http://127.0.0.1:8081');
     expect(spec.router).toEqual({ kind: 'builtin', adminUrl: 'http://127.0.0.1:9000' });
     expect(spec.onAnomaly).toBe('reduce');
@@ -41,7 +41,7 @@ describe('rollout spec', () => {
       'targets.baseline.url: must be an http:// or https:// URL',
       'targets.canary.url: must be a non-empty string',
       'interval: must be a duration such as 500ms, 30s, 2m or 1h (or milliseconds)',
-      'analysis.method: must be one of sequential, mann-whitney, seed',
+      'analysis.method: must be one of betting, sequential, mann-whitney, seed',
       'analysis.alpha: must be <= 0.5',
       'alerts.sinks[1].kind: must be a non-empty string',
       'policy.hysteresis: is not a known field (known: initialShare, stepUp, stepDown, promoteAt, probingTicks, recoveryTicks, cooldownTicks, maxAnomalies, anomalyWindowTicks, maxInconclusiveTicks, raiseRequires, maxRecoveryTicks, maxCutsAtLevel, onRepeatedCuts)',

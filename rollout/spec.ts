@@ -110,7 +110,7 @@ export interface RolloutSpec {
   maxHistoryEvents: number;
 }
 
-export const ANALYSIS_METHODS = ['sequential', 'mann-whitney', 'seed'] as const;
+export const ANALYSIS_METHODS = ['betting', 'sequential', 'mann-whitney', 'seed'] as const;
 export type AnalysisMethod = (typeof ANALYSIS_METHODS)[number];
 
 const MAX_PROBED_PROFILE_IDS = 40_000;
@@ -241,7 +241,7 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
   }
 
   const analysisIn = r.optionalObject(root.analysis, 'analysis');
-  const method = r.oneOf(analysisIn?.method, 'analysis.method', ANALYSIS_METHODS, 'sequential');
+  const method = r.oneOf(analysisIn?.method, 'analysis.method', ANALYSIS_METHODS, 'betting');
   const alpha = r.number(analysisIn?.alpha, 'analysis.alpha', { exclusiveMin: 0, max: 0.5 }, 0.05);
   const analysisOptions: Record<string, Json> = {};
   for (const [key, value] of Object.entries(analysisIn ?? {})) {

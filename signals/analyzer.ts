@@ -58,7 +58,10 @@ export class RolloutAnalyzer implements Analyzer {
       request.analysis.alpha,
     );
     const record = await this.store.load(request.rolloutId, request.tick);
-    const result = analyzeTick(config, unpackState(request.state), request.tick, record?.samples ?? []);
+    const result = analyzeTick(config, unpackState(request.state), request.tick, record?.samples ?? [], {
+      ...(request.regime ? { regime: request.regime } : {}),
+      ...(request.actions ? { actions: request.actions } : {}),
+    });
     const notes = record
       ? record.missing.map((outcome) => `source ${outcome.source} gave no data: ${outcome.reason}`)
       : [`no samples were collected for tick ${request.tick}`];

@@ -27,7 +27,7 @@ export interface AnalysisOptions {
  */
 export function validateAnalysisOptions(
   options: unknown,
-  method: AnalysisMethod = 'sequential',
+  method: AnalysisMethod = 'betting',
   alpha = 0.05,
 ): AnalysisOptions {
   const r = new FieldReader();

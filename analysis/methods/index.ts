@@ -1,4 +1,5 @@
 import type { AnalysisMethod } from '../../rollout/spec';
+import { bettingMethod } from './betting';
 import { mannWhitneyMethod } from './mann-whitney';
 import type { MethodImplementation } from './method';
 import { seedMethod } from './seed';
@@ -9,6 +10,8 @@ export type { MethodImplementation } from './method';
 /** The method for a name; throws on an unknown one rather than falling back silently. */
 export function methodFor(method: AnalysisMethod): MethodImplementation {
   switch (method) {
+    case 'betting':
+      return bettingMethod;
     case 'sequential':
       return sequentialMethod;
     case 'mann-whitney':

@@ -17,6 +17,11 @@ export interface CellContext {
   tick: number;
   /** Number of comparisons the family-wise alpha is split over (Bonferroni). */
   comparisons: number;
+  /**
+   * The traffic regime of this tick (the whole rollout is regime 1 when the caller gives none),
+   * and the evidence segment it belongs to (regimes joined by raises of the share).
+   */
+  regime: { index: number; sinceTick: number; segment: { index: number; sinceTick: number } };
 }
 
 export interface CellResult {

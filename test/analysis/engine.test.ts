@@ -305,7 +305,7 @@ describe('analysis engine', () => {
           'analysis.colour: is not a known field (known: metrics, maxActions, actions, seedWindow, sources)',
           'analysis.metrics[0].tolerance: must be >= 0',
           'analysis.metrics[0].quantiles[0]: must be <= 0.999',
-          'analysis.metrics[1].kind: must be one of distribution, rate',
+          'analysis.metrics[1].kind: must be one of distribution, rate, trend',
           'analysis.maxActions: must be >= 1',
         ]),
       );

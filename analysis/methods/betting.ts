@@ -1,0 +1,514 @@
+/**
+ * The default method: betting e-processes scoped to the traffic regime, with a change detector
+ * for onsets inside a regime, a mirror test that proves health, and a severity test (the
+ * statistics are in ../betting.ts; the argument in docs/analysis.md).
+ *
+ * Per cell (metric × action) it keeps, over a grid of log-ratios s, the weighted-CUSUM
+ * log-wealth of "canary/baseline <= e^s" (`up`) and of ">= e^s" (`down`) since any start tick of
+ * the current regime; a new regime starts them afresh. The anomaly test is `up` at
+ * log(1 + tolerance) (`down` at its mirror for direction decrease), at α_k / M, with α_k the
+ * regime's share of alpha and M the comparisons fixed before the first look. Severe: the same at
+ * log(severeRatio). Health: "ratio >= 1 + tolerance" rejected since the regime began, at α
+ * (every cell must prove it: an intersection-union test needs no correction).
+ *
+ * - distribution: winsorised log-ratios of disjoint random canary/baseline pairs of each tick;
+ * - rate: conditional binomial likelihood ratios per tick, mixed over the rate-ratio grid with
+ *   weights from the recent ticks (the exact Poisson-multinomial reduction, regime-scoped);
+ * - trend: sequential ranks of the per-tick canary/baseline level among the regime's earlier
+ *   ones (growth, not level: a leak).
+ */
+import {
+  betOnScores,
+  decayRateWeights,
+  freshMoments,
+  gridIndexAtLeast,
+  gridIndexAtMost,
+  gridInterval,
+  logAddExp,
+  pairLogRatios,
+  rateTickEvidence,
+  recentLogRatio,
+  regimeShare,
+  startLogWeight,
+  testGrid,
+  trendScore,
+  betUp,
+  type Moments,
+} from '../betting';
+import { finiteInterval, formatP, type Check } from '../checks';
+import type { CellTick } from '../aggregate';
+import type { MetricConfig } from '../config';
+import { rateGridRatio } from '../stats';
+import { fnvHash32, seededRandom } from '../../core/random';
+import type { Json } from '../../core/validation';
+import {
+  baseCheck,
+  isRecord,
+  numberList,
+  numberOr,
+  type CellContext,
+  type CellResult,
+  type MethodImplementation,
+} from './method';
+
+export const bettingMethod: MethodImplementation = {
+  evaluateCell(context, state, data) {
+    if (context.metric.kind === 'trend') return trendCell(context, state, data);
+    return gridCell(context, state, data);
+  },
+};
+
+/** How many recent per-tick sample counts a cell keeps, to say what an onset's evidence rests on. */
+const TICKS_KEPT = 200;
+/** Fewer events than this in a regime and a rate's ratio cannot be bounded: no proof is asked of it. */
+export const MIN_EVENTS_FOR_PROOF = 20;
+/** Earlier readings a trend cell ranks against. */
+const READINGS_KEPT = 200;
+
+interface GridState {
+  /** Segment index and its first tick; the regime the health wealths belong to. */
+  k: number;
+  j0: number;
+  rk: number;
+  up: number[];
+  dn: number[];
+  /** CUSUM at the anomaly points (up at +s0, down at -s0) and its start: where the onset was. */
+  cu: number;
+  cd: number;
+  fu: number;
+  fd: number;
+  /** Health wealth since the regime began: down at +s0 ("ratio >= 1 + tol" rejected), up at -s0. */
+  hd: number;
+  hu: number;
+  /** Events (both targets) in this regime, for rates: too few and there is no ratio to bound. */
+  ev: number;
+  /** Plain wealths since the dated onset, both ways over the grid: the interval is read from them. */
+  su: number[];
+  sd: number[];
+  /** Bets' moments (distributions) or the alternatives' decayed log-weights (rates). */
+  m1: number[];
+  m2: number[];
+  n: number;
+  /** [tick, baseline, canary] samples per tick of this segment. */
+  ticks: [number, number, number][];
+}
+
+function round(values: number[]): number[] {
+  return values.map((value) => Math.round(value * 1e5) / 1e5);
+}
+
+function restore(
+  context: CellContext,
+  state: Json | undefined,
+  grid: readonly number[],
+): { cell: GridState; fresh: boolean } {
+  const previous = isRecord(state) ? state : {};
+  const sameGrid = numberList(previous.up).length === grid.length;
+  const m1 = numberList(previous.m1);
+  const m2 = numberList(previous.m2);
+  // Rates keep the alternatives' weights over the rate grid in m1; distributions one moment per point.
+  const kept = context.metric.kind === 'rate' || (m1.length === grid.length && m2.length === grid.length);
+  const moments = sameGrid && kept ? { m1, m2, n: numberOr(previous.n, 0) } : null;
+  const base = moments ?? { ...freshMoments(grid.length) };
+  const { segment } = context.regime;
+  if (
+    !sameGrid ||
+    numberOr(previous.k, -1) !== segment.index ||
+    numberOr(previous.j0, -1) !== segment.sinceTick
+  ) {
+    // A new segment: the evidence starts afresh; what the bets learnt is kept (it is predictable).
+    return {
+      cell: {
+        k: segment.index,
+        j0: segment.sinceTick,
+        rk: context.regime.index,
+        up: new Array<number>(grid.length).fill(-Infinity),
+        dn: new Array<number>(grid.length).fill(-Infinity),
+        cu: -Infinity,
+        cd: -Infinity,
+        fu: context.tick,
+        fd: context.tick,
+        hd: 0,
+        hu: 0,
+        ev: 0,
+        su: new Array<number>(grid.length).fill(0),
+        sd: new Array<number>(grid.length).fill(0),
+        m1: base.m1,
+        m2: base.m2,
+        n: base.n,
+        ticks: [],
+      },
+      fresh: true,
+    };
+  }
+  const ticks = Array.isArray(previous.ticks)
+    ? previous.ticks.filter(
+        (entry): entry is [number, number, number] =>
+          Array.isArray(entry) && entry.length === 3 && entry.every((x) => typeof x === 'number'),
+      )
+    : [];
+  const fromJson = (list: number[]) => list.map((value) => (value <= -1e300 ? -Infinity : value));
+  // A new regime within the segment (a raise): health must be proven again at the new share.
+  const sameRegime = numberOr(previous.rk, -1) === context.regime.index;
+  return {
+    cell: {
+      k: segment.index,
+      j0: segment.sinceTick,
+      rk: context.regime.index,
+      up: fromJson(numberList(previous.up)),
+      dn: fromJson(numberList(previous.dn)),
+      cu: numberOr(previous.cu, -Infinity),
+      cd: numberOr(previous.cd, -Infinity),
+      fu: numberOr(previous.fu, context.tick),
+      fd: numberOr(previous.fd, context.tick),
+      hd: sameRegime ? numberOr(previous.hd, 0) : 0,
+      hu: sameRegime ? numberOr(previous.hu, 0) : 0,
+      ev: sameRegime ? numberOr(previous.ev, 0) : 0,
+      su: sized(numberList(previous.su), grid.length),
+      sd: sized(numberList(previous.sd), grid.length),
+      m1: base.m1,
+      m2: base.m2,
+      n: base.n,
+      ticks,
+    },
+    fresh: false,
+  };
+}
+
+function sized(list: number[], length: number): number[] {
+  return list.length === length ? list : new Array<number>(length).fill(0);
+}
+
+function toJson(cell: GridState): Json {
+  const finite = (list: number[]) => round(list.map((value) => (Number.isFinite(value) ? value : -1e300)));
+  return {
+    k: cell.k,
+    j0: cell.j0,
+    rk: cell.rk,
+    up: finite(cell.up),
+    dn: finite(cell.dn),
+    cu: Number.isFinite(cell.cu) ? Math.round(cell.cu * 1e5) / 1e5 : null,
+    cd: Number.isFinite(cell.cd) ? Math.round(cell.cd * 1e5) / 1e5 : null,
+    fu: cell.fu,
+    fd: cell.fd,
+    hd: Math.round(cell.hd * 1e5) / 1e5,
+    hu: Math.round(cell.hu * 1e5) / 1e5,
+    ev: cell.ev,
+    su: round(cell.su),
+    sd: round(cell.sd),
+    m1: round(cell.m1),
+    m2: round(cell.m2),
+    n: cell.n,
+    ticks: cell.ticks.slice(-TICKS_KEPT),
+  };
+}
+
+/**
+ * Opens this tick as a possible start of the change, at every grid point: the weighted
+ * Shiryaev-Roberts sum gains the start's weight (the CUSUM maximum only says where it began).
+ */
+function openTick(cell: GridState, tick: number): void {
+  const w = startLogWeight(tick - cell.j0 + 1);
+  cell.up = cell.up.map((value) => logAddExp(value, w));
+  cell.dn = cell.dn.map((value) => logAddExp(value, w));
+}
+
+function gridCell(context: CellContext, state: Json | undefined, data: CellTick | undefined): CellResult {
+  const { metric } = context;
+  const grid = testGrid(metric.tolerance, metric.severeRatio);
+  const { cell } = restore(context, state, grid);
+  const tolerance = Math.log(1 + metric.tolerance);
+  const upAt = gridIndexAtLeast(grid, tolerance);
+  const downAt = gridIndexAtMost(grid, -tolerance);
+  if (data) {
+    const w = startLogWeight(context.tick - cell.j0 + 1);
+    const restart = (metric.direction === 'decrease' ? cell.cd : cell.cu) < w;
+    if (w > cell.cu) [cell.cu, cell.fu] = [w, context.tick];
+    if (w > cell.cd) [cell.cd, cell.fd] = [w, context.tick];
+    if (restart) {
+      cell.su = cell.su.map(() => 0);
+      cell.sd = cell.sd.map(() => 0);
+    }
+    const before = { up: cell.up[upAt] as number, down: cell.dn[downAt] as number };
+    openTick(cell, context.tick);
+    const counted =
+      metric.kind === 'rate'
+        ? addRateTick(cell, grid, data, upAt, downAt)
+        : addPairsTick(context, cell, grid, data, upAt, downAt);
+    // This tick's log e-values at the anomaly points, for the CUSUM that dates the onset.
+    cell.cu += (cell.up[upAt] as number) - logAddExp(before.up, w);
+    cell.cd += (cell.dn[downAt] as number) - logAddExp(before.down, w);
+    cell.ticks.push([context.tick, counted.baseline, counted.canary]);
+  }
+  return { state: toJson(cell), checks: [gridCheck(context, cell, grid, upAt, downAt)] };
+}
+
+function addPairsTick(
+  context: CellContext,
+  cell: GridState,
+  grid: readonly number[],
+  data: CellTick,
+  upAt: number,
+  downAt: number,
+): { baseline: number; canary: number } {
+  const random = seededRandom(fnvHash32(`${context.tick}|${context.metric.name}|${context.action ?? '*'}`));
+  const ratios = pairLogRatios(data.baseline.exact, data.canary.exact, random);
+  const moments: Moments = { m1: cell.m1, m2: cell.m2, n: cell.n };
+  const health = [
+    { index: upAt, side: 'down' as const, logWealth: cell.hd },
+    { index: downAt, side: 'up' as const, logWealth: cell.hu },
+  ];
+  betOnScores(
+    grid,
+    ratios,
+    moments,
+    [
+      { up: cell.up, down: cell.dn },
+      { up: cell.su, down: cell.sd },
+    ],
+    health,
+  );
+  cell.n = moments.n;
+  cell.hd = health[0]?.logWealth ?? cell.hd;
+  cell.hu = health[1]?.logWealth ?? cell.hu;
+  return { baseline: ratios.length, canary: ratios.length };
+}
+
+function addRateTick(
+  cell: GridState,
+  grid: readonly number[],
+  data: CellTick,
+  upAt: number,
+  downAt: number,
+): { baseline: number; canary: number } {
+  // For rates m1 holds the alternatives' decayed log-weights over the rate grid.
+  const weights = cell.n > 0 ? cell.m1 : [];
+  const evidence = rateTickEvidence(grid, weights, data.baseline, data.canary);
+  for (let k = 0; k < grid.length; k += 1) {
+    cell.up[k] = (cell.up[k] as number) + (evidence.up[k] as number);
+    cell.dn[k] = (cell.dn[k] as number) + (evidence.down[k] as number);
+    cell.su[k] = (cell.su[k] as number) + (evidence.up[k] as number);
+    cell.sd[k] = (cell.sd[k] as number) + (evidence.down[k] as number);
+  }
+  cell.hd += evidence.down[upAt] as number;
+  cell.hu += evidence.up[downAt] as number;
+  cell.ev += data.baseline.events + data.canary.events;
+  cell.m1 = decayRateWeights(weights, data.baseline, data.canary);
+  cell.m2 = [];
+  cell.n += 1;
+  return { baseline: data.baseline.trials, canary: data.canary.trials };
+}
+
+function directions(metric: MetricConfig): ('increase' | 'decrease')[] {
+  return metric.direction === 'either' ? ['increase', 'decrease'] : [metric.direction];
+}
+
+function samplesSince(cell: GridState, fromTick: number): { baseline: number; canary: number } {
+  let baseline = 0;
+  let canary = 0;
+  for (const [tick, b, c] of cell.ticks)
+    if (tick >= fromTick) {
+      baseline += b;
+      canary += c;
+    }
+  return { baseline, canary };
+}
+
+function gridCheck(
+  context: CellContext,
+  cell: GridState,
+  grid: readonly number[],
+  upAt: number,
+  downAt: number,
+): Check {
+  const { metric, config, comparisons, regime } = context;
+  const sides = directions(metric);
+  const share = regimeShare(regime.segment.index);
+  const scale = (sides.length * comparisons) / share;
+  const logThreshold = Math.log(scale / config.alpha);
+  const severeUp = gridIndexAtLeast(grid, Math.log(metric.severeRatio));
+  const severeDown = gridIndexAtMost(grid, -Math.log(metric.severeRatio));
+  let pFire = 1;
+  let side: 'increase' | 'decrease' = sides[0] ?? 'increase';
+  for (const direction of sides) {
+    const logWealth = direction === 'increase' ? (cell.up[upAt] as number) : (cell.dn[downAt] as number);
+    const p = Number.isFinite(logWealth) ? Math.min(1, scale * Math.exp(-logWealth)) : 1;
+    if (p < pFire) {
+      pFire = p;
+      side = direction;
+    }
+  }
+  const regimeSamples = samplesSince(cell, Math.max(cell.j0, regime.sinceTick));
+  const segmentSamples = samplesSince(cell, cell.j0);
+  const enough = Math.min(segmentSamples.baseline, segmentSamples.canary) >= metric.minSamples;
+  const anomalous = pFire <= config.alpha;
+  const status = anomalous ? 'anomalous' : enough ? 'ok' : 'insufficient';
+  const fromTick = side === 'increase' ? cell.fu : cell.fd;
+  const evidenceSamples = samplesSince(cell, fromTick);
+  // Since the dated onset, at the threshold plus the price of having picked that start.
+  const onset = metric.direction === 'decrease' ? cell.fd : cell.fu;
+  const [low, high] = gridInterval(
+    grid,
+    { up: cell.su, down: cell.sd },
+    logThreshold - startLogWeight(onset - cell.j0 + 1),
+  );
+  const severe =
+    anomalous &&
+    (side === 'increase'
+      ? (cell.up[severeUp] as number) >= logThreshold
+      : (cell.dn[severeDown] as number) >= logThreshold);
+  const healthLog = Math.log(1 / config.alpha);
+  const healthProven =
+    regimeSamples.canary > 0 &&
+    sides.every((direction) => (direction === 'increase' ? cell.hd : cell.hu) >= healthLog);
+  // Without events there is no ratio to bound: such a rate takes no part in the proof.
+  const provable = regimeSamples.canary > 0 && (metric.kind !== 'rate' || cell.ev >= MIN_EVENTS_FOR_PROOF);
+  const estimate = metric.kind === 'rate' ? rateEstimate(cell) : Math.exp(recentLogRatio(grid, cell.m1)) - 1;
+  const window = {
+    fromTick: anomalous ? fromTick : Math.max(cell.j0, regime.sinceTick),
+    toTick: context.tick,
+  };
+  const what =
+    metric.kind === 'rate'
+      ? 'rate-ratio e-detector'
+      : `winsorised log-ratio e-detector, ${evidenceSamples.canary} pairs`;
+  return {
+    ...baseCheck(context, anomalous ? evidenceSamples : regimeSamples, window),
+    status,
+    pFire,
+    effect: Number.isFinite(estimate) ? estimate : 0,
+    interval: finiteInterval(Math.exp(low) - 1, Math.exp(high) - 1),
+    statistic: `e-detector p=${formatP(pFire)} (${what}; evidence since tick ${cell.j0}, regime ${regime.index})`,
+    ...(anomalous ? { severe } : {}),
+    ...(provable ? { healthProven: healthProven && !anomalous } : {}),
+    evidence: {
+      regime: regime.index,
+      fromTick: window.fromTick,
+      samples: anomalous ? evidenceSamples : regimeSamples,
+    },
+  };
+}
+
+function rateEstimate(cell: GridState): number {
+  // The alternatives' weights peak at the recent maximum-likelihood ratio.
+  let best = 0;
+  for (let g = 1; g < cell.m1.length; g += 1)
+    if ((cell.m1[g] as number) > (cell.m1[best] as number)) best = g;
+  return cell.m1.length === 0 ? 0 : rateGridRatio(best) - 1;
+}
+
+// ----------------------------------------------------------------------------- trend
+
+interface TrendState {
+  k: number;
+  j0: number;
+  /** CUSUM log-wealth of growth and of shrinking. */
+  up: number;
+  dn: number;
+  fu: number;
+  fd: number;
+  /** Earlier per-tick log-ratios of canary to baseline level in this regime. */
+  r: number[];
+  m1: number;
+  m2: number;
+  n: number;
+}
+
+function trendCell(context: CellContext, state: Json | undefined, data: CellTick | undefined): CellResult {
+  const { metric, config, comparisons, regime, tick } = context;
+  const previous = isRecord(state) ? state : {};
+  const same =
+    numberOr(previous.k, -1) === regime.segment.index &&
+    numberOr(previous.j0, -1) === regime.segment.sinceTick;
+  const cell: TrendState = {
+    k: regime.segment.index,
+    j0: regime.segment.sinceTick,
+    up: same ? numberOr(previous.up, -Infinity) : -Infinity,
+    dn: same ? numberOr(previous.dn, -Infinity) : -Infinity,
+    fu: same ? numberOr(previous.fu, tick) : tick,
+    fd: same ? numberOr(previous.fd, tick) : tick,
+    r: same ? numberList(previous.r) : [],
+    m1: numberOr(previous.m1, 0),
+    m2: numberOr(previous.m2, 0.3),
+    n: numberOr(previous.n, 0),
+  };
+  const level = (target: CellTick['baseline']) => (target.trials > 0 ? target.sum / target.trials : NaN);
+  const reading = data
+    ? Math.log(Math.max(level(data.canary), 1e-9) / Math.max(level(data.baseline), 1e-9))
+    : NaN;
+  if (Number.isFinite(reading)) {
+    const w = startLogWeight(tick - cell.j0 + 1);
+    if (w > cell.up) cell.fu = tick;
+    if (w > cell.dn) cell.fd = tick;
+    cell.up = Math.max(cell.up, w);
+    cell.dn = Math.max(cell.dn, w);
+    const random = seededRandom(fnvHash32(`${tick}|${metric.name}|${context.action ?? '*'}|trend`));
+    const shift = Math.log(1 + metric.tolerance);
+    const growth = trendScore(cell.r, reading, shift, random);
+    const shrink = trendScore(
+      cell.r.map((r) => -r),
+      -reading,
+      shift,
+      random,
+    );
+    if (cell.r.length > 0) {
+      cell.up += Math.log1p(betUp(cell.m1, cell.m2) * growth);
+      cell.dn += Math.log1p(betUp(-cell.m1, cell.m2) * shrink);
+      const beta = 1 / Math.min(20, cell.n + 3);
+      cell.m1 += beta * (growth - cell.m1);
+      cell.m2 += beta * (growth * growth - cell.m2);
+      cell.n += 1;
+    }
+    cell.r = [...cell.r, Math.round(reading * 1e6) / 1e6].slice(-READINGS_KEPT);
+  }
+  const sides = directions(metric);
+  const scale = (sides.length * comparisons) / regimeShare(regime.segment.index);
+  let pFire = 1;
+  let side: 'increase' | 'decrease' = 'increase';
+  for (const direction of sides) {
+    const logWealth = direction === 'increase' ? cell.up : cell.dn;
+    const p = Number.isFinite(logWealth) ? Math.min(1, scale * Math.exp(-logWealth)) : 1;
+    if (p < pFire) {
+      pFire = p;
+      side = direction;
+    }
+  }
+  const anomalous = pFire <= config.alpha;
+  const readings = cell.r.length;
+  const first = cell.r[0] ?? 0;
+  const last = cell.r.at(-1) ?? 0;
+  const growth = Math.exp(last - first) - 1;
+  const fromTick = side === 'increase' ? cell.fu : cell.fd;
+  const window = { fromTick: anomalous ? fromTick : cell.j0, toTick: tick };
+  return {
+    state: {
+      k: cell.k,
+      j0: cell.j0,
+      up: Number.isFinite(cell.up) ? Math.round(cell.up * 1e5) / 1e5 : null,
+      dn: Number.isFinite(cell.dn) ? Math.round(cell.dn * 1e5) / 1e5 : null,
+      fu: cell.fu,
+      fd: cell.fd,
+      r: cell.r,
+      m1: Math.round(cell.m1 * 1e5) / 1e5,
+      m2: Math.round(cell.m2 * 1e5) / 1e5,
+      n: cell.n,
+    },
+    checks: [
+      {
+        ...baseCheck(context, { baseline: readings, canary: readings }, window),
+        status: anomalous ? 'anomalous' : readings >= metric.minSamples ? 'ok' : 'insufficient',
+        pFire,
+        effect: growth,
+        // Growth of the canary relative to the baseline over the regime; no bound is claimed beyond it.
+        interval: finiteInterval(Math.min(0, growth), Math.max(0, growth)),
+        statistic: `e-detector p=${formatP(pFire)} (trend of canary/baseline over ${readings} readings since tick ${cell.j0}, regime ${regime.index})`,
+        ...(anomalous ? { severe: false } : {}),
+        evidence: {
+          regime: regime.index,
+          fromTick: window.fromTick,
+          samples: { baseline: readings, canary: readings },
+        },
+      },
+    ],
+  };
+}
