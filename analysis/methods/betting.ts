@@ -62,6 +62,8 @@ export const bettingMethod: MethodImplementation = {
 const TICKS_KEPT = 200;
 /** Fewer events than this in a regime and a rate's ratio cannot be bounded: no proof is asked of it. */
 export const MIN_EVENTS_FOR_PROOF = 20;
+/** Trend scores lie in [-1, 1] like the others; one a tick, so bets may go further. */
+const TREND_LAMBDA_MAX = 0.8;
 /** Earlier readings a trend cell ranks against. */
 const READINGS_KEPT = 200;
 
@@ -452,9 +454,11 @@ function trendCell(context: CellContext, state: Json | undefined, data: CellTick
       random,
     );
     if (cell.r.length > 0) {
-      cell.up += Math.log1p(betUp(cell.m1, cell.m2) * growth);
-      cell.dn += Math.log1p(betUp(-cell.m1, cell.m2) * shrink);
-      const beta = 1 / Math.min(20, cell.n + 3);
+      // One reading per tick: bet harder than on pairs, or a leak takes a day to show.
+      const bet = (mean: number) => Math.min(TREND_LAMBDA_MAX, betUp(mean, cell.m2) * 2);
+      cell.up += Math.log1p(bet(cell.m1) * growth);
+      cell.dn += Math.log1p(bet(-cell.m1) * shrink);
+      const beta = 1 / Math.min(10, cell.n + 2);
       cell.m1 += beta * (growth - cell.m1);
       cell.m2 += beta * (growth * growth - cell.m2);
       cell.n += 1;

@@ -2,9 +2,9 @@ import path from 'node:path';
 import { loadExeca } from '../../platform/execa';
 import { projectRoot } from '../../devstack/tools';
 
-/** Smoke run of `npm run bench:analysis -- --quick`: the table and the JSON line keep their shape. */
+/** Smoke run of `npm run bench:analysis -- --quick`: the tables and the JSON line keep their shape. */
 describe('analysis benchmark', () => {
-  it('prints a method x scenario table and ends with one JSON object', async () => {
+  it('prints a method x volume table, the policy price, and ends with one JSON object', async () => {
     const run = await (
       await loadExeca()
     ).execa(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'bench/analysis.ts'), '--quick'], {
@@ -12,20 +12,19 @@ describe('analysis benchmark', () => {
       timeout: 240_000,
     });
     const lines = String(run.stdout).trim().split('\n');
-    for (const row of ['sequential a=0.05', 'mann-whitney a=0.05', 'seed a=0.05', 'mann-whitney @FRR=seq'])
+    for (const row of ['betting @50', 'sequential @50', 'mann-whitney @50', 'betting carried/proof'])
       expect(lines.some((line) => line.startsWith(row))).toBe(true);
-    expect(lines.some((line) => line.includes('aa FRR') && line.includes('tail det/med/right'))).toBe(true);
+    expect(
+      lines.some((line) => line.includes('aa FRR') && line.includes('lat30 found/early/med/right')),
+    ).toBe(true);
+    expect(lines.some((line) => line.startsWith('fixed-horizon reference'))).toBe(true);
     const summary = JSON.parse(lines.at(-1) ?? '') as Record<string, unknown>;
-    expect(summary).toMatchObject({ bench: 'analysis', rollouts_aa: 40, ticks: 20 });
-    for (const key of [
-      'ratio',
-      'false_rollback_sequential',
-      'false_rollback_mann_whitney',
-      'false_rollback_seed',
-    ])
-      expect(typeof summary[key]).toBe('number');
-    // Even in the smoke run the naive methods roll back A/A canaries and the sequential one does not.
-    expect(summary.false_rollback_sequential).toBe(0);
-    expect(summary.false_rollback_mann_whitney as number).toBeGreaterThan(0.1);
+    expect(summary).toMatchObject({ bench: 'analysis', runs_aa: 10, ticks: 20, volumes: [50] });
+    expect(typeof summary.ratio).toBe('number');
+    const falseRollback = summary.false_rollback as Record<string, Record<string, number>>;
+    // Even in the smoke run the per-window method rolls back A/A canaries and the anytime ones do not.
+    expect(falseRollback.betting?.['50']).toBe(0);
+    expect(falseRollback.sequential?.['50']).toBe(0);
+    expect(falseRollback['mann-whitney']?.['50']).toBeGreaterThan(0.1);
   }, 300_000);
 });

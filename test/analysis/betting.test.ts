@@ -1,0 +1,354 @@
+import fc from 'fast-check';
+import { analyzeTick, type TickContext } from '../../analysis/engine';
+import { parseAnalysisConfig, type AnalysisConfig } from '../../analysis/config';
+import {
+  betOnScores,
+  freshMoments,
+  regimeShare,
+  startLogWeight,
+  testGrid,
+  trendScore,
+} from '../../analysis/betting';
+import type { Sample } from '../../analysis/samples';
+import type { Verdict } from '../../rollout/verdict';
+import { seededRandom, type RandomStream } from '../../core/random';
+
+function gaussian(random: RandomStream): number {
+  return Math.sqrt(-2 * Math.log(Math.max(random(), 1e-12))) * Math.cos(2 * Math.PI * random());
+}
+
+/** Heavy-tailed latency: a log-normal body (p99 ~4x the median) and a 2 % Pareto tail. */
+function latency(random: RandomStream, median: number): number {
+  const body = median * Math.exp(0.6 * gaussian(random));
+  return random() < 0.02 ? body * Math.max(random(), 1e-9) ** (-1 / 1.3) : body;
+}
+
+interface Plan {
+  actions: string[];
+  perAction: number;
+  /** Canary latency factor per action this tick. */
+  slowdown?: Record<string, number>;
+  errorRate?: { baseline: number; canary: number };
+  memory?: { baseline: number; canary: number };
+}
+
+/** One tick: a drift and an occasional spike hit both targets alike. */
+function tick(random: RandomStream, t: number, plan: Plan): Sample[] {
+  const drift = Math.exp(0.3 * Math.sin(t / 7)) * (random() < 0.1 ? 2.5 : 1);
+  const samples: Sample[] = [];
+  for (const target of ['baseline', 'canary'] as const) {
+    for (const action of plan.actions) {
+      const factor = target === 'canary' ? (plan.slowdown?.[action] ?? 1) : 1;
+      const values = Array.from({ length: plan.perAction }, () => latency(random, 40) * drift * factor);
+      samples.push({
+        t,
+        target,
+        metric: 'latency_ms',
+        action,
+        histogram: { values, counts: values.map(() => 1) },
+      });
+      const rate = plan.errorRate?.[target] ?? 0.005;
+      let events = 0;
+      for (let i = 0; i < plan.perAction; i += 1) if (random() < rate) events += 1;
+      samples.push({ t, target, metric: 'error', action, counts: { events, trials: plan.perAction } });
+    }
+    if (plan.memory) samples.push({ t, target, metric: 'memory_bytes', value: plan.memory[target] });
+  }
+  return samples;
+}
+
+const actions = ['browse', 'search', 'cart', 'checkout', 'login', 'account'];
+
+function config(alpha = 0.05, options: Record<string, unknown> = {}): AnalysisConfig {
+  return parseAnalysisConfig(
+    { actions, metrics: [{ name: 'latency_ms' }, { name: 'error' }], ...options },
+    'betting',
+    alpha,
+  );
+}
+
+/** Runs ticks 1..n through the engine with a JSON round trip of the state, as a rollout carries it. */
+function run(
+  cfg: AnalysisConfig,
+  ticks: number,
+  planAt: (t: number) => Plan,
+  seed: number,
+  contextAt: (t: number) => TickContext = () => ({}),
+): Verdict[] {
+  const random = seededRandom(seed);
+  let state: unknown = null;
+  const verdicts: Verdict[] = [];
+  for (let t = 1; t <= ticks; t += 1) {
+    const result = analyzeTick(cfg, state, t, tick(random, t, planAt(t)), contextAt(t));
+    state = JSON.parse(JSON.stringify(result.state));
+    verdicts.push(result.verdict);
+  }
+  return verdicts;
+}
+
+const firstAnomaly = (verdicts: Verdict[]) => verdicts.findIndex((v) => v.status === 'anomalous') + 1;
+
+describe('betting statistics', () => {
+  it('spends at most alpha over regimes and start times', () => {
+    let regimes = 0;
+    for (let k = 1; k <= 100_000; k += 1) regimes += regimeShare(k);
+    expect(regimes).toBeLessThanOrEqual(1);
+    expect(regimes).toBeGreaterThan(0.9999);
+    let starts = 0;
+    for (let j = 1; j <= 100_000; j += 1) starts += Math.exp(startLogWeight(j));
+    expect(starts).toBeLessThanOrEqual(1);
+  });
+
+  it('keeps the exact decision boundaries on the grid', () => {
+    const grid = testGrid(0.05, 1.5);
+    for (const s of [Math.log(1.05), -Math.log(1.05), Math.log(1.5), -Math.log(1.5)])
+      expect(grid).toContain(s);
+    expect([...grid].sort((a, b) => a - b)).toEqual(grid);
+  });
+
+  it('bets lose under the null: wealth crosses 1/alpha in at most alpha of the runs', () => {
+    // Scores of a canary exactly at the tolerance boundary (the least favourable null).
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), (seed) => {
+        const random = seededRandom(seed);
+        const grid = testGrid(0.05, 1.5);
+        const at = grid.indexOf(Math.log(1.05));
+        let crossed = 0;
+        const runs = 30;
+        for (let r = 0; r < runs; r += 1) {
+          const moments = freshMoments(grid.length);
+          const wealth = {
+            up: new Array<number>(grid.length).fill(0),
+            down: new Array<number>(grid.length).fill(0),
+          };
+          let max = 0;
+          for (let t = 0; t < 20; t += 1) {
+            const ratios = Array.from(
+              { length: 25 },
+              () => Math.log(1.05) + 0.8 * gaussian(random) - 0.8 * gaussian(random),
+            );
+            betOnScores(grid, ratios, moments, [wealth], []);
+            max = Math.max(max, wealth.up[at] as number);
+          }
+          if (max >= Math.log(1 / 0.2)) crossed += 1;
+        }
+        expect(crossed / runs).toBeLessThanOrEqual(0.2 + 0.1);
+      }),
+      { numRuns: 3 },
+    );
+  });
+
+  it('scores growth, not level: a constant offset scores 0 on average, steady growth near 1', () => {
+    const random = seededRandom(7);
+    let offset = 0;
+    let growth = 0;
+    const earlierOffset: number[] = [];
+    const earlierGrowth: number[] = [];
+    for (let t = 0; t < 200; t += 1) {
+      const flat = 0.3 + 0.02 * gaussian(random);
+      offset += trendScore(earlierOffset, flat, 0.05, random);
+      earlierOffset.push(flat);
+      const rising = 0.02 * t + 0.02 * gaussian(random);
+      growth += trendScore(earlierGrowth.slice(-20), rising, 0.05, random);
+      earlierGrowth.push(rising);
+    }
+    // The tolerance shift makes "no growth" score below 0: conservative, never in the leak's favour.
+    expect(offset / 200).toBeLessThan(0.05);
+    expect(growth / 200).toBeGreaterThan(0.6);
+  });
+});
+
+describe('betting method', () => {
+  it('keeps A/A false rollbacks below alpha at realistic volumes (20 to 50 per action and tick)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 20, max: 50 }),
+        (seed, perAction) => {
+          const cfg = config(0.2, { actions: actions.slice(0, 3) });
+          const runs = 12;
+          let falseRollbacks = 0;
+          for (let r = 0; r < runs; r += 1) {
+            const verdicts = run(cfg, 12, () => ({ actions: actions.slice(0, 3), perAction }), seed + r);
+            if (firstAnomaly(verdicts) > 0) falseRollbacks += 1;
+          }
+          // alpha 0.2 over 12 rollouts: more than 6 would be far outside the binomial spread.
+          expect(falseRollbacks).toBeLessThanOrEqual(6);
+        },
+      ),
+      { numRuns: 4 },
+    );
+  });
+
+  it('finds +30 % on one action at 50 samples per tick, names it, and says what the evidence rests on', () => {
+    const detected: number[] = [];
+    for (const seed of [1, 2, 3]) {
+      const verdicts = run(config(), 20, () => ({ actions, perAction: 50, slowdown: { cart: 1.3 } }), seed);
+      const first = firstAnomaly(verdicts);
+      expect(first).toBeGreaterThan(0);
+      const anomaly = verdicts[first - 1]?.anomalies[0];
+      expect(anomaly).toMatchObject({ metric: 'latency_ms', action: 'cart', severe: false });
+      expect(anomaly?.evidence).toMatchObject({ regime: 1, fromTick: 1 });
+      expect(anomaly?.evidence?.samples.canary).toBeGreaterThanOrEqual(50 * (first - 1));
+      detected.push(first);
+    }
+    expect(Math.max(...detected)).toBeLessThanOrEqual(20);
+  });
+
+  it('dates a late onset: the evidence starts near it, not at tick 1', () => {
+    const verdicts = run(
+      config(),
+      24,
+      (t) => ({ actions, perAction: 50, slowdown: { cart: t >= 8 ? 1.5 : 1 } }),
+      11,
+    );
+    const first = firstAnomaly(verdicts);
+    expect(first).toBeGreaterThanOrEqual(8);
+    expect(first).toBeLessThanOrEqual(16);
+    const evidence = verdicts[first - 1]?.anomalies[0]?.evidence;
+    expect(evidence?.fromTick).toBeGreaterThanOrEqual(6);
+  });
+
+  it('flags a gross regression as severe within a tick or two', () => {
+    const verdicts = run(config(), 3, () => ({ actions, perAction: 50, slowdown: { checkout: 3 } }), 5);
+    const first = firstAnomaly(verdicts);
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThanOrEqual(2);
+    expect(verdicts[first - 1]?.anomalies[0]).toMatchObject({ action: 'checkout', severe: true });
+  });
+
+  it('forgets a regression that went away after a cut, and keeps it across a raise', () => {
+    // Regime 1 at 10 %: regressed. Tick 9 the policy cuts to 5 % (regime 2) and the fault is gone.
+    const regimeAt = (t: number) =>
+      t < 9 ? { index: 1, sinceTick: 1, share: 0.1 } : { index: 2, sinceTick: 9, share: 0.05 };
+    const cut = run(
+      config(),
+      14,
+      (t) => ({ actions, perAction: 50, slowdown: { cart: t < 9 ? 1.6 : 1 } }),
+      21,
+      (t) => ({ regime: regimeAt(t) }),
+    );
+    expect(cut.slice(0, 8).some((v) => v.status === 'anomalous')).toBe(true);
+    expect(cut.slice(8).every((v) => v.status !== 'anomalous')).toBe(true);
+    // The same data without regimes: the old evidence keeps the anomaly.
+    const whole = run(
+      config(),
+      14,
+      (t) => ({ actions, perAction: 50, slowdown: { cart: t < 9 ? 1.6 : 1 } }),
+      21,
+    );
+    expect(whole.at(-1)?.status).toBe('anomalous');
+    // A raise to 25 % keeps gathering: the regression stays proven in the new regime at once.
+    const raised = run(
+      config(),
+      14,
+      () => ({ actions, perAction: 50, slowdown: { cart: 1.6 } }),
+      21,
+      (t) => ({
+        regime: t < 9 ? { index: 1, sinceTick: 1, share: 0.1 } : { index: 2, sinceTick: 9, share: 0.25 },
+      }),
+    );
+    const before = raised[7]?.status;
+    expect(before).toBe('anomalous');
+    expect(raised[8]?.status).toBe('anomalous');
+  });
+
+  it('proves health only within tolerance, and asks for it again in a new regime', () => {
+    const cfg = config(0.05, { metrics: [{ name: 'latency_ms', tolerance: 0.2 }] });
+    const regimeAt = (t: number) =>
+      t < 9 ? { index: 1, sinceTick: 1, share: 0.05 } : { index: 2, sinceTick: 9, share: 0.1 };
+    const healthy = run(
+      cfg,
+      14,
+      () => ({ actions, perAction: 100 }),
+      31,
+      (t) => ({ regime: regimeAt(t) }),
+    );
+    const proven = healthy.map((v) => v.healthProven);
+    expect(proven[0]).toBe(false);
+    expect(proven[7]).toBe(true);
+    expect(proven[8]).toBe(false); // first tick of regime 2: not proven there yet
+    expect(proven[13]).toBe(true);
+    const slower = run(cfg, 14, () => ({ actions, perAction: 60, slowdown: { cart: 1.3 } }), 31);
+    expect(slower.some((v) => v.healthProven === true)).toBe(false);
+  });
+
+  it('compares error rates exactly, scoped to the regime', () => {
+    const verdicts = run(
+      config(),
+      12,
+      (t) => ({ actions, perAction: 200, errorRate: { baseline: 0.005, canary: t >= 4 ? 0.05 : 0.005 } }),
+      41,
+    );
+    const first = firstAnomaly(verdicts);
+    expect(first).toBeGreaterThanOrEqual(4);
+    expect(verdicts[first - 1]?.anomalies.some((a) => a.metric === 'error')).toBe(true);
+  });
+
+  it('catches a memory leak as growth and leaves a canary that merely starts higher alone', () => {
+    const cfg = parseAnalysisConfig({ actions }, 'betting', 0.05);
+    expect(cfg.metrics.map((m) => `${m.name}:${m.kind}`)).toEqual([
+      'latency_ms:distribution',
+      'error:rate',
+      'cpu_cores:distribution',
+      'memory_bytes:trend',
+    ]);
+    const leak = run(
+      cfg,
+      30,
+      (t) => ({
+        actions,
+        perAction: 30,
+        memory: { baseline: 200e6 * (1 + 0.01 * Math.sin(t)), canary: 200e6 * (1 + 0.03 * t) },
+      }),
+      51,
+    );
+    const first = firstAnomaly(leak);
+    expect(first).toBeGreaterThan(0);
+    expect(leak[first - 1]?.anomalies[0]).toMatchObject({ metric: 'memory_bytes' });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.double({ min: 1, max: 1.5, noNaN: true }),
+        (seed, level) => {
+          const random = seededRandom(seed);
+          const flat = run(
+            cfg,
+            25,
+            () => ({
+              actions: actions.slice(0, 1),
+              perAction: 20,
+              memory: {
+                baseline: 200e6 * (1 + 0.02 * gaussian(random)),
+                canary: 200e6 * level * (1 + 0.02 * gaussian(random)),
+              },
+            }),
+            seed,
+          );
+          expect(flat.some((v) => v.anomalies.some((a) => a.metric === 'memory_bytes'))).toBe(false);
+        },
+      ),
+      { numRuns: 6 },
+    );
+  });
+
+  it('fixes the multiplicity by the actions known before the first look', () => {
+    const cfg = parseAnalysisConfig({ metrics: [{ name: 'latency_ms' }] }, 'betting', 0.05);
+    const samples = tick(seededRandom(61), 1, {
+      actions: actions.slice(0, 3),
+      perAction: 60,
+      slowdown: { cart: 2 },
+    });
+    const known = analyzeTick(cfg, null, 1, samples, { actions: actions.slice(0, 3) });
+    const unknown = analyzeTick(cfg, null, 1, samples);
+    const pOf = (checks: typeof known.checks) => checks.find((c) => c.action === 'cart')?.pFire ?? 1;
+    // Three actions plus the service slot against maxActions (20) plus it.
+    expect(pOf(unknown.checks) / pOf(known.checks)).toBeCloseTo(21 / 4, 5);
+    // An action outside the sampled profiles' gets no slot.
+    const stray = analyzeTick(cfg, known.state, 2, [
+      ...tick(seededRandom(62), 2, { actions: ['admin'], perAction: 60 }),
+      ...tick(seededRandom(63), 2, { actions: actions.slice(0, 3), perAction: 60 }),
+    ]);
+    expect(stray.verdict.reasons.join(' ')).toMatch(/admin: not analysed/);
+  });
+});
