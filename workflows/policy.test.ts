@@ -40,6 +40,18 @@ function run(policy: TrafficPolicy, ticks: { status: VerdictStatus; critical: bo
   });
 }
 
+/** For cooldownTicks after each cut, the share stays below the level that was cut. */
+function expectCooldownHeld(policy: TrafficPolicy, decisions: PolicyDecision[]): void {
+  decisions.forEach((decision, index) => {
+    if (decision.action !== 'reduce') return;
+    for (let later = index + 1; later < Math.min(decisions.length, index + policy.cooldownTicks); later++) {
+      const next = decisions[later] as PolicyDecision;
+      if (isTerminal(next.state.phase)) break;
+      expect(next.shareAfter).toBeLessThan(decision.shareBefore);
+    }
+  });
+}
+
 describe('traffic policy', () => {
   test('the share always stays within [0, 100]', () => {
     fc.assert(
@@ -107,18 +119,7 @@ describe('traffic policy', () => {
     fc.assert(
       fc.property(policyArbitrary, fc.array(tickArbitrary, { maxLength: 200 }), (policy, ticks) => {
         const decisions = run(policy, ticks);
-        decisions.forEach((decision, index) => {
-          if (decision.action !== 'reduce') return;
-          for (
-            let later = index + 1;
-            later < Math.min(decisions.length, index + policy.cooldownTicks);
-            later++
-          ) {
-            const next = decisions[later] as PolicyDecision;
-            if (isTerminal(next.state.phase)) break;
-            expect(next.shareAfter).toBeLessThan(decision.shareBefore);
-          }
-        });
+        expectCooldownHeld(policy, decisions);
       }),
       { numRuns: 500 },
     );
@@ -398,18 +399,10 @@ describe('traffic policy with proof of health and cut levels', () => {
           expect(decision.shareAfter).toBeLessThanOrEqual(100);
           if (ticks[index]?.status !== 'healthy')
             expect(decision.shareAfter).toBeLessThanOrEqual(decision.shareBefore);
-          if (decision.action !== 'reduce') return;
-          expect(decision.shareAfter).toBeCloseTo(decision.shareBefore - policy.stepDown, 2);
-          for (
-            let later = index + 1;
-            later < Math.min(decisions.length, index + policy.cooldownTicks);
-            later++
-          ) {
-            const next = decisions[later] as PolicyDecision;
-            if (isTerminal(next.state.phase)) break;
-            expect(next.shareAfter).toBeLessThan(decision.shareBefore);
-          }
+          if (decision.action === 'reduce')
+            expect(decision.shareAfter).toBeCloseTo(decision.shareBefore - policy.stepDown, 2);
         });
+        expectCooldownHeld(policy, decisions);
       }),
       { numRuns: 500 },
     );
