@@ -196,7 +196,7 @@ export function nextTrafficShare(
     // Hysteresis with proof: a cut is undone only by evidence of health at the lower share.
     if (unproven) {
       const waited = ticksWithoutProof ?? 1;
-      const held = `hysteresis: held at ${shareBefore} % until a verdict proves health (${waited} ticks without proof)`;
+      const held = `hysteresis: held at ${shareBefore} % until a verdict proves health (${waited} tick${waited === 1 ? '' : 's'} without proof)`;
       if (policy.maxRecoveryTicks !== undefined && waited >= policy.maxRecoveryTicks) {
         return decide(
           { ...state, ticksWithoutProof: 0 },

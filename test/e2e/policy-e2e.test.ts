@@ -209,6 +209,7 @@ describe('the traffic policy against real faults, with the real analysis', () =>
     await users.stop();
     await setFaults(NO_FAULTS);
     const ticks = await ticksOf(id);
+    recordExposure('severe', ticks, (tick) => tick.finishedAt >= injectedAt, exposed);
     const detected = ticks.findIndex((tick) => tick.verdict.status === 'anomalous');
     aboutTicks(ticks, () => {
       expect(result.outcome).toBe('rolled_back');
@@ -218,7 +219,6 @@ describe('the traffic policy against real faults, with the real analysis', () =>
       );
       expect(ticks.filter((tick) => tick.action === 'reduce')).toEqual([]);
     });
-    recordExposure('severe', ticks, (tick) => tick.finishedAt >= injectedAt, exposed);
   });
 
   test('transient: checkout slower for a few seconds is cut, the share held until health is proven at the lower share, then raised (a `resolved` alert) and promoted', async () => {
@@ -244,6 +244,11 @@ describe('the traffic policy against real faults, with the real analysis', () =>
     const injectedAt = Date.now();
     const result = await resultOf(id);
     const ticks = await ticksOf(id);
+    recordExposure(
+      'transient',
+      ticks,
+      (tick) => tick.finishedAt >= injectedAt && tick.startedAt <= injectedAt + TRANSIENT_MS,
+    );
     const cuts = ticks.filter((tick) => tick.action === 'reduce');
     const lastCut = ticks.indexOf(cuts.at(-1) as TickRecord);
     const recovery = ticks.slice(lastCut + 1).find((tick) => tick.action === 'raise');
@@ -270,11 +275,6 @@ describe('the traffic policy against real faults, with the real analysis', () =>
       tick: recovery?.tick,
       severity: 'info',
     });
-    recordExposure(
-      'transient',
-      ticks,
-      (tick) => tick.finishedAt >= injectedAt && tick.startedAt <= injectedAt + TRANSIENT_MS,
-    );
   });
 
   test('load-dependent: cut at the share whose load slows checkout, held below it for the cooldown, retried, and paused after the second cut there', async () => {
@@ -288,6 +288,11 @@ describe('the traffic policy against real faults, with the real analysis', () =>
       return current?.phase === 'paused' ? current : undefined;
     });
     const ticks = await ticksOf(id);
+    recordExposure(
+      'load-dependent',
+      ticks,
+      (tick) => tick.finishedAt >= injectedAt && tick.shareBefore >= 40,
+    );
     await client.workflow
       .getHandle(id)
       .signal(rollbackSignal, { by: 'e2e', reason: 'load-dependent fault found' });
@@ -314,11 +319,6 @@ describe('the traffic policy against real faults, with the real analysis', () =>
           .map((t) => t.shareAfter),
       ).toEqual(expect.arrayContaining([10]));
     });
-    recordExposure(
-      'load-dependent',
-      ticks,
-      (tick) => tick.finishedAt >= injectedAt && tick.shareBefore >= 40,
-    );
   }, 180_000);
 
   test('load-dependent with onRepeatedCuts: rollback: the second cut at one share rolls the canary back', async () => {
