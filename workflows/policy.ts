@@ -135,12 +135,13 @@ export function nextTrafficShare(
           : null,
     };
     if (policy.maxCutsAtLevel === undefined) return decide(cut, 'reduce', reason);
-    // The same level failing again and again is load, not chance: a person, or a rollback, decides.
+    // The same load failing again and again is not chance: a person, or a rollback, decides.
     const cutLevels = countCut(previous.cutLevels ?? [], shareBefore);
-    const cuts = cutLevels.find((level) => level.share === shareBefore)?.cuts ?? 1;
     const counted: PolicyState = { ...cut, cutLevels };
-    if (cuts < policy.maxCutsAtLevel) return decide(counted, 'reduce', reason);
-    const repeated = `${cuts} cuts at ${shareBefore} % (maxCutsAtLevel ${policy.maxCutsAtLevel}): the canary fails under the load of that share`;
+    const limit = policy.maxCutsAtLevel;
+    const reached = cutLevels.find((level) => level.share <= shareBefore && level.cuts >= limit);
+    if (!reached) return decide(counted, 'reduce', reason);
+    const repeated = `${reached.cuts} cuts at or above ${reached.share} % (maxCutsAtLevel ${limit}): the canary fails under the load of that share`;
     if (policy.onRepeatedCuts === 'rollback') return decide(rolledBack(state), 'rollback', repeated);
     return decide(counted, 'reduce', reason, `${repeated}; investigate, then resume, promote or roll back`);
   }
@@ -168,6 +169,9 @@ export function nextTrafficShare(
 
   const state: PolicyState = { ...base, cleanStreak: base.cleanStreak + 1, inconclusiveStreak: 0 };
   const unproven = input.healthProven === false;
+  // Proof of health at a share clears the levels cut at or below it: that load is fine after all.
+  if (state.cutLevels && input.healthProven === true)
+    state.cutLevels = state.cutLevels.filter((level) => level.share > shareBefore);
   if (state.phase === 'probing') {
     if (state.cleanStreak < policy.probingTicks) {
       return decide(
@@ -238,20 +242,25 @@ export function nextTrafficShare(
   }
   if (share >= policy.promoteAt) return decide(promoted(state), 'promote', `reached ${policy.promoteAt} %`);
   const raised: PolicyState = { ...state, share, recovering: false, ticksWithoutProof: 0 };
-  if (state.cutLevels) raised.cutLevels = state.cutLevels.filter((level) => level.share >= share);
+  // Without proof, passing a level is the best sign there is that its load is fine.
+  if (state.cutLevels && input.healthProven === undefined)
+    raised.cutLevels = state.cutLevels.filter((level) => level.share >= share);
   const why = state.recovering && input.healthProven ? 'proven healthy' : 'clean tick';
   const what = retryLevel ? `retrying ${share} %, the level that was cut` : `raised to ${share} %`;
   return decide(raised, 'raise', `${why}: ${what}`);
 }
 
-/** Levels kept after a cut at `share`: its count goes up; at most the 10 highest are kept. */
+/**
+ * Levels kept after a cut at `share`: a cut there is also a cut above every lower level (more
+ * load than a level that already failed), so their counts go up too. The 10 lowest are kept.
+ */
 function countCut(
   levels: { share: number; cuts: number }[],
   share: number,
 ): { share: number; cuts: number }[] {
-  const existing = levels.find((level) => level.share === share);
-  const others = levels.filter((level) => level.share !== share);
-  return [...others, { share, cuts: (existing?.cuts ?? 0) + 1 }].sort((a, b) => a.share - b.share).slice(-10);
+  const counted = levels.map((level) => (level.share <= share ? { ...level, cuts: level.cuts + 1 } : level));
+  if (!levels.some((level) => level.share === share)) counted.push({ share, cuts: 1 });
+  return counted.sort((a, b) => a.share - b.share).slice(0, 10);
 }
 
 function formatRatio(ratio: number): string {

@@ -327,24 +327,24 @@ describe('the traffic policy against real faults, with the real analysis', () =>
     await users.stop();
     await setFaults(NO_FAULTS);
     const cuts = ticks.filter((tick) => tick.action === 'reduce');
-    const [previousCut, lastCut] = cuts.slice(-2) as [TickRecord, TickRecord];
-    const retry = ticks.find((tick) => tick.tick > previousCut.tick && tick.action === 'raise');
+    const firstCut = cuts[0] as TickRecord;
+    const retry = ticks.find((tick) => tick.tick > firstCut.tick && tick.action === 'raise');
     aboutTicks(ticks, () => {
       expect(status.pausedReason).toBe(
-        '2 cuts at 40 % (maxCutsAtLevel 2): the canary fails under the load of that share; investigate, then resume, promote or roll back',
+        '2 cuts at or above 40 % (maxCutsAtLevel 2): the canary fails under the load of that share; investigate, then resume, promote or roll back',
       );
-      // Never cut at 10 %, where the load stays below the fault's threshold.
+      // Cut only where the load is above the fault's threshold, never at 10 %.
       expect(cuts.every((tick) => tick.shareBefore >= 40)).toBe(true);
-      expect([previousCut.shareBefore, previousCut.shareAfter, lastCut.shareBefore]).toEqual([40, 10, 40]);
-      // Cooldown: for cooldownTicks after the cut the share stayed below 40 %; then 40 % was
-      // retried (not skipped over) on a verdict that proved health at 10 %.
+      expect(firstCut.shareAfter).toBe(10);
+      // Cooldown, then a retry: for cooldownTicks after the cut the share stayed below 40 %; the
+      // way back up stopped at 40 % exactly, on a verdict that proved health at 10 %.
       expect(retry).toMatchObject({ shareBefore: 10, shareAfter: 40, verdict: { healthProven: true } });
-      expect((retry?.tick ?? 0) - previousCut.tick).toBeGreaterThanOrEqual(2);
+      expect((retry?.tick ?? 0) - firstCut.tick).toBeGreaterThanOrEqual(2);
       expect(
         ticks
-          .filter((tick) => tick.tick > previousCut.tick && tick.tick < (retry?.tick ?? 0))
-          .map((t) => t.shareAfter),
-      ).toEqual(expect.arrayContaining([10]));
+          .filter((tick) => tick.tick > firstCut.tick && tick.tick < (retry?.tick ?? 0))
+          .every((t) => t.shareAfter < 40),
+      ).toBe(true);
     });
   }, 200_000);
 
@@ -359,7 +359,7 @@ describe('the traffic policy against real faults, with the real analysis', () =>
     aboutTicks(ticks, () => {
       expect(result.outcome).toBe('rolled_back');
       expect(ticks.at(-1)?.reason).toBe(
-        '2 cuts at 40 % (maxCutsAtLevel 2): the canary fails under the load of that share',
+        '2 cuts at or above 40 % (maxCutsAtLevel 2): the canary fails under the load of that share',
       );
     });
   }, 180_000);
