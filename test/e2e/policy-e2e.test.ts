@@ -327,7 +327,8 @@ describe('the traffic policy against real faults, with the real analysis', () =>
     await users.stop();
     await setFaults(NO_FAULTS);
     const cuts = ticks.filter((tick) => tick.action === 'reduce');
-    const firstCut = cuts[0] as TickRecord;
+    // The first cut back to 10 % (at 40 % the regression may be found only a tick later, at 70 %).
+    const firstCut = cuts.find((tick) => tick.shareAfter === 10) as TickRecord;
     const retry = ticks.find((tick) => tick.tick > firstCut.tick && tick.action === 'raise');
     aboutTicks(ticks, () => {
       expect(status.pausedReason).toBe(
@@ -335,7 +336,7 @@ describe('the traffic policy against real faults, with the real analysis', () =>
       );
       // Cut only where the load is above the fault's threshold, never at 10 %.
       expect(cuts.every((tick) => tick.shareBefore >= 40)).toBe(true);
-      expect(firstCut.shareAfter).toBe(10);
+      expect(firstCut).toBeDefined();
       // Cooldown, then a retry: for cooldownTicks after the cut the share stayed below 40 %; the
       // way back up stopped at 40 % exactly, on a verdict that proved health at 10 %.
       expect(retry).toMatchObject({ shareBefore: 10, shareAfter: 40, verdict: { healthProven: true } });
