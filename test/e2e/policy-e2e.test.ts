@@ -307,7 +307,7 @@ describe('the traffic policy against real faults, with the real analysis', () =>
         const current = await statusOf(id);
         return current?.phase === 'paused' ? current : undefined;
       },
-      150_000,
+      200_000,
     ).catch(async (error: Error) => {
       aboutTicks(await ticksOf(id), () => {
         throw error;
@@ -347,13 +347,13 @@ describe('the traffic policy against real faults, with the real analysis', () =>
           .every((t) => t.shareAfter < 40),
       ).toBe(true);
     });
-  }, 200_000);
+  }, 240_000);
 
   test('load-dependent with onRepeatedCuts: rollback: the second cut at one share rolls the canary back', async () => {
     await setFaults({ ...NO_FAULTS, load: [SLOW_ABOVE_A_THIRD] });
     users.start();
     const { id } = await startRollout({ ...LOAD_POLICY, onRepeatedCuts: 'rollback' }, NOT_SEVERE);
-    const result = await resultOf(id, 170_000);
+    const result = await resultOf(id, 200_000);
     await users.stop();
     await setFaults(NO_FAULTS);
     const ticks = await ticksOf(id);
@@ -363,7 +363,7 @@ describe('the traffic policy against real faults, with the real analysis', () =>
         '2 cuts at or above 40 % (maxCutsAtLevel 2): the canary fails under the load of that share',
       );
     });
-  }, 180_000);
+  }, 240_000);
 });
 
 /**
@@ -380,7 +380,7 @@ const NOT_SEVERE = {
 
 /**
  * 10 %, then 40 %, where the load fault below slows checkout; a cut goes back to 10 %. Proof of
- * health at the lower share takes this engine about 8 two-second ticks here: 20 are allowed.
+ * health at the lower share took this engine 3 to more than 20 two-second ticks here: 40 are allowed.
  */
 const LOAD_POLICY: Partial<TrafficPolicy> = {
   probingTicks: 1,
@@ -388,7 +388,7 @@ const LOAD_POLICY: Partial<TrafficPolicy> = {
   stepUp: 30,
   stepDown: 30,
   cooldownTicks: 2,
-  maxRecoveryTicks: 20,
+  maxRecoveryTicks: 40,
   maxAnomalies: 5,
   anomalyWindowTicks: 20,
 };
