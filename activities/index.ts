@@ -5,6 +5,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ValidationError, type Json } from '../core/validation';
+import { messageOf } from '../core/errors';
 import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
 import type {
   AlertEvent,
@@ -14,6 +15,7 @@ import type {
   TickRecord,
 } from '../rollout/types';
 import type { Verdict } from '../rollout/verdict';
+import { checkSpecAgainstWorkerPolicy } from '../rollout/worker-policy';
 import type {
   AnalyzeRequest,
   CollectRequest,
@@ -38,11 +40,17 @@ export interface SetWeightInput {
   share: number;
 }
 
+export type ReadWeightInput = Omit<SetWeightInput, 'share'>;
+
 export interface FinalizeInput {
   rolloutId: string;
   router: AdapterSpec;
   targets: RolloutSpec['targets'];
   outcome: 'promoted' | 'rolled_back';
+}
+
+export interface CheckWorkerPolicyInput {
+  spec: RolloutSpec;
 }
 
 export interface NotifyInput {
@@ -65,6 +73,11 @@ async function failFastOnBadInput<T>(run: () => Promise<T>): Promise<T> {
 /** The activities a rollout runs on its own task queue, except the probe. */
 export function createRolloutActivities(deps: RolloutActivityDeps) {
   return {
+    /** Refuses, naming the field and the rule, a spec that reaches what this worker's policy does not list. */
+    async checkWorkerPolicy(input: CheckWorkerPolicyInput): Promise<void> {
+      return failFastOnBadInput(async () => checkSpecAgainstWorkerPolicy(input.spec, deps.workerPolicy));
+    },
+
     async lookupProfiles(input: LookupProfilesInput): Promise<ProfileSelection> {
       return failFastOnBadInput(() => deps.profiles.select(input));
     },
@@ -73,8 +86,23 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       return failFastOnBadInput(() => deps.metrics.collect(input));
     },
 
+    /**
+     * The verdict, and for an anomalous one the blamed action's exemplars: fetched here, on the
+     * activity side, so the workflow stays deterministic and issues no extra command. Exemplars
+     * help a person; failing to find them must not cost the rollout its verdict.
+     */
     async analyze(input: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }> {
-      return failFastOnBadInput(() => deps.analyzer.analyze(input));
+      const result = await failFastOnBadInput(() => deps.analyzer.analyze(input));
+      if (result.verdict.status !== 'anomalous' || !deps.exemplars) return result;
+      try {
+        return {
+          ...result,
+          verdict: await deps.exemplars.attach(input.rolloutId, input.tick, result.verdict),
+        };
+      } catch (error) {
+        const reason = `no exemplars for this anomaly: ${messageOf(error)}`;
+        return { ...result, verdict: { ...result.verdict, reasons: [...result.verdict.reasons, reason] } };
+      }
     },
 
     /** Reconciles, sets, then reads back: a router that reports another share fails the attempt. */
@@ -91,6 +119,14 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
           );
         }
         return { share: applied };
+      });
+    },
+
+    /** The share the router applies now, read from the router itself (drift shows here). */
+    async readCanaryWeight(input: ReadWeightInput): Promise<{ share: number }> {
+      return failFastOnBadInput(async () => {
+        const router = deps.routers.routerFor(input.rolloutId, input.router, input.targets);
+        return { share: await router.getCanaryWeight() };
       });
     },
 

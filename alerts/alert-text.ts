@@ -13,6 +13,8 @@ const TITLES: Record<AlertEvent['kind'], string> = {
   rolled_back: 'rolled back',
   aborted: 'aborted',
   routing_failed: 'routing failed',
+  abandoned: 'ended with the canary in traffic',
+  drift: 'routing drifted',
 };
 
 export function eventTitle(kind: AlertEvent['kind']): string {

@@ -88,9 +88,11 @@ export interface PostableAlert {
 const ALERT_NAMES: Record<Exclude<AlertEvent['kind'], 'anomaly' | 'resolved'>, string> = {
   paused: 'CanaryRolloutPaused',
   routing_failed: 'CanaryRoutingFailed',
+  drift: 'CanaryRoutingDrift',
   promoted: 'CanaryPromoted',
   rolled_back: 'CanaryRolledBack',
   aborted: 'CanaryAborted',
+  abandoned: 'CanaryAbandoned',
 };
 
 const CONDITION_SEVERITY = { paused: 'warning', routing_failed: 'critical' } as const;

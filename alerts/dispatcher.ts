@@ -9,6 +9,11 @@
  * retries it later (notify is fired without being awaited per tick, so the rollout never waits).
  * Sinks that already delivered are skipped by the retry. A sink that refuses for good (4xx, a
  * missing secret) is recorded as rejected and logged: retrying cannot fix it.
+ *
+ * The delivery record is what deduplicates, not what delivers: when the store does not answer
+ * within `storeTimeoutMs` (MongoDB down), each sink is sent the alert without a record, so an
+ * outage does not silence the alerts it causes. Delivery is then at least once: a retried notify
+ * sends again, and the alert carries no `ends` (the conditions it closes are read from the store).
  */
 import type { Db } from 'mongodb';
 import { createLogger, type Logger } from '../platform/logger';
@@ -59,9 +64,13 @@ export interface AlertDispatcherOptions {
   leaseMs?: number;
   /** Told about every delivery, e.g. to count it in Prometheus metrics. */
   onDelivery?: (report: DeliveryReport) => void;
+  /** How long a read or write of the delivery record may take before sinks are sent without it. */
+  storeTimeoutMs?: number;
   /** Injected in tests to shorten waits. */
   sleep?: (ms: number) => Promise<void>;
 }
+
+export const DEFAULT_STORE_TIMEOUT_MS = 3000;
 
 /** Some sinks could not be reached; the activity fails and Temporal retries the rest later. */
 /** The port the notify activity calls. */
@@ -90,11 +99,20 @@ export function retryDelay(
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** The delivery store did not answer in time or failed: deliver without deduplication. */
+class DeliveryStoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`alert delivery store unavailable: ${messageOf(cause)}`);
+    this.name = 'DeliveryStoreUnavailableError';
+  }
+}
+
 export class AlertDispatcher implements AlertDispatcherPort {
   readonly store: AlertDeliveryStore;
   private readonly logger: Logger;
   private readonly retry: RetryBudget;
   private readonly leaseMs: number;
+  private readonly storeTimeoutMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly options: AlertDispatcherOptions) {
@@ -102,6 +120,7 @@ export class AlertDispatcher implements AlertDispatcherPort {
     this.logger = options.logger ?? createLogger('alerts');
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.leaseMs = options.leaseMs ?? this.retry.budgetMs + 30_000;
+    this.storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
     this.sleep = options.sleep ?? defaultSleep;
   }
 
@@ -133,18 +152,31 @@ export class AlertDispatcher implements AlertDispatcherPort {
         tries,
         durationMs: Date.now() - started,
       });
-    const claim = await this.store.claim(event, sink, started, this.leaseMs);
-    if (claim.outcome === 'done') {
+    let claim: Awaited<ReturnType<AlertDeliveryStore['claim']>> | undefined;
+    let history: Awaited<ReturnType<AlertDeliveryStore['sentTo']>> = [];
+    try {
+      claim = await this.fromStore(() => this.store.claim(event, sink, started, this.leaseMs));
+      if (claim.outcome === 'claimed')
+        history = (await this.fromStore(() => this.store.sentTo(event.rolloutId, sink.id))).filter(
+          (sent) => sent.key !== event.key,
+        );
+    } catch (error) {
+      if (!(error instanceof DeliveryStoreUnavailableError)) throw error;
+      this.logger.warn(
+        { key: event.key, sink: sink.id, sinkKind: sink.kind, error: error.message },
+        'delivering the alert without a delivery record (it may arrive twice)',
+      );
+      claim = undefined;
+    }
+    if (claim?.outcome === 'done') {
       report('duplicate', 0);
       return null;
     }
-    if (claim.outcome === 'busy') {
+    if (claim?.outcome === 'busy') {
       report('busy', 0);
       return `${sink.id}: another attempt is delivering it (lease until ${new Date(claim.leaseUntil).toISOString()})`;
     }
-    const history = (await this.store.sentTo(event.rolloutId, sink.id)).filter(
-      (sent) => sent.key !== event.key,
-    );
+    const recorded = claim !== undefined;
     const notification: AlertNotification = {
       event,
       links,
@@ -162,13 +194,7 @@ export class AlertDispatcher implements AlertDispatcherPort {
     } catch (error) {
       tries = (error as { tries?: number }).tries ?? tries;
       const permanent = error instanceof PermanentDeliveryError || error instanceof ValidationError;
-      await this.store.finish(
-        event.key,
-        sink.id,
-        permanent ? 'rejected' : 'failed',
-        Date.now(),
-        messageOf(error),
-      );
+      if (recorded) await this.record(event, sink, permanent ? 'rejected' : 'failed', messageOf(error));
       if (permanent) {
         this.logger.error(
           { key: event.key, sink: sink.id, sinkKind: sink.kind, error: messageOf(error) },
@@ -180,9 +206,48 @@ export class AlertDispatcher implements AlertDispatcherPort {
       report('failed', tries);
       return `${sink.id}: ${messageOf(error)}`;
     }
-    await this.store.finish(event.key, sink.id, 'delivered', Date.now());
+    if (recorded) await this.record(event, sink, 'delivered');
     report('delivered', tries);
     return null;
+  }
+
+  /** A store call bounded by `storeTimeoutMs`; any failure of it is the store being unavailable. */
+  private async fromStore<T>(call: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const pending = call();
+    try {
+      return await Promise.race([
+        pending,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${this.storeTimeoutMs} ms`)),
+            this.storeTimeoutMs,
+          );
+        }),
+      ]);
+    } catch (error) {
+      pending.catch(() => undefined); // still running after the timeout: its failure is expected
+      throw new DeliveryStoreUnavailableError(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The outcome is written when the store answers; the alert was sent (or refused) either way. */
+  private async record(
+    event: AlertEvent,
+    sink: AlertSink,
+    state: 'delivered' | 'failed' | 'rejected',
+    error?: string,
+  ): Promise<void> {
+    try {
+      await this.fromStore(() => this.store.finish(event.key, sink.id, state, Date.now(), error));
+    } catch (failure) {
+      this.logger.warn(
+        { key: event.key, sink: sink.id, state, error: messageOf(failure) },
+        'alert delivery outcome not recorded',
+      );
+    }
   }
 
   private async sendWithRetries(sink: AlertSink, notification: AlertNotification): Promise<number> {

@@ -18,6 +18,7 @@
  */
 import { rateGridRatio, RATE_GRID_SIZE } from './stats';
 import type { RandomStream } from '../core/random';
+import type { MetricConfig } from './config';
 
 /** Winsorisation of log-ratios: e^1 ≈ 2.7x either way counts as much as any larger change. */
 export const CLIP = 1;
@@ -26,9 +27,9 @@ export const LAMBDA_MAX = 0.5;
 export const BET_MEMORY = 60;
 const PRIOR_M2 = 0.3;
 const PRIOR_WEIGHT = 5;
-/** The grid of log-ratios the interval is read from: 5 % steps up to 6x either way. */
+/** The grid of log-ratios the interval is read from: 5 % steps up to 4x either way. */
 export const GRID_STEP = Math.log(1.05);
-export const GRID_SPAN = Math.log(6);
+export const GRID_SPAN = Math.log(4);
 
 /** Share of alpha regime k may spend: 6 / (π² k²), summing to 1 over k >= 1. */
 export function regimeShare(index: number): number {
@@ -92,22 +93,30 @@ export const MAX_PAIRS = 20_000;
 const FLOOR = 1e-6;
 
 /**
- * log(canary / baseline) of disjoint random pairs of this tick's observations. Sorted before the
- * seeded shuffle, so the pairs do not depend on the order the samples arrived in.
+ * This tick's observations of both targets in a seeded random order (sorted before the shuffle,
+ * so the order does not depend on how the samples arrived): the first `n` of each are disjoint
+ * random canary/baseline pairs.
  */
-export function pairLogRatios(
+export function randomPairs(
   baseline: { values: number[]; counts: number[] },
   canary: { values: number[]; counts: number[] },
   random: RandomStream,
-): number[] {
+): { xs: number[]; ys: number[]; n: number } {
   const xs = expand(baseline, MAX_PAIRS * 4).sort((a, b) => a - b);
   const ys = expand(canary, MAX_PAIRS * 4).sort((a, b) => a - b);
   shuffle(xs, random);
   shuffle(ys, random);
-  const n = Math.min(xs.length, ys.length, MAX_PAIRS);
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i += 1)
-    out[i] = Math.log(Math.max(ys[i] as number, FLOOR)) - Math.log(Math.max(xs[i] as number, FLOOR));
+  return { xs, ys, n: Math.min(xs.length, ys.length, MAX_PAIRS) };
+}
+
+export function logOf(value: number): number {
+  return Math.log(Math.max(value, FLOOR));
+}
+
+/** log(canary / baseline) of the pairs. */
+export function pairLogRatios(pairs: { xs: number[]; ys: number[]; n: number }): number[] {
+  const out = new Array<number>(pairs.n);
+  for (let i = 0; i < pairs.n; i += 1) out[i] = logOf(pairs.ys[i] as number) - logOf(pairs.xs[i] as number);
   return out;
 }
 
@@ -328,4 +337,64 @@ export function trendScore(
   }
   const placement = (below + random() * (ties + 1)) / (earlier.length + 1);
   return 2 * placement - 1;
+}
+
+// ----------------------------------------------------------------------------- tails
+// A slow tail (a few percent of requests much slower) barely moves a location. For a threshold
+// q fixed before the tick, if the canary is at most (1 + tol) times slower in stochastic order
+// then P(Y > (1 + tol) q) <= P(X > q): the score 1{Y > (1 + tol) q} - 1{X > q} of a random pair
+// has mean <= 0, and so has its average over several thresholds. The thresholds are the
+// baseline's high quantiles tracked over earlier ticks (predictable), so betting on the score is
+// a test supermartingale like the location's; drift and spikes of the tick hit both sides.
+
+/**
+ * Baseline quantiles the tail test compares at, for distributions where larger is worse
+ * (latency-like): high enough for a slow tail to stand out, low enough to be tracked from a few
+ * ticks of tens of samples (a p99 is not). None for the others.
+ */
+export const TAIL_LEVELS = [0.9, 0.95, 0.98];
+export function tailLevelsOf(metric: MetricConfig): number[] {
+  return metric.kind === 'distribution' && metric.direction !== 'decrease' ? TAIL_LEVELS : [];
+}
+
+/** Score in [-1, 1] of one pair: canary exceedances of (1 + tol) q minus baseline's of q, averaged. */
+export function tailScore(
+  logBaseline: number,
+  logCanary: number,
+  logThresholds: readonly number[],
+  logTolerance: number,
+): number {
+  let sum = 0;
+  for (const q of logThresholds) sum += (logCanary - logTolerance > q ? 1 : 0) - (logBaseline > q ? 1 : 0);
+  return logThresholds.length > 0 ? sum / logThresholds.length : 0;
+}
+
+/** Empirical p-quantile (linear interpolation) of sorted values. */
+export function sortedQuantile(sorted: readonly number[], p: number): number {
+  const h = (sorted.length - 1) * p;
+  const low = Math.floor(h);
+  const a = sorted[low] as number;
+  const b = sorted[Math.min(low + 1, sorted.length - 1)] as number;
+  return a + (h - low) * (b - a);
+}
+
+/** Samples the tracked quantiles remember: a few ticks at realistic volumes, so a drift is followed. */
+export const TAIL_MEMORY = 200;
+
+/**
+ * The tracked log-quantiles after a tick's values: the first tick sets them, later ones move
+ * them towards the tick's empirical quantiles in proportion to the tick's samples.
+ */
+export function trackLogQuantiles(
+  tracked: readonly number[],
+  levels: readonly number[],
+  values: readonly number[],
+): number[] {
+  if (values.length === 0) return [...tracked];
+  const sorted = values.map(logOf).sort((a, b) => a - b);
+  const weight = tracked.length === levels.length ? values.length / (values.length + TAIL_MEMORY) : 1;
+  return levels.map((p, k) => {
+    const before = tracked[k] ?? 0;
+    return before + weight * (sortedQuantile(sorted, p) - before);
+  });
 }

@@ -7,6 +7,7 @@
 import type { AnalysisMethod } from '../rollout/spec';
 import { FieldReader, join } from '../core/validation';
 import { maxRateTolerance } from './stats';
+import { tailLevelsOf } from './betting';
 
 /**
  * `distribution`: values compared per request; `rate`: events among trials; `trend`: a level
@@ -77,7 +78,13 @@ export const DEFAULT_ERRORS: Readonly<MetricConfig> = Object.freeze({
 });
 
 /** Resource gauges the targets may expose (a direct /metrics scrape reads them). */
-export const RESOURCE_METRICS: readonly string[] = ['cpu_cores', 'memory_bytes'];
+export const RESOURCE_METRICS: readonly string[] = ['cpu_cores', 'cpu_ms_per_request', 'memory_bytes'];
+
+/**
+ * Compared by default. CPU per request, not cores: baseline and canary serve different shares of
+ * real traffic, so above 50 % the canary would look heavier by cores alone.
+ */
+export const DEFAULT_RESOURCE_METRICS: readonly string[] = ['cpu_ms_per_request', 'memory_bytes'];
 
 /** The kind a metric has unless configured: memory leaks are trends, errors rates. */
 export function defaultKind(name: string): MetricKind {
@@ -206,7 +213,9 @@ export function readAnalysisConfig(
     { ...DEFAULT_LATENCY, quantiles: [...DEFAULT_LATENCY.quantiles] },
     { ...DEFAULT_ERRORS },
     // Resources wherever the targets expose them (a target without them does not blind the tick).
-    ...(method === 'betting' ? RESOURCE_METRICS.map((name) => defaultMetric(name, defaultKind(name))) : []),
+    ...(method === 'betting'
+      ? DEFAULT_RESOURCE_METRICS.map((name) => defaultMetric(name, defaultKind(name)))
+      : []),
   ];
   if (object.metrics !== undefined) {
     if (!Array.isArray(object.metrics) || object.metrics.length === 0 || object.metrics.length > 16) {
@@ -270,9 +279,10 @@ export function parseAnalysisConfig(options: unknown, method: AnalysisMethod, al
 
 /** Number of comparisons one action slot contributes (quantiles of a distribution, or 1). */
 export function checksPerSlot(metric: MetricConfig, method: AnalysisMethod): number {
-  // The betting method tests one location per slot; the others each quantile, and the
-  // sequential method its paired stochastic-order test besides.
-  if (method === 'betting' || metric.kind === 'rate') return 1;
+  // The betting method tests one location per slot, and the tail of latency-like distributions;
+  // the others each quantile, and the sequential method its paired stochastic-order test besides.
+  if (method === 'betting') return tailLevelsOf(metric).length > 0 ? 2 : 1;
+  if (metric.kind === 'rate') return 1;
   return metric.quantiles.length + 1;
 }
 

@@ -5,10 +5,11 @@
  *
  * Multiplicity: Bonferroni over every comparison fixed before the first look (metrics × tests
  * × action slots: the actions known then, from `analysis.actions` or the sampled profiles, else
- * `maxActions` slots): each anytime p-value is compared with alpha / M. We chose it over averaging e-values because it names the regressed action(s) with
- * family-wise error control per anomaly (an average of e-values is one global test and
- * attributes nothing), and because for e-processes its price is small: the boundary grows with
- * log(M), not M (M = 60 moves the threshold from 20 to 1200, i.e. ~4 nats of evidence).
+ * `maxActions` slots): each anytime p-value is compared with alpha / M. We chose it over
+ * averaging e-values because it names the regressed action(s) with family-wise error control
+ * per anomaly (an average of e-values is one global test and attributes nothing), and because
+ * for e-processes its price is small: the boundary grows with log(M), not M (M = 60 moves the
+ * threshold from 20 to 1200, i.e. ~4 nats of evidence).
  */
 import { aggregateTick, SERVICE_SLOT, type CellTick, type TickAggregate } from './aggregate';
 import { summarise, type Check } from './checks';
@@ -82,6 +83,16 @@ export interface TickAnalysis {
   checks: Check[];
 }
 
+/**
+ * Metric names and actions come from specs and samples and become keys here: a prototype-less
+ * object gives `constructor` or `__proto__` no inherited meaning (JSON is the same).
+ */
+function dictionary<T>(entries: Iterable<[string, T]> = []): Record<string, T> {
+  const object = Object.create(null) as Record<string, T>;
+  for (const [key, value] of entries) object[key] = value;
+  return object;
+}
+
 export function initialState(config: AnalysisConfig): EngineState {
   return {
     v: STATE_VERSION,
@@ -89,7 +100,7 @@ export function initialState(config: AnalysisConfig): EngineState {
     fp: configFingerprint(config),
     tick: -1,
     actions: [...(config.actions ?? [])],
-    cells: {},
+    cells: dictionary(),
   };
 }
 
@@ -118,8 +129,8 @@ export function restoreState(
   }
   // Copy the containers this tick mutates; cell states are replaced, never mutated, by the methods.
   const carried = candidate as EngineState;
-  const cells = Object.fromEntries(
-    Object.entries(carried.cells).map(([metric, slots]) => [metric, { ...slots }]),
+  const cells = dictionary(
+    Object.entries(carried.cells).map(([metric, slots]) => [metric, dictionary(Object.entries(slots))]),
   );
   return { state: { ...carried, actions: [...carried.actions], cells } };
 }
@@ -197,7 +208,7 @@ function evaluateTick(
   const checks: Check[] = [];
   const blind: string[] = [];
   for (const metric of config.metrics) {
-    const cells = (state.cells[metric.name] ??= {});
+    const cells = (state.cells[metric.name] ??= dictionary());
     const fresh = aggregate.cells.get(metric.name) ?? new Map<string, CellTick>();
     const slots = new Set([...Object.keys(cells), ...fresh.keys()]);
     const metricChecks: Check[] = [];
@@ -212,13 +223,15 @@ function evaluateTick(
     }
     checks.push(...metricChecks);
     const seen = aggregate.targetsSeen.get(metric.name);
-    if ((!seen || seen.size < 2) && RESOURCE_METRICS.includes(metric.name)) {
-      // Targets need not expose resources: latency and errors still decide the tick.
+    // Targets need not expose resources, and give one reading per tick: neither their absence
+    // nor their first ticks make the tick inconclusive; latency and errors still decide it.
+    const resource = RESOURCE_METRICS.includes(metric.name);
+    if ((!seen || seen.size < 2) && resource) {
       if (seen) reasons.push(`${metric.name}: only the ${[...seen].join(' and ')} exposes it this tick`);
     } else if (!seen || seen.size < 2) {
       const missing = ['baseline', 'canary'].filter((target) => !seen?.has(target as 'baseline' | 'canary'));
       blind.push(`${metric.name}: no data from ${missing.join(' and ')} this tick`);
-    } else if (!metricChecks.some((check) => check.status !== 'insufficient')) {
+    } else if (!resource && !metricChecks.some((check) => check.status !== 'insufficient')) {
       blind.push(
         `${metric.name}: fewer than ${metric.minSamples} ${metric.kind === 'rate' ? 'trials' : 'values'} per target for every action`,
       );

@@ -21,6 +21,7 @@ import type { ActivityDeps } from '../activities/ports';
 import { createRolloutWorker, WORKFLOWS_PATH } from '../workers/rollout-worker';
 import { parseRolloutSpec } from '../rollout/spec';
 import type { TickRecord } from '../rollout/types';
+import { emptyWorkerPolicy } from '../rollout/worker-policy';
 
 interface Options {
   sizes: number[];
@@ -80,6 +81,7 @@ function instantDeps(ticks: TickRecord[]): ActivityDeps {
     },
     alerts: { dispatch: async () => undefined },
     ticks: { recordTick: async (record) => void ticks.push(record) },
+    workerPolicy: emptyWorkerPolicy('development'),
   };
 }
 

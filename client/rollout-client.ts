@@ -264,6 +264,18 @@ export class RolloutClient {
   }
 
   /**
+   * Cancels the rollout's workflow: it takes the canary out of real traffic (finish() runs, unlike
+   * on terminate), delivers its last alerts and ends `aborted`. For when the rollout itself cannot
+   * be trusted any more; a rollback decision is the usual way to stop.
+   */
+  async abort(rolloutId: string): Promise<void> {
+    const handle = await this.runningHandle(rolloutId);
+    await this.bounded(() => handle.cancel());
+    this.statusCache.delete(rolloutId);
+    this.rows.forget();
+  }
+
+  /**
    * Changes policy fields through the workflow's update. The patch is checked against the
    * current policy first (a ValidationError naming `policy.<field>`) rather than sent to fail.
    */

@@ -64,8 +64,24 @@ export class RolloutStore {
     return documents.map(({ _id, schemaVersion, ...record }) => record);
   }
 
-  async listInvestigations(rolloutId: string): Promise<Investigation[]> {
-    const documents = await this.investigations.find({ rolloutId }).sort({ tick: 1 }).toArray();
+  /** The rollout's last recorded tick, or null before its first. */
+  async lastTick(rolloutId: string): Promise<TickRecord | null> {
+    const [document] = await this.ticks.find({ rolloutId }).sort({ tick: -1 }).limit(1).toArray();
+    if (!document) return null;
+    const { _id, schemaVersion, ...record } = document;
+    return record;
+  }
+
+  /** In tick order, after `afterTick`, at most `limit` (a long rollout can have thousands). */
+  async listInvestigations(
+    rolloutId: string,
+    options: { afterTick?: number; limit?: number } = {},
+  ): Promise<Investigation[]> {
+    const documents = await this.investigations
+      .find({ rolloutId, tick: { $gt: options.afterTick ?? -1 } })
+      .sort({ tick: 1 })
+      .limit(options.limit ?? 1000)
+      .toArray();
     return documents.map(({ _id, schemaVersion, ...investigation }) => investigation);
   }
 }

@@ -116,6 +116,8 @@ export class FieldReader {
 
 export function join(prefix: string, key: string | number): string {
   if (typeof key === 'number') return `${prefix}[${key}]`;
+  // An empty or blank key still names a visible field: `[""]`, `spec[" "]`.
+  if (key.trim() === '' || key.trim() !== key) return `${prefix}[${JSON.stringify(key)}]`;
   return prefix ? `${prefix}.${key}` : key;
 }
 

@@ -67,7 +67,7 @@ export async function dashboardApp(app: FastifyInstance, options: DashboardOptio
     return payload;
   });
   await app.register(errorsPlugin);
-  await app.register(metricsPlugin, { rollouts });
+  await app.register(metricsPlugin, { rollouts, auth: options.settings.auth });
   await app.register(pagePlugin);
   app.get('/healthz', async () => ({ ok: true }));
   await app.register(rolloutRoutes);

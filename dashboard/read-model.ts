@@ -93,8 +93,8 @@ export class RolloutReadModel {
     return this.store.listTicks(rolloutId, options);
   }
 
-  investigations(rolloutId: string): Promise<Investigation[]> {
-    return this.store.listInvestigations(rolloutId);
+  investigations(rolloutId: string, options: { afterTick: number; limit: number }): Promise<Investigation[]> {
+    return this.store.listInvestigations(rolloutId, options);
   }
 
   async lastVerdict(rolloutId: string): Promise<VerdictDigest | null> {

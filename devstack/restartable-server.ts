@@ -14,6 +14,11 @@ export abstract class RestartableServer {
     return this.process?.running ?? false;
   }
 
+  /** The running process's id (to freeze it with SIGSTOP in a test), undefined when stopped. */
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
   /** SIGTERM, then SIGKILL after the spec's grace period. */
   async stop(): Promise<void> {
     await this.process?.stop();

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import { hasJsonField } from '../core/json';
 import { TargetNotAllowedError } from './allowlist';
-import type { ActionRecorder, ErrorKind } from './stats';
+import type { ActionRecorder, ErrorKind, SentRequest } from './stats';
 import type { EnginePlan, RequestStep } from './options';
 
 export interface PreparedStep {
@@ -55,6 +55,8 @@ export interface ExchangeOwner {
 
 /** The virtual user an exchange plays for: it moves on when all its exchanges are done. */
 export interface ExchangeRunner {
+  /** The session being played; its id (the profile's) names the requests kept as exemplars. */
+  readonly session: { readonly id: string };
   exchangeDone(): void;
 }
 
@@ -160,6 +162,11 @@ export class Exchange {
     this.currentOrigin = target.origin;
   }
 
+  /** The request as the step sent it, before any redirect: what an exemplar shows. */
+  private get sentOptions(): SentRequest {
+    return this.step.options[this.target.index] as SentRequest;
+  }
+
   resetSession(): void {
     this.cookies?.clear();
     this.cookieHeader = null;
@@ -247,15 +254,18 @@ export class Exchange {
     const micros = (end - this.measuredFrom) * 1000;
     const recorder = this.engine.recorderFor(this.target.index, this.step.actionIndex);
     const status = this.status;
-    if (this.location !== null) recorder.recordError('too_many_redirects', micros, status, this.bytes);
+    const sent = this.sentOptions;
+    const profileId = this.runner.session.id;
+    if (this.location !== null)
+      recorder.recordError('too_many_redirects', micros, status, this.bytes, sent, profileId);
     else if (!this.step.expectStatus.includes(status))
-      recorder.recordError('unexpected_status', micros, status, this.bytes);
+      recorder.recordError('unexpected_status', micros, status, this.bytes, sent, profileId);
     else if (
       this.chunks !== null &&
       !bodyHasJsonField(Buffer.concat(this.chunks), this.step.expectJson as string[])
     )
-      recorder.recordError('check_failed', micros, status, this.bytes);
-    else recorder.recordSuccess(micros, status, this.bytes);
+      recorder.recordError('check_failed', micros, status, this.bytes, sent, profileId);
+    else recorder.recordSuccess(micros, status, this.bytes, sent, profileId);
     this.chunks = null;
     this.done();
   }
@@ -272,7 +282,14 @@ export class Exchange {
       // A response cut short still had a status; a refused connection had none.
       this.engine
         .recorderFor(this.target.index, this.step.actionIndex)
-        .recordError(kind, micros, kind === 'body_too_large' ? this.status : 0, this.bytes);
+        .recordError(
+          kind,
+          micros,
+          kind === 'body_too_large' ? this.status : 0,
+          this.bytes,
+          this.sentOptions,
+          this.runner.session.id,
+        );
     }
     // undici reports some errors while it walks its queue: dispatching the next request from
     // inside this callback would re-enter the client, so the session continues a moment later.
@@ -345,7 +362,7 @@ export class Exchange {
       const micros = (performance.now() - this.measuredFrom) * 1000;
       this.engine
         .recorderFor(this.target.index, this.step.actionIndex)
-        .recordError('not_allowed', micros, 0, 0);
+        .recordError('not_allowed', micros, 0, 0, this.sentOptions, this.runner.session.id);
       this.inFlight = false;
       this.done();
       return true;

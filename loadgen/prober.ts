@@ -90,8 +90,19 @@ export interface ProbeResultDocument {
   /** How many shards (probe activities) the window was played by. */
   shards: number;
   durationMs: number;
+  /** How the window was played, so a person can play its profiles again (investigations). */
+  replay?: ProbeReplay;
   /** When it was last written (the TTL index's field); absent before it is written. */
   storedAt?: Date;
+}
+
+export interface ProbeReplay {
+  targets: { baseline: string; canary: string };
+  /** The whole window's, not the part a resumed attempt played. */
+  durationMs: number;
+  concurrency: number;
+  seed: number;
+  timeScale: number;
 }
 
 interface ShardDocument extends ProbeResultDocument {
@@ -165,6 +176,7 @@ export function mergeProbeResults(documents: readonly ProbeResultDocument[]): Pr
     unfinished: documents.reduce((sum, document) => sum + document.unfinished, 0),
     shards: documents.reduce((sum, document) => sum + document.shards, 0),
     durationMs: Math.max(...documents.map((document) => document.durationMs)),
+    ...(first.replay ? { replay: first.replay } : {}),
   };
 }
 
@@ -321,6 +333,13 @@ export class LoadgenProber implements Prober {
       unfinished,
       shards: 1,
       durationMs: played,
+      replay: {
+        targets: { baseline: request.targets.baseline.url, canary: request.targets.canary.url },
+        durationMs: request.durationMs,
+        concurrency: request.concurrency,
+        seed: request.seed >>> 0,
+        timeScale: request.timeScale ?? this.options.timeScale ?? 1,
+      },
     };
     if (shard.count === 1) {
       await this.results.replaceOne({ _id: resultId }, { ...document, ...storedNow() }, { upsert: true });

@@ -16,6 +16,9 @@ import type { RequestStep, SessionPlan } from './options';
 
 export { defaultOntology, loadOntology, type Ontology };
 
+/** Profile ids `canary loadgen --profiles a,b,c` accepts as a comma-separated list. */
+export const PROFILE_ID_LIST = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}(,[A-Za-z0-9][A-Za-z0-9._:@-]{0,127})*$/;
+
 /** What the engine needs of a profile. */
 export type ReplayableProfile = Pick<Profile, 'user_id' | 'behavioral_patterns'> &
   Partial<Pick<Profile, 'device_type'>>;

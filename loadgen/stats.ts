@@ -11,6 +11,7 @@ import {
   encodeIntoCompressedBase64,
   type Histogram,
 } from 'hdr-histogram-js';
+import { ExemplarKeeper, mergeExemplars, type ActionExemplars } from './exemplars';
 
 /** 1 µs to 1 hour at 3 significant digits: every value a request can take, ±0.1 %. */
 export const HISTOGRAM_CONFIG = {
@@ -49,6 +50,14 @@ export interface ActionStats {
   bytes: number;
   /** Latency of failed requests (those that got as far as a response or a timeout), microseconds. */
   errorLatencyHistogram: string;
+  /** The slowest successes and failures of this (target, action), when the requests are known. */
+  exemplars?: ActionExemplars;
+}
+
+/** What an exemplar needs to know of a request: how it was sent and whose session sent it. */
+export interface SentRequest {
+  method: string;
+  path: string;
 }
 
 export function newHistogram(): Histogram {
@@ -82,26 +91,41 @@ export class ActionRecorder {
   bytes = 0;
   readonly statusCounts = new Map<number, number>();
   readonly errorKinds = new Map<ErrorKind, number>();
+  private readonly exemplars: ExemplarKeeper;
 
   constructor(
     readonly target: string,
     readonly action: string,
-  ) {}
+  ) {
+    this.exemplars = new ExemplarKeeper(target);
+  }
 
-  recordSuccess(micros: number, status: number, bytes: number): void {
+  /** `sent` and `profileId` make the request a candidate exemplar. */
+  recordSuccess(micros: number, status: number, bytes: number, sent?: SentRequest, profileId?: string): void {
     this.successes++;
     this.bytes += bytes;
     this.latency.recordValue(Math.round(clamp(micros)));
     this.statusCounts.set(status, (this.statusCounts.get(status) ?? 0) + 1);
+    if (sent && profileId !== undefined)
+      this.exemplars.offerSuccess(micros, status, profileId, sent.method, sent.path);
   }
 
   /** `status` 0: no response (connection error, timeout). */
-  recordError(kind: ErrorKind, micros: number, status: number, bytes: number): void {
+  recordError(
+    kind: ErrorKind,
+    micros: number,
+    status: number,
+    bytes: number,
+    sent?: SentRequest,
+    profileId?: string,
+  ): void {
     this.errors++;
     this.bytes += bytes;
     this.errorLatency.recordValue(Math.round(clamp(micros)));
     if (status > 0) this.statusCounts.set(status, (this.statusCounts.get(status) ?? 0) + 1);
     this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
+    if (sent && profileId !== undefined)
+      this.exemplars.offerFailure(kind, micros, status, profileId, sent.method, sent.path);
   }
 
   get requests(): number {
@@ -110,6 +134,7 @@ export class ActionRecorder {
 
   /** Encodes what was recorded since the last drain and starts afresh (interval snapshots). */
   drain(): ActionStats {
+    const exemplars = this.exemplars.drain();
     const stats: ActionStats = {
       target: this.target,
       action: this.action,
@@ -120,6 +145,7 @@ export class ActionRecorder {
       errorKinds: Object.fromEntries(this.errorKinds),
       bytes: this.bytes,
       errorLatencyHistogram: encodeHistogram(this.errorLatency),
+      ...(exemplars ? { exemplars } : {}),
     };
     this.latency.reset();
     this.errorLatency.reset();
@@ -192,11 +218,17 @@ export function mergeStats(lists: readonly (readonly ActionStats[])[]): ActionSt
       errorLatencyHistogram: mergeEncoded(
         group.flatMap((stats) => (stats.errorLatencyHistogram ? [stats.errorLatencyHistogram] : [])),
       ),
+      ...exemplarsOf(group),
     });
   }
   return merged.sort((a, b) =>
     a.target === b.target ? compare(a.action, b.action) : compare(a.target, b.target),
   );
+}
+
+function exemplarsOf(group: readonly ActionStats[]): { exemplars?: ActionExemplars } {
+  const exemplars = mergeExemplars(group.map((stats) => stats.exemplars));
+  return exemplars ? { exemplars } : {};
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

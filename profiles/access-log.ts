@@ -3,6 +3,9 @@
  * field names NGINX `log_format ... escape=json` setups commonly use). Pure: a line in, a record
  * or the reason it was skipped out.
  */
+import { isbot } from 'isbot';
+import UAParser from 'ua-parser-js';
+
 export type LogFormat = 'combined' | 'json' | 'auto';
 export const LOG_FORMATS: readonly LogFormat[] = ['combined', 'json', 'auto'];
 
@@ -186,19 +189,33 @@ function parseJsonTime(value: unknown): number | undefined {
   return Number.isNaN(parsed) ? undefined : parsed;
 }
 
-/** Device type from a user agent: crawlers and scripts first, then tablets, phones, TVs. */
-export function deviceOf(userAgent: string): 'bot' | 'tablet' | 'mobile' | 'tv' | 'desktop' | 'other' {
-  const ua = userAgent.toLowerCase();
-  if (ua === '-' || ua === '') return 'other';
-  if (
-    /bot|crawl|spider|slurp|curl|wget|python-requests|httpclient|go-http-client|okhttp|headless|monitor|uptime/.test(
-      ua,
-    )
-  )
-    return 'bot';
-  if (/ipad|tablet|kindle|silk|playbook|(android(?!.*mobile))/.test(ua)) return 'tablet';
-  if (/smart-tv|smarttv|googletv|appletv|hbbtv|roku|tizen|webos/.test(ua)) return 'tv';
-  if (/mobi|iphone|ipod|android|blackberry|opera mini|iemobile/.test(ua)) return 'mobile';
-  if (/windows|macintosh|x11|linux|cros/.test(ua)) return 'desktop';
-  return 'other';
+export type AgentClass =
+  | { kind: 'bot' }
+  | { kind: 'unknown' }
+  | { kind: 'browser'; device: 'mobile' | 'tablet' | 'tv' | 'wearable' | 'desktop' | 'other' };
+
+const DEVICE_CLASSES: Record<string, 'mobile' | 'tablet' | 'tv' | 'wearable' | 'other'> = {
+  mobile: 'mobile',
+  tablet: 'tablet',
+  smarttv: 'tv',
+  wearable: 'wearable',
+  console: 'other',
+  embedded: 'other',
+  xr: 'other',
+};
+
+/**
+ * Who sent a request, from its user agent: a bot or automated agent (isbot's maintained list:
+ * crawlers, feed fetchers, HTTP libraries, headless browsers), an agent nobody recognises (no
+ * browser and no operating system that ua-parser-js knows, or no agent at all), or a browser
+ * with its device class. ua-parser-js reports no device type for desktops.
+ */
+export function classifyAgent(userAgent: string): AgentClass {
+  const agent = userAgent.trim();
+  if (agent === '' || agent === '-') return { kind: 'unknown' };
+  if (isbot(agent)) return { kind: 'bot' };
+  const parsed = new UAParser(agent).getResult();
+  if (!parsed.browser.name && !parsed.os.name) return { kind: 'unknown' };
+  const type = parsed.device.type;
+  return { kind: 'browser', device: type === undefined ? 'desktop' : (DEVICE_CLASSES[type] ?? 'other') };
 }

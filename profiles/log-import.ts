@@ -8,15 +8,17 @@ import { createHmac } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parse as parseYaml } from 'yaml';
-import { deviceOf, parseLine, type AccessRecord, type LogFormat } from './access-log';
-import { type Ontology, type Scalar } from './ontology';
+import { classifyAgent, parseLine, type AccessRecord, type AgentClass, type LogFormat } from './access-log';
+import { actionSpec, type Ontology, type Scalar } from './ontology';
 import {
   parseProfile,
   DEFAULT_PROFILE_LIMITS,
   type Pattern,
+  type DeviceType,
   type Profile,
   type ProfileLimits,
 } from './profile-schema';
+import { parseScrubConfig, Scrubber, type ScrubConfig, type ScrubCounts } from './scrubber';
 import { FieldReader, join, ValidationError } from '../core/validation';
 
 export interface ImportRule {
@@ -71,6 +73,25 @@ export interface ImportOptions {
   minPatterns?: number;
   /** Used when the log has no country (combined format): ZZ is ISO 3166's "unknown". */
   defaultCountry?: string;
+  /** What replaces personal data in values copied from the log; default: every rule on. */
+  scrub?: ScrubConfig;
+  /** Which agents' lines are left out; default: bots and unknown agents. */
+  agents?: AgentPolicy;
+}
+
+export interface AgentPolicy {
+  excludeBots: boolean;
+  /** Agents with neither a browser nor an operating system ua-parser-js recognises, or none. */
+  excludeUnknown: boolean;
+}
+
+export const DEFAULT_AGENT_POLICY: AgentPolicy = { excludeBots: true, excludeUnknown: true };
+
+/** Everything an import configuration file holds; rules are absent when the file names none. */
+export interface ImportConfig {
+  rules?: ImportRule[];
+  scrub: ScrubConfig;
+  agents: AgentPolicy;
 }
 
 export interface ImportReport {
@@ -84,10 +105,20 @@ export interface ImportReport {
   sessions: number;
   profiles: number;
   droppedSessions: Record<string, number>;
+  /** Parsed lines left out for their agent (also in `skipped` as bot_agent / unknown_agent). */
+  excludedAgents: { bot: number; unknown: number };
+  /** Values replaced by a placeholder, per scrub rule. */
+  scrubbed: ScrubCounts;
 }
 
 const DEFAULT_GAP_MS = 30 * 60_000;
 const EXAMPLES_PER_REASON = 5;
+const AGENT_CACHE_SIZE = 10_000;
+
+function deviceTypeOf(agent: AgentClass): DeviceType {
+  if (agent.kind === 'browser') return agent.device;
+  return agent.kind === 'bot' ? 'bot' : 'other';
+}
 
 export function parseRules(input: unknown, field = 'rules'): ImportRule[] {
   const r = new FieldReader();
@@ -139,7 +170,45 @@ export function parseRules(input: unknown, field = 'rules'): ImportRule[] {
   return rules;
 }
 
-export function loadRules(file: string): ImportRule[] {
+/**
+ * An import configuration: a list of rules, or a mapping with `rules`, `scrub` (see
+ * `parseScrubConfig`) and `agents` (`excludeBots`, `excludeUnknown`).
+ */
+export function parseImportConfig(document: unknown): ImportConfig {
+  if (Array.isArray(document))
+    return { rules: parseRules(document), scrub: parseScrubConfig(undefined), agents: DEFAULT_AGENT_POLICY };
+  const r = new FieldReader();
+  const config = r.object(document, 'config');
+  if (!config) r.throwIfAny();
+  const sections = config ?? {};
+  r.onlyKeys(sections, ['rules', 'scrub', 'agents'], '');
+  const collect = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      r.issues.push(...error.issues);
+      return undefined;
+    }
+  };
+  const rules = sections.rules === undefined ? undefined : collect(() => parseRules(sections.rules));
+  const scrub = collect(() => parseScrubConfig(sections.scrub));
+  const agents = { ...DEFAULT_AGENT_POLICY };
+  const agentsIn = sections.agents === undefined ? {} : r.object(sections.agents, 'agents');
+  if (agentsIn) {
+    r.onlyKeys(agentsIn, ['excludeBots', 'excludeUnknown'], 'agents');
+    for (const key of ['excludeBots', 'excludeUnknown'] as const) {
+      const value = agentsIn[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'boolean') r.fail(join('agents', key), 'must be true or false');
+      else agents[key] = value;
+    }
+  }
+  r.throwIfAny();
+  return { ...(rules ? { rules } : {}), scrub: scrub!, agents };
+}
+
+export function loadImportConfig(file: string): ImportConfig {
   const text = readFileSync(file, 'utf8');
   let document: unknown;
   try {
@@ -149,8 +218,7 @@ export function loadRules(file: string): ImportRule[] {
       { field: 'rules', rule: `${file} is not valid: ${(error as Error).message}` },
     ]);
   }
-  const rules = (document as { rules?: unknown } | null)?.rules ?? document;
-  return parseRules(rules);
+  return parseImportConfig(document);
 }
 
 function compilePath(path: string): RegExp {
@@ -193,19 +261,20 @@ function mapRecord(
   rules: CompiledRule[],
   ontology: Ontology,
   previous: Map<string, Scalar>,
+  scrub: (text: string) => string,
 ): MapResult {
   for (const rule of rules) {
     if (rule.method !== '*' && rule.method !== record.method) continue;
     const match = rule.regex.exec(record.path);
     if (!match) continue;
     if (rule.action === null) return { skip: 'ignored_by_rule' };
-    const spec = ontology.actions[rule.action];
+    const spec = actionSpec(ontology, rule.action);
     if (!spec) return { skip: `unknown_action:${rule.action}` };
     const data: Record<string, Scalar> = {};
     for (const [key, template] of Object.entries(rule.data)) {
       const value = resolve(template, match.groups ?? {}, record.query, previous);
       if (value === undefined) continue;
-      data[key] = coerce(value, spec.params[key]?.type);
+      data[key] = coerce(scrub(value), Object.hasOwn(spec.params, key) ? spec.params[key]?.type : undefined);
     }
     return {
       mapped: {
@@ -253,7 +322,7 @@ export function hashClient(client: string, salt: string): string {
 
 interface ClientState {
   id: string;
-  userAgent: string;
+  agent: AgentClass;
   country?: string;
   region?: string;
   requests: MappedRequest[];
@@ -278,8 +347,14 @@ export class LogImporter {
     sessions: 0,
     profiles: 0,
     droppedSessions: {},
+    excludedAgents: { bot: 0, unknown: 0 },
+    scrubbed: {},
   };
   private readonly rules: CompiledRule[];
+  private readonly scrubber: Scrubber;
+  private readonly agents: AgentPolicy;
+  /** Parsing a user agent costs more than the rest of a line; logs repeat a few thousand agents. */
+  private readonly agentClasses = new Map<string, AgentClass>();
   private readonly clients = new Map<string, ClientState>();
   private readonly previous = new Map<string, Map<string, Scalar>>();
 
@@ -287,6 +362,19 @@ export class LogImporter {
     if (!options.salt)
       throw new ValidationError([{ field: 'salt', rule: 'is required: client ids are hashed with it' }]);
     this.rules = (options.rules ?? DEFAULT_RULES).map((rule) => ({ ...rule, regex: compilePath(rule.path) }));
+    this.scrubber = new Scrubber(options.scrub);
+    this.report.scrubbed = this.scrubber.counts;
+    this.agents = options.agents ?? DEFAULT_AGENT_POLICY;
+  }
+
+  private agentOf(userAgent: string): AgentClass {
+    let agent = this.agentClasses.get(userAgent);
+    if (!agent) {
+      agent = classifyAgent(userAgent);
+      if (this.agentClasses.size >= AGENT_CACHE_SIZE) this.agentClasses.clear();
+      this.agentClasses.set(userAgent, agent);
+    }
+    return agent;
   }
 
   addLine(line: string): void {
@@ -299,6 +387,17 @@ export class LogImporter {
     }
     this.report.parsed++;
     const record = parsed.record;
+    const agent = this.agentOf(record.userAgent);
+    if (agent.kind === 'bot' && this.agents.excludeBots) {
+      this.report.excludedAgents.bot++;
+      this.skip('bot_agent', lineNumber);
+      return;
+    }
+    if (agent.kind === 'unknown' && this.agents.excludeUnknown) {
+      this.report.excludedAgents.unknown++;
+      this.skip('unknown_agent', lineNumber);
+      return;
+    }
     const id = hashClient(record.client, this.options.salt);
     // Rules with {previous.x} read the client's latest values; records are assumed mostly in time order.
     let previous = this.previous.get(id);
@@ -306,7 +405,9 @@ export class LogImporter {
       previous = new Map<string, Scalar>();
       this.previous.set(id, previous);
     }
-    const result = mapRecord(record, this.rules, this.options.ontology, previous);
+    const result = mapRecord(record, this.rules, this.options.ontology, previous, (text) =>
+      this.scrubber.scrub(text),
+    );
     if ('skip' in result) {
       this.skip(result.skip, lineNumber);
       return;
@@ -315,11 +416,12 @@ export class LogImporter {
     this.report.mapped++;
     let client = this.clients.get(id);
     if (!client) {
-      client = { id, userAgent: record.userAgent, requests: [] };
+      client = { id, agent, requests: [] };
       this.clients.set(id, client);
     }
     if (record.country) client.country = record.country;
-    if (record.region) client.region = record.region;
+    // A region is free text from the log too: one that needed scrubbing is dropped, not stored.
+    if (record.region && this.scrubber.scrub(record.region) === record.region) client.region = record.region;
     client.requests.push(result.mapped);
   }
 
@@ -405,7 +507,7 @@ export class LogImporter {
         country: client.country ?? this.options.defaultCountry ?? 'ZZ',
         ...(client.region ? { region: client.region } : {}),
       },
-      device_type: deviceOf(client.userAgent),
+      device_type: deviceTypeOf(client.agent),
     };
     try {
       const profile = parseProfile(candidate, this.options.ontology, limits);

@@ -443,13 +443,18 @@ export function actionNames(ontology: Ontology): string[] {
  * ill-typed parameters, unknown keys). `field` prefixes the issue fields, e.g.
  * `behavioral_patterns[3]`.
  */
+/** The action's spec; undefined for a name the ontology lacks, `constructor` and the like included. */
+export function actionSpec(ontology: Ontology, action: string): ActionSpec | undefined {
+  return Object.hasOwn(ontology.actions, action) ? ontology.actions[action] : undefined;
+}
+
 export function checkActionData(
   ontology: Ontology,
   action: string,
   data: Record<string, unknown> | undefined,
   field = '',
 ): FieldIssue[] {
-  const spec = ontology.actions[action];
+  const spec = actionSpec(ontology, action);
   if (!spec) {
     return [
       {
@@ -538,7 +543,7 @@ export function renderRequest(
 ): RenderedRequest {
   const issues = checkActionData(ontology, action, data);
   if (issues.length > 0) throw new ValidationError(issues);
-  const spec = ontology.actions[action] as ActionSpec;
+  const spec = actionSpec(ontology, action) as ActionSpec;
   const values = valuesOf(spec, data);
   const text = (name: string) => String(values[name]);
 

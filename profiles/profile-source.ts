@@ -6,7 +6,7 @@
 import type { ProfileSelection } from '../rollout/types';
 import { ValidationError, type Json } from '../core/validation';
 import { parseCriteria, type CompiledCriteria } from './criteria';
-import { stratifiedSample, type StratifiedSample } from './sampler';
+import { distinctActions, stratifiedSample, type StratifiedSample } from './sampler';
 import type { ProfileStore } from './store';
 
 /** The port the rollout's lookupProfiles activity calls. */
@@ -43,6 +43,7 @@ export class StoreProfileSource implements ProfileSource {
     const sample = await this.sample(criteria, request.sampleSize, request.seed);
     if (sample.userIds.length === 0)
       throw new ValidationError([{ field: 'profiles.criteria', rule: 'match no profiles in the store' }]);
-    return { profileIds: sample.userIds, mix: sample.mix };
+    const actions = distinctActions(await this.store.getMany(sample.userIds, ['actions']));
+    return { profileIds: sample.userIds, mix: sample.mix, actions };
   }
 }

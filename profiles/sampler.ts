@@ -128,6 +128,11 @@ export function stratifiedSample(
   return { userIds: picked, members: chosen, population: byId.size, strata, mix: mixOf(chosen) };
 }
 
+/** The distinct actions a sample's profiles use, sorted. */
+export function distinctActions(profiles: readonly { actions?: readonly string[] }[]): string[] {
+  return [...new Set(profiles.flatMap((profile) => profile.actions ?? []))].sort();
+}
+
 /** Marginal shares per dimension, rounded to 4 places. */
 export function mixOf(sample: readonly SampleCandidate[]): Record<string, number> {
   const counts = new Map<string, number>();

@@ -286,9 +286,10 @@ export class ProfileStore {
       activity_level: {},
       actions: {},
     };
+    // Action names are keys here: an own-property check keeps `constructor` a count like any other.
     const add = (bucket: Record<string, number>, key: string | null | undefined, n: number) => {
       if (key === null || key === undefined) return;
-      bucket[key] = (bucket[key] ?? 0) + n;
+      bucket[key] = (Object.hasOwn(bucket, key) ? (bucket[key] as number) : 0) + n;
     };
     for (const { _id: key, n } of strata) {
       stats.total += n;

@@ -14,7 +14,9 @@ const SERVICE_FIELDS = ['service', 'version'];
 /** Maps a field of the flat spec to where it sits in the document. */
 function documentField(field: string): string {
   const head = field.split(/[.[]/)[0] ?? field;
-  return SERVICE_FIELDS.includes(head) ? `metadata.${field}` : `spec.${field}`;
+  const section = SERVICE_FIELDS.includes(head) ? 'metadata' : 'spec';
+  // `[""]` (an empty key) attaches without a dot.
+  return field.startsWith('[') ? `${section}${field}` : `${section}.${field}`;
 }
 
 /** Rewrites issues that name flat-spec fields (components' validators) to document paths. */

@@ -44,6 +44,11 @@ export interface ProfileSelection {
   profileIds: string[];
   /** Share of the sample per stratum, e.g. `{ "device:mobile": 0.6 }`, for the dashboard. */
   mix: Record<string, number>;
+  /**
+   * The distinct actions the sampled profiles use, sorted: known before the first look, they fix
+   * the analysis's multiplicity correction. Absent in selections recorded before it existed.
+   */
+  actions?: string[];
 }
 
 export interface ProbeSummary {
@@ -156,6 +161,12 @@ export interface RolloutCarryOver {
   continuedAsNew: number;
   /** Absent in carry-overs from before regimes were counted: counting starts again at 1. */
   regime?: TrafficRegime | null;
+  /** Alert keys already used at the current tick, so the next run gives a repeat its own key. */
+  alertKeys?: string[];
+  /** Tick records the store did not take yet, written on later ticks (oldest first). */
+  unrecordedTicks?: TickRecord[];
+  /** Set when the run that continued as new was finishing an aborted rollout. */
+  outcome?: RolloutOutcome;
 }
 
 export interface RolloutInput {
@@ -169,7 +180,18 @@ export interface AlertEvent {
   rolloutId: string;
   service: string;
   version: string;
-  kind: 'anomaly' | 'resolved' | 'paused' | 'promoted' | 'rolled_back' | 'aborted' | 'routing_failed';
+  kind:
+    | 'anomaly'
+    | 'resolved'
+    | 'paused'
+    | 'promoted'
+    | 'rolled_back'
+    | 'aborted'
+    | 'routing_failed'
+    /** The router served another share than the rollout applied; it was applied again. */
+    | 'drift'
+    /** Raised by a worker at start: the rollout ended abnormally with the canary in real traffic. */
+    | 'abandoned';
   severity: 'info' | 'warning' | 'critical';
   tick: number;
   summary: string;

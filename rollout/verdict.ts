@@ -2,6 +2,7 @@
  * The analysis engine's answer for one tick, as the rollout workflow consumes it.
  * Types only and pure helpers: the workflow sandbox imports this module.
  */
+import type { AnomalyExemplars } from './exemplars';
 
 export type VerdictStatus = 'healthy' | 'anomalous' | 'inconclusive';
 
@@ -22,6 +23,8 @@ export interface Anomaly {
   critical: boolean;
   /** Human summary, e.g. `checkout p90 latency +38 % [+22 %, +55 %]`. */
   summary: string;
+  /** Probe requests of the blamed action and a command replaying them (attached by the analyze activity). */
+  exemplars?: AnomalyExemplars;
   /** The target whose samples carry the regression (the canary, compared with the baseline). */
   target?: TargetRole;
   /** The quantile compared, for distribution metrics (0.9 for p90). */

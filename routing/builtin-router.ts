@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
+import { ROUTER_DEFAULT_TOKEN_ENV } from '../rollout/worker-policy';
 import { type FieldReader, isPlainObject, ValidationError } from '../core/validation';
 import { bearerFromTokenEnv, readCallTimeout } from './spec-fields';
 import {
@@ -18,7 +19,7 @@ export interface BuiltinRouterOptions {
   timeoutMs: number;
 }
 
-export const DEFAULT_TOKEN_ENV = 'CANARY_PROXY_TOKEN';
+export const DEFAULT_TOKEN_ENV = ROUTER_DEFAULT_TOKEN_ENV.builtin;
 
 export function parseBuiltinRouterSpec(
   spec: AdapterSpec,

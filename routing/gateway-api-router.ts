@@ -3,6 +3,7 @@
  * contract (test/routing/gateway-api-router.test.ts), never against a real cluster.
  */
 import { request } from 'undici';
+import { ROUTER_DEFAULT_TOKEN_ENV } from '../rollout/worker-policy';
 import type { AdapterSpec } from '../rollout/spec';
 import type { FieldReader } from '../core/validation';
 import { ValidationError } from '../core/validation';
@@ -52,7 +53,7 @@ export function parseGatewayApiRouterSpec(
   );
   const tokenEnv =
     spec.tokenEnv === undefined
-      ? 'KUBERNETES_TOKEN'
+      ? ROUTER_DEFAULT_TOKEN_ENV['gateway-api']
       : r.string(
           spec.tokenEnv,
           `${field}.tokenEnv`,

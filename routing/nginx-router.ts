@@ -3,6 +3,7 @@ import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import type { AdapterSpec, RolloutSpec } from '../rollout/spec';
+import { NGINX_DEFAULT_BINARY } from '../rollout/worker-policy';
 import { type FieldReader } from '../core/validation';
 import {
   ObservedRouter,
@@ -73,7 +74,7 @@ export function parseNginxRouterSpec(
     spec[key] === undefined && fallback !== undefined
       ? fallback
       : r.string(spec[key], `${field}.${key}`, ABSOLUTE_PATH, 'must be an absolute path');
-  const binary = path('binary', '/usr/sbin/nginx');
+  const binary = path('binary', NGINX_DEFAULT_BINARY);
   const configFile = path('configFile');
   const prefix = spec.prefix === undefined ? undefined : path('prefix');
   const includeFile = path('includeFile');

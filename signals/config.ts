@@ -2,6 +2,7 @@
  * Where a rollout's samples come from: `analysis.options.sources`, validated field by field.
  * Pure: the factory in index.ts builds the sources from what this returns.
  */
+import { RESOURCE_METRICS } from '../analysis/config';
 import type { TargetRole } from '../rollout/verdict';
 import { type FieldReader, isPlainObject, join } from '../core/validation';
 import { TEMPLATE_SETS, TEMPLATE_VARIABLES, templateVariables, type QuerySpec } from './templates';
@@ -15,17 +16,17 @@ export type SourceSpec =
       labels: Record<TargetRole, string>;
       stepMs: number;
       timeoutMs: number;
+      maxBodyBytes?: number;
     }
-  | { kind: 'scrape'; path: string; timeoutMs: number };
+  | { kind: 'scrape'; path: string; timeoutMs: number; maxBodyBytes?: number };
 
 export const SOURCE_KINDS = ['probe-results', 'prometheus', 'scrape'] as const;
 const URL_PATTERN = /^https?:\/\/[^\s/?#]+(\/[^\s]*)?$/;
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
-const RESOURCE_METRICS = ['cpu_cores', 'memory_bytes'];
 
 /**
  * Reads `analysis.sources`. Without it: probe results, plus a direct /metrics scrape when the
- * analysis compares cpu_cores or memory_bytes (there is no Prometheus to ask).
+ * analysis compares a resource metric (RESOURCE_METRICS; there is no Prometheus to ask).
  */
 export function readSources(
   r: FieldReader,
@@ -56,21 +57,34 @@ function readSource(r: FieldReader, input: unknown, field: string): SourceSpec |
   if (!object) return undefined;
   const kind = r.oneOf(object.kind, `${field}.kind`, SOURCE_KINDS);
   const timeoutMs = r.duration(object.timeout, `${field}.timeout`, { minMs: 100, maxMs: 120_000 }, 10_000);
+  const maxBodyBytes =
+    object.maxBodyBytes === undefined
+      ? undefined
+      : r.number(object.maxBodyBytes, `${field}.maxBodyBytes`, {
+          min: 1024,
+          max: 256 * 1024 * 1024,
+          integer: true,
+        });
+  const bodyLimit = maxBodyBytes === undefined ? {} : { maxBodyBytes };
   switch (kind) {
     case 'probe-results':
       r.onlyKeys(object, ['kind'], field);
       return { kind };
     case 'scrape': {
-      r.onlyKeys(object, ['kind', 'path', 'timeout'], field);
+      r.onlyKeys(object, ['kind', 'path', 'timeout', 'maxBodyBytes'], field);
       const path =
         object.path === undefined
           ? '/metrics'
           : r.string(object.path, `${field}.path`, /^\/\S*$/, 'must be a path starting with /');
       if (path === undefined || timeoutMs === undefined) return undefined;
-      return { kind, path, timeoutMs };
+      return { kind, path, timeoutMs, ...bodyLimit };
     }
     case 'prometheus': {
-      r.onlyKeys(object, ['kind', 'url', 'templates', 'queries', 'labels', 'step', 'timeout'], field);
+      r.onlyKeys(
+        object,
+        ['kind', 'url', 'templates', 'queries', 'labels', 'step', 'timeout', 'maxBodyBytes'],
+        field,
+      );
       let url = r.string(object.url, `${field}.url`, URL_PATTERN, 'must be an http:// or https:// URL');
       // Credentials in the URL would end up in every error message and log line naming it.
       if (url !== undefined && (!URL.canParse(url) || /^https?:\/\/[^/?#]*@/.test(url))) {
@@ -112,7 +126,7 @@ function readSource(r: FieldReader, input: unknown, field: string): SourceSpec |
       const labels = readLabels(r, object.labels, `${field}.labels`);
       const stepMs = r.duration(object.step, `${field}.step`, { minMs: 1000, maxMs: 3_600_000 }, 5000);
       if (url === undefined || !labels || stepMs === undefined || timeoutMs === undefined) return undefined;
-      return { kind, url: url.replace(/\/+$/, ''), queries, labels, stepMs, timeoutMs };
+      return { kind, url: url.replace(/\/+$/, ''), queries, labels, stepMs, timeoutMs, ...bodyLimit };
     }
     default:
       return undefined;

@@ -12,6 +12,9 @@ export { PROBE_RESULTS_COLLECTION } from '../loadgen/prober';
 /** One (target, action) of a window; the latency histogram is of successes, in microseconds. */
 export type ProbeActionStats = Omit<ActionStats, 'target' | 'errorLatencyHistogram'> & { target: TargetRole };
 
-export type ProbeResultDocument = Pick<WrittenProbeResult, 'rolloutId' | 'tick' | 'startedAt' | 'endedAt'> & {
+export type ProbeResultDocument = Pick<
+  WrittenProbeResult,
+  'rolloutId' | 'tick' | 'startedAt' | 'endedAt' | 'replay'
+> & {
   stats: ProbeActionStats[];
 };

@@ -9,6 +9,7 @@ import {
 } from './source';
 import { promDuration, renderTemplate, type QuerySpec } from './templates';
 import { messageOf } from '../core/errors';
+import { DEFAULT_MAX_BODY_BYTES, fetchBounded } from '../platform/http/bounded-fetch';
 
 export interface PrometheusSourceOptions {
   url: string;
@@ -18,6 +19,8 @@ export interface PrometheusSourceOptions {
   /** Resolution of range queries for gauges. */
   stepMs: number;
   timeoutMs: number;
+  /** Larger answers are a failed query (default 8 MiB). */
+  maxBodyBytes?: number;
 }
 
 interface PrometheusResponse {
@@ -128,8 +131,12 @@ export class PrometheusSource implements MetricSource {
 
   private async get(path: string, parameters: Record<string, string>): Promise<PrometheusResponse> {
     const url = `${this.options.url.replace(/\/+$/, '')}${path}?${new URLSearchParams(parameters).toString()}`;
-    const response = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs) });
-    const text = await response.text();
+    const response = await fetchBounded(url, {
+      timeoutMs: this.options.timeoutMs,
+      maxBodyBytes: this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      what: 'prometheus',
+    });
+    const text = response.text;
     let body: PrometheusResponse;
     try {
       body = JSON.parse(text) as PrometheusResponse;

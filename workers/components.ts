@@ -13,6 +13,7 @@ import { openDatabase, type CollectionIndexes } from '../platform/mongo-indexes'
 import { LOADGEN_VARIABLES, loadLimitsOf } from '../loadgen/options';
 import { LoadgenProber, probeIndexes } from '../loadgen/prober';
 import { RolloutAnalyzer } from '../signals/analyzer';
+import { ProbeExemplars } from '../signals/exemplars';
 import { SampleCollector } from '../signals/collector';
 import { sampleStoreIndexes } from '../signals/sample-store';
 import { defaultOntology, loadOntology } from '../profiles/ontology';
@@ -20,6 +21,7 @@ import { StoreProfileSource } from '../profiles/profile-source';
 import { profileIndexes, ProfileStore } from '../profiles/store';
 import { RouterRegistry, routerTemplateVariables } from '../routing/routers';
 import { ROLLOUT_STORE_INDEXES, RolloutStore } from '../client/rollout-store';
+import { WORKER_POLICY_VARIABLES, workerPolicyOf } from '../client/worker-policy';
 import { WorkerMetrics } from './worker-metrics';
 
 /** The variables the components read (workers/main.ts adds its own and Temporal's). */
@@ -28,6 +30,7 @@ export const COMPONENTS_VARIABLES = {
   ontologyFile: ONTOLOGY_VARIABLE,
   retentionDays: RETENTION_VARIABLE,
   ...LOADGEN_VARIABLES,
+  ...WORKER_POLICY_VARIABLES,
 };
 
 export type ComponentsConfig = ConfigOf<typeof COMPONENTS_VARIABLES> & {
@@ -61,6 +64,8 @@ export async function createComponents(
   config: ComponentsConfig,
   logger = createLogger('worker'),
 ): Promise<Components> {
+  // A bad policy file stops the worker before it connects to anything.
+  const workerPolicy = workerPolicyOf(config);
   const { client: mongo, db } = await openDatabase(
     { uri: config.mongoUri, database: config.mongoDb },
     workerIndexes(config.retentionDays),
@@ -93,9 +98,11 @@ export async function createComponents(
       routerVariables: routerTemplateVariables,
     }),
     analyzer: new RolloutAnalyzer(db),
+    exemplars: new ProbeExemplars(db),
     routers,
     alerts,
     ticks: rollouts,
+    workerPolicy,
   };
   return {
     deps,

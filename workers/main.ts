@@ -9,9 +9,11 @@
  * TEMPORAL_API_KEY / TEMPORAL_TLS_* (see platform/temporal-connection.ts), CANARY_MONGO_URI,
  * CANARY_MONGO_DB, CANARY_ONTOLOGY, CANARY_RETENTION_DAYS, LOADGEN_ALLOWED_TARGETS,
  * LOADGEN_MAX_*, LOADGEN_PROBES_PER_WORKER, and WORKER_METRICS_PORT: serve Prometheus metrics on
- * http://0.0.0.0:WORKER_METRICS_PORT/metrics (off when unset), LOG_LEVEL. Read when a rollout needs them:
- * the router tokens its spec names (CANARY_PROXY_TOKEN by default) and the alert sinks' secrets
- * (secretEnv, urlEnv, bearerTokenEnv).
+ * http://0.0.0.0:WORKER_METRICS_PORT/metrics (off when unset), LOG_LEVEL, and the worker policy
+ * (CANARY_WORKER_POLICY, CANARY_WORKER_PROFILE, CANARY_ALLOWED_*; see client/worker-policy.ts).
+ * Read when a rollout needs them, if the policy allows: the router tokens its spec names
+ * (CANARY_PROXY_TOKEN by default) and the alert sinks' secrets (secretEnv, urlEnv, bearerTokenEnv).
+ * At start it alerts rollouts that ended abnormally with the canary in traffic.
  */
 import type { Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
@@ -21,13 +23,17 @@ import { serveMetrics, type MetricsServer } from '../platform/metrics-server';
 import { writeErrorLines } from '../platform/process';
 import { installTemporalRuntime } from '../platform/temporal-logging';
 import {
+  connectClient,
   connectWorker,
   TEMPORAL_VARIABLES,
   temporalTarget,
   type TemporalTarget,
 } from '../platform/temporal-connection';
 import { LOADGEN_TASK_QUEUE, ROLLOUT_TASK_QUEUE } from '../rollout/messages';
-import { COMPONENTS_VARIABLES, createComponents, type ComponentsConfig } from './components';
+import { alertAbandonedRollouts } from '../client/abandoned-rollouts';
+import { RolloutStore } from '../client/rollout-store';
+import { messageOf } from '../core/errors';
+import { COMPONENTS_VARIABLES, createComponents, type Components, type ComponentsConfig } from './components';
 import { createLoadgenWorker } from './loadgen-worker';
 import { createRolloutWorker } from './rollout-worker';
 
@@ -68,6 +74,35 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv, logger?: Logger): Worke
     probesPerWorker: values.probesPerWorker,
     logLevel: values.logLevel,
   };
+}
+
+/**
+ * Rollouts that were terminated, failed or timed out skipped finish(), which takes the canary out
+ * of traffic: each one whose canary was above 0 % gets a critical `abandoned` alert, once.
+ */
+async function reportAbandonedRollouts(
+  target: TemporalTarget,
+  components: Components,
+  retentionDays: number,
+  logger: Logger,
+): Promise<void> {
+  const temporal = await connectClient(target);
+  try {
+    const abandoned = await alertAbandonedRollouts({
+      temporal,
+      store: new RolloutStore(components.db),
+      alerts: components.deps.alerts,
+      workerPolicy: components.deps.workerPolicy,
+      logger,
+      lookbackDays: retentionDays,
+    });
+    logger.info(
+      { rollouts: abandoned.map(({ rolloutId, runId, share }) => ({ rolloutId, runId, share })) },
+      'checked for rollouts that ended with the canary in traffic',
+    );
+  } finally {
+    await temporal.connection.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -115,8 +150,16 @@ async function main(): Promise<void> {
     { queues: options.queues, temporal: target.address, namespace: target.namespace },
     'worker running',
   );
+  const running = workers.map((worker) => worker.run());
+  if (options.queues.includes(ROLLOUT_TASK_QUEUE)) {
+    // After the worker runs: a closed run's last status is a query that a worker answers by replay.
+    reportAbandonedRollouts(target, components, componentsConfig.retentionDays, logger).catch(
+      (error: unknown) =>
+        logger.error({ error: messageOf(error) }, 'could not check for rollouts that ended abnormally'),
+    );
+  }
   try {
-    await Promise.all(workers.map((worker) => worker.run()));
+    await Promise.all(running);
   } finally {
     await metricsServer?.close();
     await connection.close();

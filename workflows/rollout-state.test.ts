@@ -1,4 +1,6 @@
-import { RolloutState } from './rollout-state';
+import fc from 'fast-check';
+import { KEPT_UNRECORDED_TICKS, RolloutState } from './rollout-state';
+import type { TickRecord } from '../rollout/types';
 import { parseRolloutSpec } from '../rollout/spec';
 import type { Anomaly } from '../rollout/verdict';
 
@@ -115,5 +117,48 @@ describe('rollout state', () => {
     );
     expect(actions.map((d) => d.action)).toEqual(['hold', 'hold', 'hold', 'raise']);
     expect(actions[3]?.recovered).toBe(true);
+  });
+
+  test('alert keys never repeat, across continue-as-new too, and only the current tick is carried', () => {
+    const step = fc.record({
+      kind: fc.constantFrom('routing_failed', 'drift', 'paused'),
+      nextTick: fc.boolean(),
+      continueAsNew: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        let state = new RolloutState('r', spec, 0);
+        const keys: string[] = [];
+        for (const { kind, nextTick, continueAsNew } of steps) {
+          if (nextTick) state.applyVerdict(state.tick + 1, healthy, state.tick + 1);
+          keys.push(state.alertKey(kind));
+          if (continueAsNew) {
+            const carried = state.carryOver();
+            const current = new RegExp(`^r/[a-z_]+/${state.tick}(#\\d+)?$`);
+            expect(carried.alertKeys?.every((key) => current.test(key))).toBe(true);
+            state = new RolloutState('r', spec, 0, carried);
+          }
+        }
+        expect(new Set(keys).size).toBe(keys.length);
+      }),
+    );
+    const state = new RolloutState('r', spec, 0);
+    state.applyVerdict(1, healthy, 1);
+    expect(state.alertKey('routing_failed')).toBe('r/routing_failed/1');
+    const next = new RolloutState('r', spec, 0, state.carryOver());
+    expect(next.alertKey('routing_failed')).toBe('r/routing_failed/1#2');
+  });
+
+  test('tick records the store did not take are carried across continue-as-new, oldest dropped past the bound', () => {
+    const state = new RolloutState('r', spec, 0);
+    const record = (tick: number) => ({ rolloutId: 'r', tick }) as TickRecord;
+    for (let tick = 1; tick <= KEPT_UNRECORDED_TICKS + 5; tick++) state.keepUnrecorded(record(tick));
+    expect(state.unrecordedTicks[0]?.tick).toBe(6);
+    expect(state.reasons.at(-1)).toContain('tick record(s) dropped');
+    state.recorded(6);
+    const next = new RolloutState('r', spec, 0, state.carryOver());
+    expect(next.unrecordedTicks.map((entry) => entry.tick)).toEqual(
+      Array.from({ length: KEPT_UNRECORDED_TICKS - 1 }, (_, i) => i + 7),
+    );
   });
 });

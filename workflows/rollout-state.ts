@@ -23,6 +23,7 @@ import type {
   RolloutResult,
   RolloutStatus,
   TrafficRegime,
+  TickRecord,
   VerdictDigest,
 } from '../rollout/types';
 import type { Json } from '../core/validation';
@@ -31,6 +32,11 @@ import type { Json } from '../core/validation';
 export const KEPT_VERDICTS = 20;
 export const KEPT_INVESTIGATIONS = 20;
 export const KEPT_REASONS = 50;
+/**
+ * Tick records kept for the store while it is down (about 2 KB each, carried in the
+ * continue-as-new input, which Temporal limits to 2 MB): over three hours at 1-minute ticks.
+ */
+export const KEPT_UNRECORDED_TICKS = 200;
 
 export interface ManualDecision {
   kind: 'promote' | 'rollback';
@@ -68,6 +74,9 @@ export class RolloutState {
   regime: TrafficRegime | null;
   outcome: RolloutOutcome | null = null;
   pendingDecision: ManualDecision | null = null;
+  unrecordedTicks: TickRecord[];
+  /** Alert keys used so far, with the tick they were used at. */
+  private readonly alertKeys = new Map<string, number>();
   private timerLateness = 0;
 
   constructor(
@@ -90,6 +99,38 @@ export class RolloutState {
     this.nextTickAt = carryOver?.nextTickAt ?? now;
     this.continuedAsNew = carryOver?.continuedAsNew ?? 0;
     this.regime = carryOver?.regime ?? null;
+    this.unrecordedTicks = carryOver?.unrecordedTicks ?? [];
+    this.outcome = carryOver?.outcome ?? null;
+    for (const key of carryOver?.alertKeys ?? []) this.alertKeys.set(key, this.tick);
+  }
+
+  /**
+   * The idempotency key of an alert of `kind` now: deterministic, so a retried notify keeps its
+   * key and is deduplicated by it, and a second alert of one kind at one tick gets its own.
+   */
+  alertKey(kind: string): string {
+    const base = `${this.rolloutId}/${kind}/${this.tick}`;
+    let key = base;
+    for (let repeat = 2; this.alertKeys.has(key); repeat++) key = `${base}#${repeat}`;
+    this.alertKeys.set(key, this.tick);
+    return key;
+  }
+
+  /** Keeps a tick record until the store takes it; the oldest go first if the store stays down. */
+  keepUnrecorded(record: TickRecord): void {
+    this.unrecordedTicks = [...this.unrecordedTicks, record];
+    if (this.unrecordedTicks.length > KEPT_UNRECORDED_TICKS) {
+      const lost = this.unrecordedTicks.length - KEPT_UNRECORDED_TICKS;
+      this.note(
+        `${lost} tick record(s) dropped: the store was down for more than ${KEPT_UNRECORDED_TICKS} ticks`,
+      );
+      this.unrecordedTicks = this.unrecordedTicks.slice(lost);
+    }
+  }
+
+  /** The store took this tick's record. */
+  recorded(tick: number): void {
+    this.unrecordedTicks = this.unrecordedTicks.filter((record) => record.tick !== tick);
   }
 
   get share(): number {
@@ -282,6 +323,10 @@ export class RolloutState {
       nextTickAt: this.nextTickAt,
       continuedAsNew: this.continuedAsNew + 1,
       regime: this.regime,
+      // Only keys of the current tick can be asked for again: later ticks have other keys.
+      alertKeys: [...this.alertKeys].filter(([, tick]) => tick === this.tick).map(([key]) => key),
+      unrecordedTicks: this.unrecordedTicks,
+      ...(this.outcome ? { outcome: this.outcome } : {}),
     };
   }
 

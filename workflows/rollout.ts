@@ -5,6 +5,7 @@
  */
 import {
   allHandlersFinished,
+  ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
@@ -15,6 +16,7 @@ import {
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   workflowInfo,
   type ActivityOptions,
   type LocalActivityOptions,
@@ -33,7 +35,14 @@ import {
 import type { PolicyDecision } from './policy';
 import { RolloutState } from './rollout-state';
 import { mergePolicy } from '../rollout/spec';
-import type { AlertEvent, Investigation, ProbeSummary, RolloutInput, RolloutResult } from '../rollout/types';
+import type {
+  AlertEvent,
+  Investigation,
+  ProbeSummary,
+  RolloutInput,
+  RolloutResult,
+  TickRecord,
+} from '../rollout/types';
 import { mergeProbeSummaries } from './probe-summary';
 
 /**
@@ -75,18 +84,57 @@ export const routingOptions: ActivityOptions = {
 };
 
 /**
- * Leaving the canary at a wrong share is worse than waiting: final routing retries until it works,
- * bad configuration included (the spec was validated at start, so a ValidationError here is a
- * worker's environment, e.g. a missing router token, which an operator can fix while it retries).
+ * Final routing of runs recorded before 'final-routing-until-done': a ValidationError is
+ * non-retryable there, whatever this says, so those runs could fail with the canary left in place.
  */
 export const finalRoutingOptions: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 };
 
+/**
+ * One try at final routing; the workflow itself tries again on a durable timer until it works,
+ * whatever the error (a ValidationError here is the worker's environment or the router's
+ * configuration, e.g. a rotated token, which an operator can fix while it retries).
+ */
+export const finalRoutingAttemptOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    maximumAttempts: 3,
+    initialInterval: '1 second',
+    maximumInterval: '4 seconds',
+    nonRetryableErrorTypes: ['ValidationError'],
+  },
+};
+
+/**
+ * Between tries at the end, the workflow waits from a tick interval (at most 1 s), doubling up to
+ * four intervals (at least 1 s, at most a minute): short ticks retry quickly, long ones not too often.
+ */
+export function finalRetryWaitMs(intervalMs: number, failures: number): number {
+  const cap = Math.min(60_000, Math.max(1000, 4 * intervalMs));
+  return Math.min(cap, Math.min(1000, intervalMs) * 2 ** Math.min(failures, 16));
+}
+
+/** Reading the router's weight back each tick; a router that does not answer is tried next tick. */
+export const readWeightOptions: ActivityOptions = {
+  startToCloseTimeout: '15 seconds',
+  retry: { maximumAttempts: 2, initialInterval: '1 second', nonRetryableErrorTypes: ['ValidationError'] },
+};
+
 export const recordOptions: LocalActivityOptions = {
   startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 10, initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
+};
+
+/**
+ * A tick record the store does not take within a few seconds is kept in the workflow and tried
+ * again on the next tick (the store overwrites by rollout and tick): a store outage costs each
+ * tick one short try, never the loop.
+ */
+export const bufferedRecordOptions: LocalActivityOptions = {
+  startToCloseTimeout: '3 seconds',
+  retry: { maximumAttempts: 1 },
 };
 
 export const notifyOptions: ActivityOptions = {
@@ -106,7 +154,10 @@ const lookup = proxyLocalActivities<RolloutActivities>(lookupOptions);
 const analysis = proxyLocalActivities<RolloutActivities>(analysisOptions);
 const routing = proxyActivities<RolloutActivities>(routingOptions);
 const finalRouting = proxyActivities<RolloutActivities>(finalRoutingOptions);
+const finalRoutingAttempt = proxyActivities<RolloutActivities>(finalRoutingAttemptOptions);
+const reading = proxyActivities<RolloutActivities>(readWeightOptions);
 const recording = proxyLocalActivities<RolloutActivities>(recordOptions);
+const bufferedRecording = proxyLocalActivities<RolloutActivities>(bufferedRecordOptions);
 const alerting = proxyActivities<RolloutActivities>(notifyOptions);
 
 function describe(error: unknown): string {
@@ -123,8 +174,8 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
   const state = new RolloutState(rolloutId, spec, Date.now(), input.carryOver);
   const pendingAlerts: Promise<void>[] = [];
   let alertsInFlight = 0;
-  /** Alert keys used in this run: a second alert of one kind at one tick gets its own key. */
-  const usedAlertKeys = new Set<string>();
+  /** The router was found serving another share than applied, and is not yet repaired. */
+  let drifting = false;
   let tickScope: CancellationScope | null = null;
 
   const decideNow = (kind: 'promote' | 'rollback', request: ControlRequest | undefined, fallback: string) => {
@@ -168,13 +219,8 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     summary: string,
     extra: Partial<AlertEvent> = {},
   ) => {
-    // Deterministic, so a retried notify keeps its key and is deduplicated by it.
-    const base = `${rolloutId}/${kind}/${state.tick}`;
-    let key = base;
-    for (let repeat = 2; usedAlertKeys.has(key); repeat++) key = `${base}#${repeat}`;
-    usedAlertKeys.add(key);
     const event: AlertEvent = {
-      key,
+      key: state.alertKey(kind),
       rolloutId,
       service: spec.service,
       version: spec.version,
@@ -216,7 +262,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
   };
 
   /** Applies the policy's share; on failure the rollout pauses with the reason rather than guess. */
-  const applyShare = async (share: number): Promise<boolean> => {
+  const applyShare = async (share: number, options: { quiet?: boolean } = {}): Promise<boolean> => {
     try {
       const applied = await routing.setCanaryWeight({
         rolloutId,
@@ -230,9 +276,51 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       if (isCancellation(error)) throw error;
       const reason = `routing failed while setting ${share} %: ${describe(error)}; resume to retry, or roll back`;
       state.pause(reason);
-      alert('routing_failed', 'critical', reason);
+      if (!options.quiet) alert('routing_failed', 'critical', reason);
       return false;
     }
+  };
+
+  /**
+   * Reads the router's weight back; if it serves another share than the one applied (HAProxy
+   * restarted from its config, the proxy lost its state, someone edited it), applies it again and
+   * alerts once per episode. A failed repair pauses the rollout like any failed routing change.
+   */
+  const repairDrift = async (): Promise<void> => {
+    const applied = state.appliedShare;
+    if (applied === null) return;
+    let served: number;
+    try {
+      ({ share: served } = await reading.readCanaryWeight({
+        rolloutId,
+        router: spec.router,
+        targets: spec.targets,
+      }));
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      log.warn('router weight not read back', { rolloutId, error: describe(error) });
+      return;
+    }
+    if (Math.abs(served - applied) <= 0.01) {
+      drifting = false;
+      return;
+    }
+    const firstInEpisode = !drifting;
+    drifting = true;
+    if (firstInEpisode) {
+      const summary = `router ${spec.router.kind} serves ${served} % to the canary, ${applied} % was applied; applying ${applied} % again`;
+      state.note(`drift at tick ${state.tick}: ${summary}`);
+      alert('drift', 'critical', summary, { shareBefore: served, shareAfter: applied });
+    }
+    if (await applyShare(applied, { quiet: !firstInEpisode })) {
+      drifting = false;
+      state.note(`drift repaired: the router serves ${applied} % again`);
+    }
+  };
+
+  const historyIsLong = (): boolean => {
+    const info = workflowInfo();
+    return info.historyLength >= spec.maxHistoryEvents || info.continueAsNewSuggested;
   };
 
   const prober = proxyActivities<ProbeActivities>({
@@ -297,6 +385,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
           state: state.analysisState,
           // Recorded histories analysed the whole rollout as one regime: they replay that way.
           ...(patched('analysis-regimes') ? { regime } : {}),
+          ...(state.profiles.actions ? { actions: state.profiles.actions } : {}),
         });
         return { summary, analysed };
       });
@@ -315,6 +404,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
 
     const { decision, investigation } = state.applyVerdict(tick, verdict, Date.now());
     if (!state.decided && decision.shareAfter !== state.appliedShare) await applyShare(decision.shareAfter);
+    else if (!state.decided && patched('drift-repair')) await repairDrift();
     await record(tick, scheduledAt, startedAt, decision, verdict, probe, investigation);
     if (investigation) {
       alert(
@@ -343,31 +433,121 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     probe: ProbeSummary | null,
     investigation: Investigation | null,
   ): Promise<void> => {
+    const entry: TickRecord = {
+      rolloutId,
+      tick,
+      scheduledAt,
+      startedAt,
+      finishedAt: Date.now(),
+      phase: state.phase,
+      verdict,
+      action: decision.action,
+      shareBefore: decision.shareBefore,
+      shareAfter: decision.shareAfter,
+      reason: decision.reason,
+      probe,
+      investigation,
+    };
+    if (patched('buffered-tick-records')) {
+      state.keepUnrecorded(entry);
+      await flushTickRecords();
+      return;
+    }
     try {
-      await recording.recordTick({
-        rolloutId,
-        tick,
-        scheduledAt,
-        startedAt,
-        finishedAt: Date.now(),
-        phase: state.phase,
-        verdict,
-        action: decision.action,
-        shareBefore: decision.shareBefore,
-        shareAfter: decision.shareAfter,
-        reason: decision.reason,
-        probe,
-        investigation,
-      });
+      await recording.recordTick(entry);
     } catch (error) {
       if (isCancellation(error)) throw error;
       state.note(`tick ${tick} not recorded in the store: ${describe(error)}`);
     }
   };
 
+  /** Writes the kept tick records, oldest first; stops at the first the store does not take. */
+  const flushTickRecords = async (): Promise<boolean> => {
+    for (;;) {
+      const next = state.unrecordedTicks[0];
+      if (!next) return true;
+      try {
+        await bufferedRecording.recordTick(next);
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        log.warn('tick records kept for later: the store did not take them', {
+          rolloutId,
+          ticks: state.unrecordedTicks.length,
+          error: describe(error),
+        });
+        return false;
+      }
+      state.recorded(next.tick);
+    }
+  };
+
+  /**
+   * The end of a rollout may not be given up: tries `attempt` until it works, waiting on a
+   * durable timer (finalRetryWaitMs) and continuing as new if history grows long.
+   */
+  const untilDone = async (attempt: () => Promise<boolean>): Promise<void> => {
+    for (let failures = 0; !(await attempt()); failures++) {
+      await sleep(finalRetryWaitMs(spec.intervalMs, failures));
+      if (historyIsLong()) {
+        await condition(allHandlersFinished);
+        await drainAlerts();
+        log.info('continuing as new while finishing', { rolloutId, tick: state.tick });
+        await continueAsNew<typeof rolloutWorkflow>({
+          spec: { ...spec, policy: state.policy },
+          carryOver: state.carryOver(),
+        });
+      }
+    }
+  };
+
+  /**
+   * Leaves the canary at 0 % or 100 % whatever it takes: a critical routing_failed alert opens the
+   * episode, a resolved alert closes it when routing works again.
+   */
+  const settleFinalRouting = async (outcome: 'promoted' | 'rolled_back'): Promise<void> => {
+    const share = outcome === 'promoted' ? 100 : 0;
+    let failing = false;
+    await untilDone(async () => {
+      try {
+        await finalRoutingAttempt.setCanaryWeight({
+          rolloutId,
+          router: spec.router,
+          targets: spec.targets,
+          share,
+        });
+        state.appliedShare = share;
+        await finalRoutingAttempt.finalizeRouting({
+          rolloutId,
+          router: spec.router,
+          targets: spec.targets,
+          outcome,
+        });
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        if (!failing) {
+          failing = true;
+          const reason = `final routing to ${share} % failed: ${describe(error)}; retrying until it works`;
+          state.note(reason);
+          alert('routing_failed', 'critical', reason, { shareAfter: share });
+        }
+        return false;
+      }
+      if (failing) {
+        state.note(`final routing works again: the canary is at ${share} %`);
+        alert('resolved', 'info', `routing works again: the canary is at ${share} %`, { shareAfter: share });
+      }
+      return true;
+    });
+  };
+
   const finish = async (): Promise<RolloutResult> => {
     const outcome = state.policyState.phase === 'promoted' ? 'promoted' : 'rolled_back';
     const routingOutcome = state.outcome === 'aborted' ? 'rolled_back' : outcome;
+    if (patched('final-routing-until-done')) {
+      await settleFinalRouting(routingOutcome);
+      await untilDone(flushTickRecords);
+      return ended(outcome);
+    }
     await finalRouting.setCanaryWeight({
       rolloutId,
       router: spec.router,
@@ -381,6 +561,10 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       targets: spec.targets,
       outcome: routingOutcome,
     });
+    return ended(outcome);
+  };
+
+  const ended = async (outcome: 'promoted' | 'rolled_back'): Promise<RolloutResult> => {
     state.outcome ??= outcome;
     const last = state.reasons[state.reasons.length - 1] ?? state.outcome;
     alert(
@@ -393,8 +577,20 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     return state.result();
   };
 
+  /** A spec that reaches what the worker's operator does not allow fails before anything is touched. */
+  const checkWorkerPolicy = async (): Promise<void> => {
+    try {
+      await analysis.checkWorkerPolicy({ spec });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      const refusal = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      throw ApplicationFailure.nonRetryable(describe(refusal), 'WorkerPolicyViolation');
+    }
+  };
+
   try {
     if (!input.carryOver) {
+      if (patched('worker-policy-check')) await checkWorkerPolicy();
       state.profiles = await lookup.lookupProfiles({
         rolloutId,
         criteria: spec.profiles.criteria,
@@ -405,25 +601,39 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     }
 
     for (;;) {
-      if (state.applyPendingDecision() || state.decided) break;
+      // An aborted rollout that continued as new while finishing only finishes.
+      if (state.applyPendingDecision() || state.decided || state.finished) break;
       setCurrentDetails(state.details());
       if (state.pausedReason !== null) {
-        await condition(() => state.pausedReason === null || state.pendingDecision !== null);
-        if (state.pendingDecision) continue;
-        if (state.appliedShare !== state.share && !(await applyShare(state.share))) continue;
-        state.nextTickAt = Date.now();
-        continue;
+        const woken = () => state.pausedReason === null || state.pendingDecision !== null;
+        // A paused rollout still watches the router once per interval (drift, kept tick records).
+        let watched = false;
+        if (!patched('drift-repair')) await condition(woken);
+        else if (!(await condition(woken, spec.intervalMs))) {
+          await repairDrift();
+          if (state.unrecordedTicks.length > 0) await flushTickRecords();
+          watched = true;
+        }
+        if (!watched) {
+          if (state.pendingDecision) continue;
+          if (state.appliedShare !== state.share && !(await applyShare(state.share))) continue;
+          state.nextTickAt = Date.now();
+          continue;
+        }
+        // A long pause continues as new like ticks do, so its history stays bounded.
+        if (!historyIsLong()) continue;
+      } else {
+        const wait = state.waitForNextTick(Date.now());
+        if (
+          wait > 0 &&
+          (await condition(() => state.pendingDecision !== null || state.pausedReason !== null, wait))
+        )
+          continue;
+        await runTick();
+        if (state.decided || state.pendingDecision) continue;
       }
-      const wait = state.waitForNextTick(Date.now());
-      if (
-        wait > 0 &&
-        (await condition(() => state.pendingDecision !== null || state.pausedReason !== null, wait))
-      )
-        continue;
-      await runTick();
-      if (state.decided || state.pendingDecision) continue;
       const info = workflowInfo();
-      if (info.historyLength >= spec.maxHistoryEvents || info.continueAsNewSuggested) {
+      if (historyIsLong()) {
         await condition(allHandlersFinished);
         await drainAlerts();
         // A rollback or promote that arrived while waiting is decided here, not lost in the new run.

@@ -26,6 +26,10 @@ import {
   gridInterval,
   logAddExp,
   pairLogRatios,
+  randomPairs,
+  tailLevelsOf,
+  tailScore,
+  trackLogQuantiles,
   rateTickEvidence,
   recentLogRatio,
   regimeShare,
@@ -33,6 +37,8 @@ import {
   testGrid,
   trendScore,
   betUp,
+  logOf,
+  BET_MEMORY,
   type Moments,
 } from '../betting';
 import { finiteInterval, formatP, type Check } from '../checks';
@@ -43,6 +49,7 @@ import { fnvHash32, seededRandom } from '../../core/random';
 import type { Json } from '../../core/validation';
 import {
   baseCheck,
+  directionsOf,
   isRecord,
   numberList,
   numberOr,
@@ -93,10 +100,27 @@ interface GridState {
   n: number;
   /** [tick, baseline, canary] samples per tick of this segment. */
   ticks: [number, number, number][];
+  /** The tail test of latency-like distributions (absent for the others). */
+  tail?: TailState;
 }
 
-function round(values: number[]): number[] {
-  return values.map((value) => Math.round(value * 1e5) / 1e5);
+interface TailState {
+  /** Tracked log-quantiles of the baseline (the thresholds) and of the canary (for the effect). */
+  q: number[];
+  c: number[];
+  /** Shiryaev-Roberts log-wealth over starts, its CUSUM and the CUSUM's start (the onset). */
+  w: number;
+  u: number;
+  f: number;
+  /** Bets' recency-weighted moments of the scores, and how many were seen. */
+  m1: number;
+  m2: number;
+  n: number;
+}
+
+/** Log-wealths to 1e-3 and bet moments to 1e-4: finer than any decision needs, and half the state. */
+function round(values: number[], scale = 1e3): number[] {
+  return values.map((value) => Math.round(value * scale) / scale);
 }
 
 function restore(
@@ -139,6 +163,7 @@ function restore(
         m2: base.m2,
         n: base.n,
         ticks: [],
+        ...tailOf(context, previous.t, false),
       },
       fresh: true,
     };
@@ -172,8 +197,33 @@ function restore(
       m2: base.m2,
       n: base.n,
       ticks,
+      ...tailOf(context, previous.t, true),
     },
     fresh: false,
+  };
+}
+
+/**
+ * The tail test's state: what the thresholds and the bets learnt is kept across segments (it is
+ * predictable), the wealth only within one.
+ */
+function tailOf(context: CellContext, state: Json | undefined, sameSegment: boolean): { tail?: TailState } {
+  const levels = tailLevelsOf(context.metric);
+  if (levels.length === 0) return {};
+  const previous = isRecord(state) ? state : {};
+  const sized = (list: number[]) => (list.length === levels.length ? list : []);
+  const q = sized(numberList(previous.q));
+  return {
+    tail: {
+      q,
+      c: q.length > 0 ? sized(numberList(previous.c)) : [],
+      w: sameSegment ? numberOr(previous.w, -Infinity) : -Infinity,
+      u: sameSegment ? numberOr(previous.u, -Infinity) : -Infinity,
+      f: sameSegment ? numberOr(previous.f, context.tick) : context.tick,
+      m1: numberOr(previous.m1, 0),
+      m2: numberOr(previous.m2, TAIL_PRIOR_M2),
+      n: numberOr(previous.n, 0),
+    },
   };
 }
 
@@ -198,10 +248,26 @@ function toJson(cell: GridState): Json {
     ev: cell.ev,
     su: round(cell.su),
     sd: round(cell.sd),
-    m1: round(cell.m1),
-    m2: round(cell.m2),
+    m1: round(cell.m1, 1e4),
+    m2: round(cell.m2, 1e4),
     n: cell.n,
     ticks: cell.ticks.slice(-TICKS_KEPT),
+    ...(cell.tail ? { t: tailToJson(cell.tail) } : {}),
+  };
+}
+
+function tailToJson(tail: TailState): Json {
+  const rounded = (value: number, scale = 1e3) =>
+    Number.isFinite(value) ? Math.round(value * scale) / scale : null;
+  return {
+    q: round(tail.q, 1e4),
+    c: round(tail.c, 1e4),
+    w: rounded(tail.w),
+    u: rounded(tail.u),
+    f: tail.f,
+    m1: rounded(tail.m1, 1e4),
+    m2: rounded(tail.m2, 1e4),
+    n: tail.n,
   };
 }
 
@@ -242,7 +308,9 @@ function gridCell(context: CellContext, state: Json | undefined, data: CellTick 
     cell.cd += (cell.dn[downAt] as number) - logAddExp(before.down, w);
     cell.ticks.push([context.tick, counted.baseline, counted.canary]);
   }
-  return { state: toJson(cell), checks: [gridCheck(context, cell, grid, upAt, downAt)] };
+  const checks = [gridCheck(context, cell, grid, upAt, downAt)];
+  if (cell.tail) checks.push(tailCheck(context, cell, cell.tail));
+  return { state: toJson(cell), checks };
 }
 
 function addPairsTick(
@@ -254,7 +322,9 @@ function addPairsTick(
   downAt: number,
 ): { baseline: number; canary: number } {
   const random = seededRandom(fnvHash32(`${context.tick}|${context.metric.name}|${context.action ?? '*'}`));
-  const ratios = pairLogRatios(data.baseline.exact, data.canary.exact, random);
+  const pairs = randomPairs(data.baseline.exact, data.canary.exact, random);
+  const ratios = pairLogRatios(pairs);
+  if (cell.tail) betOnTail(context, cell, cell.tail, pairs);
   const moments: Moments = { m1: cell.m1, m2: cell.m2, n: cell.n };
   const health = [
     { index: upAt, side: 'down' as const, logWealth: cell.hd },
@@ -301,8 +371,22 @@ function addRateTick(
   return { baseline: data.baseline.trials, canary: data.canary.trials };
 }
 
-function directions(metric: MetricConfig): ('increase' | 'decrease')[] {
-  return metric.direction === 'either' ? ['increase', 'decrease'] : [metric.direction];
+/** The direction with the strongest evidence and its p-value: scale · e^{-log wealth}, capped at 1. */
+function strongestSide(
+  metric: MetricConfig,
+  scale: number,
+  logWealthOf: (direction: 'increase' | 'decrease') => number,
+): { pFire: number; side: 'increase' | 'decrease' } {
+  let best = {
+    pFire: 1,
+    side: metric.direction === 'decrease' ? ('decrease' as const) : ('increase' as const),
+  };
+  for (const side of directionsOf(metric)) {
+    const logWealth = logWealthOf(side);
+    const pFire = Number.isFinite(logWealth) ? Math.min(1, scale * Math.exp(-logWealth)) : 1;
+    if (pFire < best.pFire) best = { pFire, side };
+  }
+  return best;
 }
 
 function samplesSince(cell: GridState, fromTick: number): { baseline: number; canary: number } {
@@ -324,22 +408,15 @@ function gridCheck(
   downAt: number,
 ): Check {
   const { metric, config, comparisons, regime } = context;
-  const sides = directions(metric);
+  const sides = directionsOf(metric);
   const share = regimeShare(regime.segment.index);
   const scale = (sides.length * comparisons) / share;
   const logThreshold = Math.log(scale / config.alpha);
   const severeUp = gridIndexAtLeast(grid, Math.log(metric.severeRatio));
   const severeDown = gridIndexAtMost(grid, -Math.log(metric.severeRatio));
-  let pFire = 1;
-  let side: 'increase' | 'decrease' = sides[0] ?? 'increase';
-  for (const direction of sides) {
-    const logWealth = direction === 'increase' ? (cell.up[upAt] as number) : (cell.dn[downAt] as number);
-    const p = Number.isFinite(logWealth) ? Math.min(1, scale * Math.exp(-logWealth)) : 1;
-    if (p < pFire) {
-      pFire = p;
-      side = direction;
-    }
-  }
+  const { pFire, side } = strongestSide(metric, scale, (direction) =>
+    direction === 'increase' ? (cell.up[upAt] as number) : (cell.dn[downAt] as number),
+  );
   const regimeSamples = samplesSince(cell, Math.max(cell.j0, regime.sinceTick));
   const segmentSamples = samplesSince(cell, cell.j0);
   const enough = Math.min(segmentSamples.baseline, segmentSamples.canary) >= metric.minSamples;
@@ -388,6 +465,77 @@ function gridCheck(
       fromTick: window.fromTick,
       samples: anomalous ? evidenceSamples : regimeSamples,
     },
+  };
+}
+
+// ----------------------------------------------------------------------------- tail
+
+/** The tail scores are sparse (mostly 0): a smaller prior second moment lets the bets grow sooner. */
+const TAIL_PRIOR_M2 = 0.1;
+const TAIL_PRIOR_WEIGHT = 5;
+
+/**
+ * Bets on this tick's pairs at the thresholds tracked before it, then moves the thresholds.
+ * The start of the change is opened like the location's (weighted Shiryaev-Roberts, CUSUM date).
+ */
+function betOnTail(
+  context: CellContext,
+  cell: GridState,
+  tail: TailState,
+  pairs: { xs: number[]; ys: number[]; n: number },
+): void {
+  const levels = tailLevelsOf(context.metric);
+  if (tail.q.length === levels.length && pairs.n > 0) {
+    const w = startLogWeight(context.tick - cell.j0 + 1);
+    tail.w = logAddExp(tail.w, w);
+    if (w > tail.u) [tail.u, tail.f] = [w, context.tick];
+    const logTolerance = Math.log(1 + context.metric.tolerance);
+    for (let i = 0; i < pairs.n; i += 1) {
+      const d = tailScore(logOf(pairs.xs[i] as number), logOf(pairs.ys[i] as number), tail.q, logTolerance);
+      const gain = Math.log1p(betUp(tail.m1, tail.m2) * d);
+      tail.w += gain;
+      tail.u += gain;
+      const beta = 1 / Math.min(BET_MEMORY, tail.n + 1 + TAIL_PRIOR_WEIGHT);
+      tail.m1 += beta * (d - tail.m1);
+      tail.m2 += beta * (d * d - tail.m2);
+      tail.n += 1;
+    }
+  }
+  tail.c = trackLogQuantiles(tail.q.length === levels.length ? tail.c : [], levels, pairs.ys);
+  tail.q = trackLogQuantiles(tail.q, levels, pairs.xs);
+}
+
+function tailCheck(context: CellContext, cell: GridState, tail: TailState): Check {
+  const { metric, config, comparisons, regime } = context;
+  const scale = comparisons / regimeShare(regime.segment.index);
+  const pFire = Number.isFinite(tail.w) ? Math.min(1, scale * Math.exp(-tail.w)) : 1;
+  const anomalous = pFire <= config.alpha;
+  const levels = tailLevelsOf(metric);
+  // The level where the canary's tracked quantile is furthest above the baseline's names the tail.
+  let at = levels.length - 1;
+  for (let k = 0; k < levels.length; k += 1)
+    if ((tail.c[k] ?? 0) - (tail.q[k] ?? 0) > (tail.c[at] ?? 0) - (tail.q[at] ?? 0)) at = k;
+  const effect = tail.q.length > 0 ? Math.exp((tail.c[at] ?? 0) - (tail.q[at] ?? 0)) - 1 : 0;
+  const regimeSamples = samplesSince(cell, Math.max(cell.j0, regime.sinceTick));
+  const evidenceSamples = samplesSince(cell, tail.f);
+  const segmentSamples = samplesSince(cell, cell.j0);
+  const enough = Math.min(segmentSamples.baseline, segmentSamples.canary) >= metric.minSamples;
+  const window = {
+    fromTick: anomalous ? tail.f : Math.max(cell.j0, regime.sinceTick),
+    toTick: context.tick,
+  };
+  const samples = anomalous ? evidenceSamples : regimeSamples;
+  return {
+    ...baseCheck(context, samples, window),
+    quantile: levels[at],
+    status: anomalous ? 'anomalous' : enough ? 'ok' : 'insufficient',
+    pFire,
+    effect: Number.isFinite(effect) ? effect : 0,
+    // Rejected: "the canary's tail is at most (1 + tolerance) times the baseline's"; no upper bound.
+    interval: anomalous ? finiteInterval(metric.tolerance, Infinity) : [0, 0],
+    statistic: `e-detector p=${formatP(pFire)} (tail exceedances of the baseline's p${levels.map((p) => Math.round(p * 1000) / 10).join('/p')}, ${evidenceSamples.canary} pairs; evidence since tick ${cell.j0}, regime ${regime.index})`,
+    ...(anomalous ? { severe: false } : {}),
+    evidence: { regime: regime.index, fromTick: window.fromTick, samples },
   };
 }
 
@@ -465,18 +613,11 @@ function trendCell(context: CellContext, state: Json | undefined, data: CellTick
     }
     cell.r = [...cell.r, Math.round(reading * 1e6) / 1e6].slice(-READINGS_KEPT);
   }
-  const sides = directions(metric);
+  const sides = directionsOf(metric);
   const scale = (sides.length * comparisons) / regimeShare(regime.segment.index);
-  let pFire = 1;
-  let side: 'increase' | 'decrease' = 'increase';
-  for (const direction of sides) {
-    const logWealth = direction === 'increase' ? cell.up : cell.dn;
-    const p = Number.isFinite(logWealth) ? Math.min(1, scale * Math.exp(-logWealth)) : 1;
-    if (p < pFire) {
-      pFire = p;
-      side = direction;
-    }
-  }
+  const { pFire, side } = strongestSide(metric, scale, (direction) =>
+    direction === 'increase' ? cell.up : cell.dn,
+  );
   const anomalous = pFire <= config.alpha;
   const readings = cell.r.length;
   const first = cell.r[0] ?? 0;

@@ -47,6 +47,11 @@ export function baseCheck(
   };
 }
 
+/** The directions a metric's tests look in: both for `either`. */
+export function directionsOf(metric: MetricConfig): ('increase' | 'decrease')[] {
+  return metric.direction === 'either' ? ['increase', 'decrease'] : [metric.direction];
+}
+
 export function isRecord(value: Json | undefined): value is { [key: string]: Json } {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

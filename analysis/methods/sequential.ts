@@ -55,6 +55,7 @@ import {
 import type { Json } from '../../core/validation';
 import {
   baseCheck,
+  directionsOf,
   isRecord,
   numberList,
   numberOr,
@@ -70,10 +71,6 @@ export const sequentialMethod: MethodImplementation = {
       : distributionCell(context, state, data);
   },
 };
-
-function directions(context: CellContext): ('increase' | 'decrease')[] {
-  return context.metric.direction === 'either' ? ['increase', 'decrease'] : [context.metric.direction];
-}
 
 function distributionCell(
   context: CellContext,
@@ -92,7 +89,7 @@ function distributionCell(
   const A = cumulativeOf(baseline);
   const B = cumulativeOf(canary);
   const { metric, config, comparisons } = context;
-  const sides = directions(context);
+  const sides = directionsOf(context.metric);
   const samples = { baseline: A.total, canary: B.total };
   const window = { fromTick: firstTick < 0 ? context.tick : firstTick, toTick: context.tick };
   const enough = A.total >= metric.minSamples && B.total >= metric.minSamples;
@@ -217,7 +214,7 @@ function rateCell(context: CellContext, state: Json | undefined, data: CellTick 
     totals.canary.trials += data.canary.trials;
   }
   const { metric, config, comparisons } = context;
-  const sides = directions(context);
+  const sides = directionsOf(context.metric);
   let evidence = 0;
   for (const side of sides)
     evidence = Math.max(evidence, logRateEvidence(logLikelihood, metric.tolerance, side));

@@ -1,12 +1,13 @@
 /**
  * `canary analyze`: replays recorded samples through an analysis method offline, so users can
- * tune alpha, tolerances and the method on data they recorded. Exit 0 whatever the verdicts,
- * 2 on bad input (the line number and the field).
+ * tune alpha, tolerances and the method on data they recorded. Lines may carry `regime` and/or
+ * `share`: the replay then gives the verdicts a live rollout in those regimes would. Exit 0
+ * whatever the verdicts, 2 on bad input (the line number and the field).
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { formatReplay, parseSampleLines, replay } from '../../analysis/replay';
+import { formatReplay, parseRecording, replay } from '../../analysis/replay';
 import { ANALYSIS_METHODS, type AnalysisMethod } from '../../rollout/spec';
 import { FieldReader } from '../../core/validation';
 import { CliError } from '../errors';
@@ -33,8 +34,11 @@ export function register(program: Command): void {
   program
     .command('analyze')
     .description('Replay recorded samples (NDJSON) through an analysis method and print the verdict per tick')
-    .requiredOption('--input <file>', 'NDJSON samples, one per line ("-" reads standard input)')
-    .option('--method <method>', `analysis method: ${ANALYSIS_METHODS.join(', ')}`, 'sequential')
+    .requiredOption(
+      '--input <file>',
+      'NDJSON samples, one per line, optionally with "regime" and/or "share" ("-" reads standard input)',
+    )
+    .option('--method <method>', `analysis method: ${ANALYSIS_METHODS.join(', ')}`, 'betting')
     .option('--alpha <alpha>', 'family-wise false-detection probability, in (0, 0.5]', '0.05')
     .option('--json', 'print one JSON object instead of text')
     .action(async (options: AnalyzeOptions) => {
@@ -42,8 +46,8 @@ export function register(program: Command): void {
       const method = r.oneOf(options.method, '--method', ANALYSIS_METHODS);
       const alpha = r.number(Number(options.alpha), '--alpha', { exclusiveMin: 0, max: 0.5 });
       r.throwIfAny();
-      const samples = parseSampleLines(await readLines(options.input));
-      const result = replay(samples, method as AnalysisMethod, alpha as number);
+      const { samples, marks } = parseRecording(await readLines(options.input));
+      const result = replay(samples, method as AnalysisMethod, alpha as number, undefined, marks);
       process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : formatReplay(result));
     });
 }

@@ -21,6 +21,7 @@ import {
   loadOntology,
   profilesByCriteria,
   profilesById,
+  PROFILE_ID_LIST,
   profilesFromFile,
   sessionsFromProfiles,
   type Ontology,
@@ -271,8 +272,6 @@ async function runLoadgen(flags: LoadgenFlags): Promise<number> {
   }
 }
 
-const ID_LIST = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}(,[A-Za-z0-9][A-Za-z0-9._:@-]{0,127})*$/;
-
 async function loadProfiles(
   flags: LoadgenFlags,
   store: { mongoUri: string; mongoDb: string },
@@ -292,7 +291,7 @@ async function loadProfiles(
         { field: '--profiles', rule: 'looks like JSON criteria but does not parse' },
       ]);
     }
-  } else if (!ID_LIST.test(spec)) {
+  } else if (!PROFILE_ID_LIST.test(spec)) {
     throw new ValidationError([
       {
         field: '--profiles',

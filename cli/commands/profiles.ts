@@ -9,7 +9,7 @@ import { MongoClient } from 'mongodb';
 import { LOG_FORMATS } from '../../profiles/access-log';
 import { combineCriteria, parseCriteriaText, parseFlatCriteria } from '../../profiles/criteria';
 import { DEFAULT_POPULATION, generateProfiles } from '../../profiles/generator';
-import { LogImporter, loadRules } from '../../profiles/log-import';
+import { LogImporter, loadImportConfig } from '../../profiles/log-import';
 import { defaultOntology, loadOntology, type Ontology } from '../../profiles/ontology';
 import { DEFAULT_PROFILE_LIMITS, PROFILE_FIELDS } from '../../profiles/profile-schema';
 import { StoreProfileSource } from '../../profiles/profile-source';
@@ -180,7 +180,10 @@ export function register(program: Command): void {
         'secret for hashing client ids; required. Prefer env CANARY_IMPORT_SALT: a flag shows in ps and shell history',
       )
       .option('--format <format>', `log format: ${LOG_FORMATS.join(', ')} (default auto)`)
-      .option('--rules <file>', 'path -> action rules (YAML or JSON); default: the sample shop rules')
+      .option(
+        '--rules <file>',
+        'import configuration (YAML or JSON): path -> action rules, scrub rules, agents to exclude; default: the sample shop rules, every scrub rule, bots and unknown agents excluded',
+      )
       .option(
         '--ontology <file>',
         'action ontology (env CANARY_ONTOLOGY, default: profiles/ontology/default.yaml)',
@@ -232,11 +235,13 @@ export function register(program: Command): void {
         'must be an ISO 3166-1 alpha-2 code such as US',
       );
       r.throwIfAny();
+      const config = flags.rules ? loadImportConfig(flags.rules) : undefined;
       const importer = new LogImporter({
         ontology: ontologyOf(settings.ontologyFile),
         format: format!,
         salt: salt!,
-        ...(flags.rules ? { rules: loadRules(flags.rules) } : {}),
+        ...(config?.rules ? { rules: config.rules } : {}),
+        ...(config ? { scrub: config.scrub, agents: config.agents } : {}),
         sessionGapMs: gap!,
         minPatterns,
         defaultCountry: country!,

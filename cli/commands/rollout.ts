@@ -7,6 +7,7 @@ import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import { validateComponentConfig } from '../../client/validate-spec';
+import { checkSpecAgainstConfiguredPolicy } from '../../client/worker-policy';
 import { inDocumentTerms, parseRolloutDocument } from '../../rollout/document';
 import { ValidationError } from '../../core/validation';
 import { RolloutClient } from '../../client/rollout-client';
@@ -17,6 +18,7 @@ import {
   RolloutNotFoundError,
 } from '../../client/rollout-errors';
 import { connectClient, temporalTargetFromEnv } from '../../platform/temporal-connection';
+import type { RolloutSpec } from '../../rollout/spec';
 import type { RolloutResult, RolloutStatus } from '../../rollout/types';
 import { CliError } from '../errors';
 import { messageOf } from '../../core/errors';
@@ -115,6 +117,21 @@ function parsePolicyAssignments(assignments: string[]): Record<string, number> {
   return patch;
 }
 
+/**
+ * What `rollout start` checks before it reaches Temporal: the document, then every component's
+ * section, issues named by their path in the document. Throws only ValidationError.
+ */
+export function readStartSpec(text: string, file: string, env: NodeJS.ProcessEnv = process.env): RolloutSpec {
+  const spec = parseRolloutDocument(text, file);
+  try {
+    validateComponentConfig(spec);
+    checkSpecAgainstConfiguredPolicy(spec, env);
+  } catch (error) {
+    throw error instanceof ValidationError ? inDocumentTerms(error) : error;
+  }
+  return spec;
+}
+
 export function register(program: Command): void {
   const rollout = program.command('rollout').description('start, follow and steer canary rollouts');
 
@@ -145,12 +162,7 @@ export function register(program: Command): void {
           `--file ${flags.file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
         );
       }
-      const spec = parseRolloutDocument(text, flags.file);
-      try {
-        validateComponentConfig(spec);
-      } catch (error) {
-        throw error instanceof ValidationError ? inDocumentTerms(error) : error;
-      }
+      const spec = readStartSpec(text, flags.file);
       process.exitCode = await withClient(flags, async (rollouts) => {
         let id: string;
         try {
@@ -219,6 +231,23 @@ export function register(program: Command): void {
     if (!flags.reason.trim()) throw new CliError('--reason: must not be empty');
     await withClient(flags, (rollouts) => rollouts.rollback(id, { by: who(), reason: flags.reason }));
     process.stdout.write(`rollback sent to ${id}\n`);
+  });
+
+  connectionOptions(
+    rollout
+      .command('abort <id>')
+      .description(
+        'cancel the rollout: the canary is taken out of real traffic and it ends aborted (never terminate a rollout: that leaves the canary where it is)',
+      )
+      .option('--wait', 'follow the rollout until it has ended (exit 2: aborted)')
+      .option('--json'),
+  ).action(async (id: string, flags: ConnectionFlags & { wait?: boolean; json?: boolean }) => {
+    checkId(id);
+    process.exitCode = await withClient(flags, async (rollouts) => {
+      await rollouts.abort(id);
+      process.stdout.write(`abort sent to ${id}\n`);
+      return flags.wait ? follow(rollouts, id, Boolean(flags.json)) : 0;
+    });
   });
 
   connectionOptions(

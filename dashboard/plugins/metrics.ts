@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RolloutClient } from '../../client/rollout-client';
 import type { RolloutSummary } from '../../client/rollout-list';
+import { readAccess, type AuthConfig } from './auth';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,7 +21,7 @@ const LIVE_PHASES = ['probing', 'progressing', 'paused', 'unknown'];
 const MAX_LISTED = 1000;
 
 export default fp(
-  async function metricsPlugin(app: FastifyInstance, options: { rollouts: RolloutClient }) {
+  async function metricsPlugin(app: FastifyInstance, options: { rollouts: RolloutClient; auth: AuthConfig }) {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const registers = [registry];
@@ -91,7 +92,8 @@ export default fp(
         reply.elapsedTime / 1000,
       );
     });
-    app.get('/metrics', async (_request, reply) => {
+    // Protected reads protect the metrics too: they list rollouts and their shares.
+    app.get('/metrics', { preHandler: readAccess(options.auth) }, async (_request, reply) => {
       listing = undefined; // one listing per scrape, shared by the gauges
       const text = await registry.metrics();
       listing = undefined;

@@ -104,6 +104,28 @@
  * @property {number} [quantile]
  * @property {number} [pValue]
  * @property {{ fromTick: number, toTick: number }} [window]
+ * @property {{ regime: number, fromTick: number, samples: ByTarget }} [evidence] Samples in the current regime.
+ * @property {AnomalyExemplars} [exemplars]
+ */
+
+/**
+ * @typedef {object} AnomalyExemplars
+ * @property {RequestExemplar[]} slowest
+ * @property {RequestExemplar[]} failed
+ * @property {number} fromTick
+ * @property {number} toTick
+ * @property {string} [reproduce] A `canary loadgen ...` line.
+ */
+
+/**
+ * @typedef {object} RequestExemplar
+ * @property {string} profileId
+ * @property {string} method
+ * @property {string} path
+ * @property {number} status 0: no response.
+ * @property {number} latencyMs
+ * @property {string} target
+ * @property {string} [error]
  */
 
 /**

@@ -3,7 +3,7 @@ import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { temporalWorkflowUrl } from '../../rollout/links';
 import { readAccess } from '../plugins/auth';
-import { ListQuery, PageQuery, RolloutParams } from './schemas';
+import { InvestigationsQuery, ListQuery, PageQuery, RolloutParams } from './schemas';
 
 type Params = Static<typeof RolloutParams>;
 type Page = Static<typeof PageQuery>;
@@ -56,10 +56,12 @@ export default async function rolloutRoutes(app: FastifyInstance) {
     async (request) => ({ ticks: await readModel.ticks(request.params.id, request.query) }),
   );
 
-  app.get<{ Params: Params }>(
+  app.get<{ Params: Params; Querystring: Static<typeof InvestigationsQuery> }>(
     '/api/rollouts/:id/investigations',
-    { preHandler, schema: { params: RolloutParams } },
-    async (request) => ({ investigations: await readModel.investigations(request.params.id) }),
+    { preHandler, schema: { params: RolloutParams, querystring: InvestigationsQuery } },
+    async (request) => ({
+      investigations: await readModel.investigations(request.params.id, request.query),
+    }),
   );
 
   app.get<{ Params: Params; Querystring: Page }>(

@@ -32,6 +32,15 @@ export const PageQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** Investigations carry their evidence (a few kB each): pages are smaller than the tick log's. */
+export const InvestigationsQuery = Type.Object(
+  {
+    afterTick: Type.Integer({ minimum: 0, default: 0 }),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  },
+  { additionalProperties: false },
+);
+
 const By = Type.String({
   minLength: 1,
   maxLength: 100,

@@ -8,6 +8,7 @@
 import fp from 'fastify-plugin';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
+import { requireAllowedHost } from '../../platform/http/allowed-hosts';
 import { requireBearer } from '../../platform/http/auth';
 import { createValidatorCompiler } from '../../platform/http/validation';
 import type { Logger } from '../../platform/logger';
@@ -26,6 +27,8 @@ export interface LoadgenServiceOptions {
   limits?: LoadLimits;
   /** Bearer token every request must carry; absent: no authentication (loopback deployments). */
   token?: string;
+  /** `Host` names answered besides loopback names (DNS rebinding); default none. */
+  allowedHosts?: readonly string[];
   maxActiveRuns?: number;
   /**
    * Criteria matching more profiles than this are refused (400 naming `criteria`). Defaults to
@@ -55,6 +58,7 @@ export async function loadgenService(app: FastifyInstance, options: LoadgenServi
   // Body fields are named bare (`criteria`, `target_url.canary`), as the run's own checks name them.
   app.setValidatorCompiler(createValidatorCompiler({ fieldPrefixes: { body: '' } }));
   await app.register(errorsPlugin);
+  app.addHook('onRequest', requireAllowedHost(options.allowedHosts ?? [], 'LOADGEN_ALLOWED_HOSTS'));
   if (options.token !== undefined)
     app.addHook('onRequest', requireBearer(options.token, 'LOADGEN_API_TOKEN is not set'));
   const runs = new RunRegistry({

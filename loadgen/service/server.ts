@@ -4,7 +4,8 @@
  * CANARY_MONGO_DB (the profile store), CANARY_ONTOLOGY (ontology file; was LOADGEN_ONTOLOGY),
  * LOADGEN_HOST (127.0.0.1), LOADGEN_PORT (8082), LOADGEN_ALLOWED_TARGETS (hosts/CIDRs, default
  * loopback), LOADGEN_API_TOKEN (bearer token, at least 16 characters; required unless
- * LOADGEN_HOST is a loopback address), LOADGEN_MAX_CONCURRENCY / _RATE / _DURATION_S / _THREADS,
+ * LOADGEN_HOST is a loopback address), LOADGEN_ALLOWED_HOSTS (Host names answered besides
+ * loopback names and LOADGEN_HOST), LOADGEN_MAX_CONCURRENCY / _RATE / _DURATION_S / _THREADS,
  * LOADGEN_MAX_RUNS.
  */
 import {
@@ -14,11 +15,13 @@ import {
   ONTOLOGY_VARIABLE,
   port,
   readConfig,
+  reject,
   secret,
   text,
   variable,
   withLegacy,
 } from '../../platform/config';
+import { isLoopbackHost } from '../../platform/http/allowed-hosts';
 import { createLogger } from '../../platform/logger';
 import { openDatabase } from '../../platform/mongo-indexes';
 import { serveUntilSignal } from '../../platform/process';
@@ -28,26 +31,30 @@ import { LOADGEN_VARIABLES, loadLimitsOf } from '../options';
 import { defaultOntology, loadOntology } from '../profile-sessions';
 import { buildLoadgenApp } from './app';
 
+function hostNames(text: string, name: string): string[] {
+  const names = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  for (const entry of names)
+    if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(entry))
+      reject(name, `${entry} must be a host name or address (comma-separated list)`);
+  return names;
+}
+
 const SERVICE_VARIABLES = {
   ...MONGO_VARIABLES,
   ontologyFile: withLegacy(ONTOLOGY_VARIABLE, 'LOADGEN_ONTOLOGY'),
   host: variable('LOADGEN_HOST', text, { default: '127.0.0.1' }),
   port: variable('LOADGEN_PORT', port, { default: 8082 }),
   token: variable('LOADGEN_API_TOKEN', secret(16)),
+  allowedHosts: variable('LOADGEN_ALLOWED_HOSTS', hostNames, { default: [] as string[] }),
   maxRuns: variable('LOADGEN_MAX_RUNS', integer({ min: 1, max: 64 }), { default: 2 }),
   ...LOADGEN_VARIABLES,
   logLevel: LOG_LEVEL_VARIABLE,
 };
 
-/** 127.0.0.0/8, ::1 (also bracketed or IPv4-mapped) and localhost: reachable from this host only. */
-export function isLoopbackHost(host: string): boolean {
-  const name = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[|\]$/g, '');
-  if (name === 'localhost' || name === '::1' || name === '0:0:0:0:0:0:0:1') return true;
-  return /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
-}
+export { isLoopbackHost };
 
 export async function startLoadgenService(
   env: NodeJS.ProcessEnv = process.env,
@@ -76,6 +83,11 @@ export async function startLoadgenService(
       allowlist: config.allowedTargets,
       limits: loadLimitsOf(config),
       maxActiveRuns: config.maxRuns,
+      // The address it listens on is a name it answers to, unless that is every address.
+      allowedHosts: [
+        ...config.allowedHosts,
+        ...(['0.0.0.0', '::'].includes(config.host) ? [] : [config.host]),
+      ],
       logger,
       ...(config.token ? { token: config.token } : {}),
     });

@@ -51,6 +51,23 @@ export interface ErrorHandlerOptions {
   isUnavailable?: (error: Error) => boolean;
   /** What a 503 says, e.g. `the profile store is unavailable; retry later`. */
   unavailableMessage?: string;
+  /** How the service names query parameters in issues: `query` (`query.limit`, default) or '' (`limit`). */
+  queryFieldPrefix?: string;
+}
+
+// Keys that would change how the parsed query object behaves if copied into a plain object
+// (`flat[key] = value` with __proto__ sets the prototype): refused, never dropped silently.
+const RESERVED_QUERY_KEY = /^(__proto__|constructor|prototype)(\[|$)/;
+
+/** A 400 naming each query parameter called __proto__, constructor or prototype. */
+export function reservedQueryIssues(query: unknown, prefix = 'query'): FieldIssue[] {
+  if (typeof query !== 'object' || query === null) return [];
+  return Object.keys(query)
+    .filter((key) => RESERVED_QUERY_KEY.test(key))
+    .map((key) => ({
+      field: prefix ? `${prefix}.${key}` : key,
+      rule: 'is not a parameter: __proto__, constructor and prototype are reserved names',
+    }));
 }
 
 export function createErrorHandler(options: ErrorHandlerOptions) {
@@ -115,9 +132,16 @@ export function createErrorHandler(options: ErrorHandlerOptions) {
   };
 }
 
-/** Installs the handler and a 404 that names the route that does not exist. */
+/**
+ * Installs the handler, a 404 that names the route that does not exist, and the refusal of
+ * reserved query parameter names (before any other hook, so before authentication too).
+ */
 export function installErrorHandling(app: FastifyInstance, options: ErrorHandlerOptions): void {
   app.setErrorHandler(createErrorHandler(options));
+  app.addHook('onRequest', async (request) => {
+    const issues = reservedQueryIssues(request.query, options.queryFieldPrefix);
+    if (issues.length > 0) throw new ValidationError(issues);
+  });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, {
       error: 'not_found',

@@ -26,7 +26,7 @@ export interface ProfilesAppOptions {
 export async function profilesApi(app: FastifyInstance, options: ProfilesAppOptions): Promise<void> {
   app.setValidatorCompiler(validatorCompiler);
   await app.register(errorsPlugin);
-  await app.register(metricsPlugin);
+  await app.register(metricsPlugin, { auth: options.config.auth });
   await app.register(docsPlugin);
   await app.register(storePlugin, {
     db: options.db,

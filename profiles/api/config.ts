@@ -6,6 +6,7 @@ import { defaultOntology, loadOntology, type Ontology } from '../ontology';
 import { DEFAULT_PROFILE_LIMITS } from '../profile-schema';
 import {
   boolean,
+  integer,
   LOG_LEVEL_VARIABLE,
   MONGO_VARIABLES,
   ONTOLOGY_VARIABLE,
@@ -27,6 +28,8 @@ export interface ApiLimits {
   maxSampleSize: number;
   /** Profiles a sample's criteria may match (the sampler holds their ids in memory). */
   maxSamplePopulation: number;
+  /** Samples computed at once; more get 429 (each scans the population: ~30 s at 100 000 on FerretDB). */
+  maxConcurrentSamples: number;
   maxGenerate: number;
 }
 
@@ -37,6 +40,7 @@ export const DEFAULT_LIMITS: ApiLimits = {
   maxPageSize: 1000,
   maxSampleSize: 10_000,
   maxSamplePopulation: 2_000_000,
+  maxConcurrentSamples: 4,
   maxGenerate: 200_000,
 };
 
@@ -89,6 +93,9 @@ const SERVER_VARIABLES = {
   port: variable('PROFILES_API_PORT', port, { default: 8081 }),
   token: variable('PROFILES_API_TOKEN', secret(16)),
   protectReads: variable('PROFILES_API_PROTECT_READS', boolean, { default: false }),
+  maxConcurrentSamples: variable('PROFILES_API_MAX_CONCURRENT_SAMPLES', integer({ min: 1, max: 256 }), {
+    default: DEFAULT_LIMITS.maxConcurrentSamples,
+  }),
   ontologyFile: withLegacy(ONTOLOGY_VARIABLE, 'PROFILES_API_ONTOLOGY'),
   logLevel: LOG_LEVEL_VARIABLE,
 };
@@ -97,7 +104,7 @@ const SERVER_VARIABLES = {
  * Flags win over the environment, and a bad value names where it came from (`--port` or
  * PROFILES_API_PORT). Environment: CANARY_MONGO_URI, CANARY_MONGO_DB, PROFILES_API_HOST,
  * PROFILES_API_PORT, PROFILES_API_TOKEN (the bearer token; never a flag, so it stays out of `ps`),
- * PROFILES_API_PROTECT_READS=true, CANARY_ONTOLOGY (was PROFILES_API_ONTOLOGY), LOG_LEVEL.
+ * PROFILES_API_PROTECT_READS=true, PROFILES_API_MAX_CONCURRENT_SAMPLES (4), CANARY_ONTOLOGY (was PROFILES_API_ONTOLOGY), LOG_LEVEL.
  */
 export function readServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const values = readConfig(env, SERVER_VARIABLES, {
@@ -121,6 +128,7 @@ export function readServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv = pr
     api: apiConfig({
       ...(ontology ? { ontology } : {}),
       auth: { ...(values.token ? { token: values.token } : {}), protectReads: values.protectReads },
+      limits: { maxConcurrentSamples: values.maxConcurrentSamples },
     }),
   };
 }

@@ -39,6 +39,21 @@ describe('alert text', () => {
     expect(text).toContain('workflow: http://temporal.test/namespaces/default/workflows/rollout-shop-v2');
   });
 
+  test('drift reads as the share the router served and the share applied again', () => {
+    const event = alertEvent({
+      kind: 'drift',
+      severity: 'critical',
+      shareBefore: 0,
+      shareAfter: 10,
+      summary: 'router haproxy serves 0 % to the canary, 10 % was applied; applying 10 % again',
+    });
+    expect(plainText(notification(event))).toContain(
+      '[critical] shop v2 routing drifted at tick 4: share 0 % → 10 %',
+    );
+    const [fired] = alertmanagerAlerts(notification(event), { ttlMs: 60_000, labels: {} });
+    expect(fired?.labels).toMatchObject({ alertname: 'CanaryRoutingDrift', severity: 'critical' });
+  });
+
   test('Slack mrkdwn control characters in user input are escaped', () => {
     const event = alertEvent({
       anomalies: [anomaly({ action: '<!channel> & <script>' })],

@@ -6,10 +6,13 @@ import {
   freshMoments,
   regimeShare,
   startLogWeight,
+  tailScore,
   testGrid,
   trendScore,
 } from '../../analysis/betting';
 import type { Sample } from '../../analysis/samples';
+import { packState } from '../../signals/analyzer';
+import type { Json } from '../../core/validation';
 import type { Verdict } from '../../rollout/verdict';
 import { seededRandom, type RandomStream } from '../../core/random';
 
@@ -28,6 +31,8 @@ interface Plan {
   perAction: number;
   /** Canary latency factor per action this tick. */
   slowdown?: Record<string, number>;
+  /** This share of one action's canary requests is `factor` times slower. */
+  slowTail?: { action: string; share: number; factor: number };
   errorRate?: { baseline: number; canary: number };
   memory?: { baseline: number; canary: number };
 }
@@ -39,7 +44,11 @@ function tick(random: RandomStream, t: number, plan: Plan): Sample[] {
   for (const target of ['baseline', 'canary'] as const) {
     for (const action of plan.actions) {
       const factor = target === 'canary' ? (plan.slowdown?.[action] ?? 1) : 1;
-      const values = Array.from({ length: plan.perAction }, () => latency(random, 40) * drift * factor);
+      const tail = target === 'canary' && plan.slowTail?.action === action ? plan.slowTail : null;
+      const values = Array.from(
+        { length: plan.perAction },
+        () => latency(random, 40) * drift * factor * (tail && random() < tail.share ? tail.factor : 1),
+      );
       samples.push({
         t,
         target,
@@ -135,6 +144,28 @@ describe('betting statistics', () => {
         expect(crossed / runs).toBeLessThanOrEqual(0.2 + 0.1);
       }),
       { numRuns: 3 },
+    );
+  });
+
+  it('scores tails below zero on average when the canary is within tolerance, whatever the thresholds', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.double({ min: 0.2, max: 1.2, noNaN: true }),
+        fc.double({ min: 0.8, max: 1.05, noNaN: true }),
+        fc.array(fc.double({ min: 2, max: 6, noNaN: true }), { minLength: 1, maxLength: 3 }),
+        (seed, sigma, factor, thresholds) => {
+          const random = seededRandom(seed);
+          const draw = () => 3 + sigma * gaussian(random) + (random() < 0.03 ? 1.5 : 0);
+          let sum = 0;
+          const pairs = 20_000;
+          for (let i = 0; i < pairs; i += 1)
+            sum += tailScore(draw(), draw() + Math.log(factor), thresholds, Math.log(1.05));
+          // The mean is <= 0 under the null; 20 000 pairs of scores in [-1, 1]: 4 standard errors.
+          expect(sum / pairs).toBeLessThanOrEqual(4 * Math.sqrt(1 / pairs));
+        },
+      ),
+      { numRuns: 20 },
     );
   });
 
@@ -290,7 +321,7 @@ describe('betting method', () => {
     expect(cfg.metrics.map((m) => `${m.name}:${m.kind}`)).toEqual([
       'latency_ms:distribution',
       'error:rate',
-      'cpu_cores:distribution',
+      'cpu_ms_per_request:distribution',
       'memory_bytes:trend',
     ]);
     const leak = run(
@@ -332,6 +363,58 @@ describe('betting method', () => {
     );
   });
 
+  it('keeps the tail test valid under the null at realistic volumes: a +4 % slowdown inside the tolerance', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 20, max: 50 }),
+        (seed, perAction) => {
+          const names = actions.slice(0, 3);
+          const cfg = config(0.2, { actions: names, metrics: [{ name: 'latency_ms' }] });
+          const runs = 12;
+          let tailAlarms = 0;
+          for (let r = 0; r < runs; r += 1) {
+            const slowdown = Object.fromEntries(names.map((name) => [name, 1.04]));
+            const verdicts = run(cfg, 10, () => ({ actions: names, perAction, slowdown }), seed + r);
+            const tailFlagged = verdicts.some((v) =>
+              v.anomalies.some((a) => a.statistic.includes('tail exceedances')),
+            );
+            if (tailFlagged) tailAlarms += 1;
+          }
+          // alpha 0.2 over 12 rollouts: more than 6 would be far outside the binomial spread.
+          expect(tailAlarms).toBeLessThanOrEqual(6);
+        },
+      ),
+      { numRuns: 2 },
+    );
+  });
+
+  it('finds a slow tail (8 % of one action 4x slower) that barely moves the median, and names it', () => {
+    const found: number[] = [];
+    for (const seed of [1, 2]) {
+      const onset = 4;
+      const verdicts = run(
+        config(0.05, { actions: actions.slice(0, 3) }),
+        20,
+        (t) => ({
+          actions: actions.slice(0, 3),
+          perAction: 200,
+          ...(t >= onset ? { slowTail: { action: 'cart', share: 0.08, factor: 4 } } : {}),
+        }),
+        seed,
+      );
+      const first = firstAnomaly(verdicts);
+      expect(first).toBeGreaterThanOrEqual(onset);
+      const anomaly = verdicts[first - 1]?.anomalies[0];
+      expect(anomaly).toMatchObject({ metric: 'latency_ms', action: 'cart', severe: false });
+      expect(anomaly?.quantile).toBeGreaterThan(0.5);
+      expect(anomaly?.statistic).toMatch(/tail exceedances/);
+      expect(anomaly?.evidence?.fromTick).toBeGreaterThanOrEqual(onset - 1);
+      found.push(first - onset + 1);
+    }
+    expect(Math.max(...found)).toBeLessThanOrEqual(20);
+  });
+
   it('fixes the multiplicity by the actions known before the first look', () => {
     const cfg = parseAnalysisConfig({ metrics: [{ name: 'latency_ms' }] }, 'betting', 0.05);
     const samples = tick(seededRandom(61), 1, {
@@ -350,5 +433,30 @@ describe('betting method', () => {
       ...tick(seededRandom(63), 2, { actions: actions.slice(0, 3), perAction: 60 }),
     ]);
     expect(stray.verdict.reasons.join(' ')).toMatch(/admin: not analysed/);
+  });
+});
+
+describe('betting state', () => {
+  it('keeps 10 actions x 4 metrics under 80 KB of JSON (30 KB deflated) after 60 ticks in 6 regimes', () => {
+    const names = Array.from({ length: 10 }, (_, i) => `action-${i}`);
+    const cfg = parseAnalysisConfig({ actions: names }, 'betting', 0.05);
+    expect(cfg.metrics).toHaveLength(4);
+    const random = seededRandom(71);
+    let state: unknown = null;
+    for (let t = 1; t <= 60; t += 1) {
+      const samples = tick(random, t, {
+        actions: names,
+        perAction: 50,
+        memory: { baseline: 1e8, canary: 1.1e8 },
+      });
+      for (const target of ['baseline', 'canary'] as const)
+        samples.push({ t, target, metric: 'cpu_cores', value: 0.5 + 0.1 * random() });
+      const index = Math.ceil(t / 10);
+      state = analyzeTick(cfg, state, t, samples, {
+        regime: { index, sinceTick: (index - 1) * 10 + 1, share: index / 10 },
+      }).state;
+    }
+    expect(Buffer.byteLength(JSON.stringify(state))).toBeLessThan(80_000); // ~70 KB measured
+    expect(Buffer.byteLength(JSON.stringify(packState(state as Json)))).toBeLessThan(35_000); // ~30 KB measured
   });
 });

@@ -57,6 +57,26 @@ const sequential = parseAnalysisConfig({}, 'sequential', 0.05);
 const actions = ['browse', 'search', 'checkout'];
 
 describe('analysis engine', () => {
+  it('analyses actions named constructor, __proto__ and toString like any other', () => {
+    const named = ['constructor', '__proto__', 'toString'];
+    const results = run(sequential, 8, {
+      actions: named,
+      perAction: 400,
+      slowdown: { action: '__proto__', factor: 1.4 },
+    });
+    const last = results[results.length - 1];
+    for (const action of named)
+      expect(last?.checks.some((check) => check.action === action && check.metric === 'latency_ms')).toBe(
+        true,
+      );
+    // Each action's evidence is carried to the next tick, in the state's JSON like any key.
+    const carried = JSON.parse(JSON.stringify(last?.state)) as { cells: Record<string, object> };
+    expect(Object.keys(carried.cells.latency_ms ?? {}).sort()).toEqual([...named].sort());
+    const anomalous = results.find((r) => r.verdict.status === 'anomalous');
+    expect(anomalous?.verdict.anomalies.map((anomaly) => anomaly.action)).toContain('__proto__');
+    expect(anomalous?.verdict.anomalies.every((anomaly) => anomaly.action === '__proto__')).toBe(true);
+  });
+
   it('rolls back when checkout latency regresses by 40 %, naming checkout', () => {
     const results = run(sequential, 8, {
       actions,

@@ -46,7 +46,7 @@ describe('canary analyze', () => {
     ]);
     expect(run.exitCode).toBe(0);
     const result = JSON.parse(run.stdout) as ReplayResult;
-    expect(result).toMatchObject({ method: 'sequential', alpha: 0.05 });
+    expect(result).toMatchObject({ method: 'betting', alpha: 0.05 });
     expect(result.ticks.map((tick) => tick.t)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(result.first_anomalous_tick).not.toBeNull();
     const first = result.ticks.find((tick) => tick.t === result.first_anomalous_tick);
@@ -61,7 +61,7 @@ describe('canary analyze', () => {
     const run = await runCli(['analyze', '--input', recording('same'), '--alpha', '0.01']);
     expect(run.exitCode).toBe(0);
     const lines = run.stdout.trim().split('\n');
-    expect(lines[0]).toBe('method sequential, alpha 0.01, 10 ticks');
+    expect(lines[0]).toBe('method betting, alpha 0.01, 10 ticks');
     expect(lines.slice(1, 11).every((line) => /^t=\d+ healthy/.test(line))).toBe(true);
     expect(lines.at(-1)).toBe('first anomalous tick: none');
   });
@@ -79,6 +79,41 @@ describe('canary analyze', () => {
     const result = JSON.parse(run.stdout) as ReplayResult;
     expect(result.method).toBe('mann-whitney');
     expect(result.first_anomalous_tick).not.toBeNull();
+  });
+
+  it('replays the regimes the lines carry: a regression gone after a cut is forgotten', async () => {
+    // Checkout is slow while the canary has 10 % (ticks 1-5); the cut to 5 % fixed it.
+    const source = recording('cut', { slowdownFrom: 1, ticks: 5 });
+    const fixed = recording('cut-fixed', { ticks: 10 });
+    const { readFileSync } = await import('node:fs');
+    const mark = (line: string, share: number) => JSON.stringify({ ...JSON.parse(line), share });
+    const lines = [
+      ...readFileSync(source, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => mark(line, 0.1)),
+      ...readFileSync(fixed, 'utf8')
+        .trim()
+        .split('\n')
+        .filter((line) => (JSON.parse(line) as { t: number }).t > 5)
+        .map((line) => mark(line, 0.05)),
+    ];
+    const file = path.join(dir, 'regimes.ndjson');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const result = JSON.parse((await runCli(['analyze', '--input', file, '--json'])).stdout) as ReplayResult;
+    expect(result.ticks.slice(0, 5).some((tick) => tick.verdict === 'anomalous')).toBe(true);
+    expect(result.ticks.slice(5).map((tick) => [tick.regime, tick.verdict])).toEqual(
+      Array.from({ length: 5 }, () => [2, 'healthy']),
+    );
+    // Without the marks the old evidence keeps the canary anomalous.
+    writeFileSync(
+      file,
+      `${lines.map((line) => JSON.stringify({ ...JSON.parse(line), share: undefined })).join('\n')}\n`,
+    );
+    const unmarked = JSON.parse(
+      (await runCli(['analyze', '--input', file, '--json'])).stdout,
+    ) as ReplayResult;
+    expect(unmarked.ticks.at(-1)?.verdict).toBe('anomalous');
   });
 
   it('exits 2 naming the line and the field of bad input', async () => {
@@ -103,7 +138,7 @@ describe('canary analyze', () => {
   it('exits 2 on bad flags and a missing file', async () => {
     const input = recording('flags', { ticks: 2 });
     expect((await runCli(['analyze', '--input', input, '--method', 'bayes'])).stderr).toContain(
-      'error: --method: must be one of sequential, mann-whitney, seed',
+      'error: --method: must be one of betting, sequential, mann-whitney, seed',
     );
     const alpha = await runCli(['analyze', '--input', input, '--alpha', '0.9']);
     expect(alpha).toMatchObject({

@@ -7,6 +7,7 @@ import { buildDashboard } from '../../dashboard/app';
 import { readServerConfig } from '../../dashboard/config';
 import { probePoints } from '../../dashboard/read-model';
 import { decodeHistogram } from '../../loadgen/stats';
+import { INVESTIGATIONS_COLLECTION } from '../../client/rollout-store';
 import { RolloutClient } from '../../client/rollout-client';
 import { statusQuery } from '../../rollout/messages';
 import { rolloutIdFor } from '../../rollout/spec';
@@ -15,6 +16,7 @@ import { ValidationError } from '../../core/validation';
 import type { RolloutDetail } from '../../client/rollout-detail';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
+import type { AnomalyExemplars } from '../../rollout/exemplars';
 import { dashboardTestWorker, DEFAULT_SHAPES, syntheticStats, until } from './support';
 
 const TOKEN = 'dashboard-api-test-token-0123456789';
@@ -130,6 +132,19 @@ describe('reading rollouts', () => {
       investigations: { tick: number; anomalies: { action: string }[] }[];
     }>();
     expect(investigations.investigations).toMatchObject([{ tick: 3, anomalies: [{ action: 'checkout' }] }]);
+    const rawInvestigations = (await app.inject({ url: `/api/rollouts/${rolloutId}/investigations` })).json<{
+      investigations: { anomalies: { exemplars?: AnomalyExemplars }[] }[];
+    }>();
+    const exemplars = rawInvestigations.investigations[0]?.anomalies[0]?.exemplars;
+    expect(exemplars?.slowest).toHaveLength(5);
+    expect(exemplars?.failed.length).toBeGreaterThan(0);
+    for (const request of [...(exemplars?.slowest ?? []), ...(exemplars?.failed ?? [])]) {
+      expect(request).toMatchObject({ method: 'POST', path: '/checkout', target: 'canary' });
+      expect(request.profileId).toMatch(/^user-[1-5]$/); // the rollout's sampled profiles
+    }
+    expect(exemplars?.reproduce).toMatch(
+      /^canary loadgen --profiles user-\d(,user-\d)* --baseline http:\/\/127\.0\.0\.1:18081 --canary http:\/\/127\.0\.0\.1:18082 --duration \d+ms --concurrency \d --time-scale [\d.]+ --seed \d+$/,
+    );
     const probes = (await app.inject({ url: `/api/rollouts/${rolloutId}/probes` })).json<{
       points: { tick: number; action: string; target: string; p90Ms: number; errorRate: number }[];
     }>();
@@ -145,6 +160,41 @@ describe('reading rollouts', () => {
     const checkout = (target: string) =>
       first.find((point) => point.action === 'checkout' && point.target === target)!;
     expect(checkout('canary').p90Ms).toBeGreaterThan(checkout('baseline').p90Ms * 1.2);
+  });
+
+  test('investigations come in pages: limit defaults to 100, at most 1000, afterTick moves on', async () => {
+    const long = 'rollout-shop-v9';
+    await servers.db.collection(INVESTIGATIONS_COLLECTION).insertMany(
+      Array.from({ length: 150 }, (_, index) => ({
+        _id: `${long}#inv-${index + 1}` as never,
+        rolloutId: long,
+        tick: index + 1,
+        openedAt: 0,
+        shareBefore: 10,
+        shareAfter: 5,
+        action: 'rollback',
+        anomalies: [],
+        schemaVersion: 1,
+      })),
+    );
+    const ticksOf = async (query: string) =>
+      (await app.inject({ url: `/api/rollouts/${long}/investigations${query}` }))
+        .json<{ investigations: { tick: number }[] }>()
+        .investigations.map((entry) => entry.tick);
+    expect(await ticksOf('')).toHaveLength(100);
+    expect(await ticksOf('?limit=1000')).toHaveLength(150);
+    expect(await ticksOf('?afterTick=140&limit=5')).toEqual([141, 142, 143, 144, 145]);
+    for (const [query, rule] of [
+      ['?limit=0', 'must be >= 1'],
+      ['?limit=1001', 'must be <= 1000'],
+      ['?limit=many', 'must be an integer'],
+    ] as const) {
+      const refused = await app.inject({ url: `/api/rollouts/${long}/investigations${query}` });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json<{ issues: { field: string; rule: string }[] }>().issues).toEqual([
+        { field: 'query.limit', rule: expect.stringContaining(rule) as unknown },
+      ]);
+    }
   });
 
   test('probe percentiles are the HDR histogram values in milliseconds', () => {

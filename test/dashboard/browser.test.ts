@@ -210,6 +210,19 @@ test('a running rollout: share over time with anomalies, per-action charts, anom
   const anomaly = page.locator('#anomalies .anomaly').first();
   expect(await anomaly.textContent()).toContain('checkout · latency_ms +38 % [+22 %, +55 %]');
   expect(await page.locator('#anomalies').textContent()).toMatch(/Tick 7 .* share \d+ % → \d+ %/);
+  expect(await anomaly.locator('.evidence').textContent()).toContain(
+    'regime 1 since tick 1: 2800 baseline, 2800 canary samples',
+  );
+  // What a person needs to look at and replay: the blamed action's slowest and failed requests.
+  const slowest = anomaly.locator('.exemplar-table').first();
+  expect(await slowest.locator('caption').textContent()).toMatch(/^Slowest requests \(ticks \d+–7\)$/);
+  expect(await slowest.locator('tbody tr').count()).toBe(5);
+  expect(await slowest.locator('td[data-label="Request"]').first().textContent()).toBe('POST /checkout');
+  expect(await slowest.locator('td[data-label="Profile"]').first().textContent()).toMatch(/^user-\d$/);
+  expect(await slowest.locator('td[data-label="Latency"]').first().textContent()).toMatch(/^\d+\.\d ms$/);
+  expect(await anomaly.locator('.reproduce-line').textContent()).toMatch(
+    /^canary loadgen --profiles user-\d(,user-\d)* --baseline \S+ --canary \S+ --duration 200ms /,
+  );
   expect(await page.locator('#tick-log tbody tr').count()).toBeGreaterThanOrEqual(16);
   expect(await page.locator('#tick-log tr[data-tick="7"] td[data-label="Verdict"]').textContent()).toBe(
     'anomalous',

@@ -11,6 +11,7 @@ import { PROBE_RESULTS_COLLECTION, probeSummaryOf } from '../../loadgen/prober';
 import { ActionRecorder } from '../../loadgen/stats';
 import { Random } from '../../core/random';
 import { createRolloutWorker } from '../../workers/rollout-worker';
+import { ProbeExemplars } from '../../signals/exemplars';
 import type { ProbeSummary } from '../../rollout/types';
 import type { Json } from '../../core/validation';
 import { SleepingProber, testDeps } from '../support/doubles';
@@ -31,8 +32,23 @@ export const DEFAULT_SHAPES: ActionShape[] = [
   { action: 'checkout', medianMs: 95, canarySlowdown: 1.4, baselineErrorRate: 0.005, canaryErrorRate: 0.03 },
 ];
 
-/** The stats of one probe window, as the traffic generator records them. */
-export function syntheticStats(shapes: readonly ActionShape[], seed: number, requestsPerAction = 400) {
+/** How each action's requests were sent, for exemplars (the search carries a token to be scrubbed). */
+const SENT: Record<string, { method: string; path: string }> = {
+  browse: { method: 'GET', path: '/products?page=2' },
+  search: { method: 'GET', path: '/search?q=tea&access_token=secret-token-1' },
+  checkout: { method: 'POST', path: '/checkout' },
+};
+
+/**
+ * The stats of one probe window, as the traffic generator records them; with `profileIds` the
+ * requests are attributed to those profiles in turn, so exemplars are kept.
+ */
+export function syntheticStats(
+  shapes: readonly ActionShape[],
+  seed: number,
+  requestsPerAction = 400,
+  profileIds: readonly string[] = [],
+) {
   const random = Random.fromText(seed);
   const stats = [];
   for (const shape of shapes) {
@@ -40,10 +56,14 @@ export function syntheticStats(shapes: readonly ActionShape[], seed: number, req
       const recorder = new ActionRecorder(target, shape.action);
       const median = shape.medianMs * (target === 'canary' ? shape.canarySlowdown : 1);
       const errorRate = target === 'canary' ? shape.canaryErrorRate : shape.baselineErrorRate;
+      const sent = SENT[shape.action] ?? { method: 'GET', path: `/${shape.action}` };
       for (let i = 0; i < requestsPerAction; i++) {
         const micros = Math.round(random.logNormal(median * 1000, 0.45));
-        if (random.next() < errorRate) recorder.recordError('unexpected_status', micros, 503, 0);
-        else recorder.recordSuccess(micros, 200, 1200);
+        const profileId = profileIds[i % Math.max(1, profileIds.length)];
+        const request = profileId === undefined ? undefined : sent;
+        if (random.next() < errorRate)
+          recorder.recordError('unexpected_status', micros, 503, 0, request, profileId);
+        else recorder.recordSuccess(micros, 200, 1200, request, profileId);
       }
       const drained = recorder.drain();
       recorder.latency.destroy();
@@ -75,7 +95,14 @@ export class SyntheticProber implements Prober {
       tick: request.tick,
       startedAt: slept.startedAt,
       endedAt: slept.endedAt,
-      stats: syntheticStats(this.shapes(request), request.seed),
+      stats: syntheticStats(this.shapes(request), request.seed, 400, request.profileIds),
+      replay: {
+        targets: { baseline: request.targets.baseline.url, canary: request.targets.canary.url },
+        durationMs: request.durationMs,
+        concurrency: request.concurrency,
+        seed: request.seed,
+        timeScale: request.timeScale ?? 1,
+      },
     };
     await this.db
       .collection<typeof document>(PROBE_RESULTS_COLLECTION)
@@ -92,7 +119,11 @@ export async function dashboardTestWorker(
   return createRolloutWorker({
     connection: servers.env.nativeConnection,
     taskQueue,
-    deps: { ...testDeps(servers.db), prober: new SyntheticProber(servers.db, shapes) },
+    deps: {
+      ...testDeps(servers.db),
+      prober: new SyntheticProber(servers.db, shapes),
+      exemplars: new ProbeExemplars(servers.db),
+    },
     workflowBundle: await workflowBundle(),
   });
 }

@@ -3,24 +3,23 @@
  * sample shop as baseline and canary, the built-in router, the worker with the real components,
  * the API) and rollouts started through the real CLI or client.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { MongoClient } from 'mongodb';
+import type { MongoClient } from 'mongodb';
 import { stringify } from 'yaml';
 import { request } from 'undici';
 import type { ShopFaults } from '../../examples/shop/faults';
 import { parseRolloutDocument } from '../../rollout/document';
 import { RolloutClient } from '../../client/rollout-client';
-import { connectClient } from '../../platform/temporal-connection';
 import { CHECKOUT_REGRESSION, demoRolloutDocument, NO_FAULTS } from '../../devstack/demo-rollout';
-import { LocalStack, MONGO_DB } from '../../devstack/local-stack';
+import { MONGO_DB, type LocalStack } from '../../devstack/local-stack';
 import { RolloutStore } from '../../client/rollout-store';
 import { statusQuery } from '../../rollout/messages';
 import type { TrafficPolicy } from '../../rollout/spec';
 import type { RolloutResult, RolloutStatus, TickRecord } from '../../rollout/types';
 import { runCli } from '../support/cli';
+import { startE2eStack, stopE2eStack } from './local-stack-fixture';
 
 let dataDir: string;
 let stack: LocalStack;
@@ -37,18 +36,10 @@ const FAST: Partial<TrafficPolicy> = {
 };
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'canary-e2e-'));
-  stack = await LocalStack.start({ dataDir, profiles: 600 });
-  client = await connectClient({ address: stack.temporal.address, namespace: 'default' });
-  mongo = await MongoClient.connect(stack.ferret.uri);
+  ({ dataDir, stack, client, mongo } = await startE2eStack('canary-e2e-', 600));
 }, 240_000);
 
-afterAll(async () => {
-  await mongo?.close();
-  await client?.connection.close();
-  await stack?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => stopE2eStack({ dataDir, stack, client, mongo }));
 
 function rolloutFile(policy: Partial<TrafficPolicy> = FAST): { file: string; id: string; version: string } {
   counter += 1;

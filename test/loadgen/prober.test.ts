@@ -91,6 +91,7 @@ describe('LoadgenProber', () => {
         '_id',
         'durationMs',
         'endedAt',
+        'replay',
         'rolloutId',
         'sessions',
         'shards',
@@ -108,6 +109,13 @@ describe('LoadgenProber', () => {
     expect(new Set(stats.map((entry) => entry.action))).toEqual(
       new Set(['page_view', 'search', 'view_product', 'login', 'checkout']),
     );
+    expect(document?.replay).toEqual({
+      targets: { baseline: baseline.url, canary: canary.url },
+      durationMs: 1500,
+      concurrency: 4,
+      seed: 9,
+      timeScale: 1,
+    });
     for (const entry of stats) {
       expect(Object.keys(entry).sort()).toEqual(
         [
@@ -116,6 +124,7 @@ describe('LoadgenProber', () => {
           'errorKinds',
           'errorLatencyHistogram',
           'errors',
+          'exemplars',
           'latencyHistogram',
           'statusCounts',
           'successes',

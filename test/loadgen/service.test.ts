@@ -4,6 +4,7 @@
  * token is checked, and the server refuses to listen beyond loopback without a token.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -125,4 +126,46 @@ test('the server refuses a non-loopback host without LOADGEN_API_TOKEN', async (
   ).rejects.toThrow(
     /^LOADGEN_API_TOKEN: is required when LOADGEN_HOST \(0\.0\.0\.0\) is not a loopback address/,
   );
+});
+
+/** A GET with the Host header a browser would send for a rebound DNS name. */
+function getWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { headers: { host } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+test('the server answers only to loopback names and LOADGEN_ALLOWED_HOSTS (DNS rebinding)', async () => {
+  const service = await startLoadgenService({
+    LOADGEN_PORT: '0',
+    CANARY_MONGO_URI: ferret.uri,
+    CANARY_MONGO_DB: 'test_loadgen_hosts',
+    LOADGEN_ALLOWED_HOSTS: 'loadgen.internal',
+    LOG_LEVEL: 'silent',
+  });
+  try {
+    const url = `${service.url}/healthz`;
+    const port = new URL(service.url).port;
+    const rebound = await getWithHost(url, `attacker.example:${port}`);
+    expect(rebound.status).toBe(421);
+    expect(JSON.parse(rebound.body)).toMatchObject({
+      error: 'misdirected_request',
+      issues: [{ field: 'host', rule: 'must be a loopback name or one listed in LOADGEN_ALLOWED_HOSTS' }],
+    });
+    expect(rebound.body).toContain('host \\"attacker.example\\" is not a name this service answers to');
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, 'loadgen.internal:8082'])
+      expect((await getWithHost(url, host)).status).toBe(200);
+  } finally {
+    await service.close();
+  }
+  await expect(
+    startLoadgenService({ LOADGEN_ALLOWED_HOSTS: 'a b', CANARY_MONGO_URI: ferret.uri }),
+  ).rejects.toThrow('LOADGEN_ALLOWED_HOSTS: a b must be a host name or address');
 });

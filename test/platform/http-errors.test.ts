@@ -40,6 +40,8 @@ interface Service {
   wrongType: { field: string; value: unknown; rule: string };
   /** How the service names a body field in an issue. */
   bodyField(name: string): string;
+  /** How the service names a query parameter in an issue. */
+  queryField(name: string): string;
 }
 
 function injector(app: () => FastifyInstance): Service['send'] {
@@ -107,6 +109,7 @@ const services: Service[] = [
     guarded: { method: 'POST', url: '/profiles/generate', valid: { seed: 1, count: 1 } },
     wrongType: { field: 'seed', value: 'one', rule: 'must be an integer' },
     bodyField: (name) => `body.${name}`,
+    queryField: (name) => name,
   },
   {
     name: 'dashboard',
@@ -114,6 +117,7 @@ const services: Service[] = [
     guarded: { method: 'PATCH', url: '/api/rollouts/rollout-shop-v1/policy', valid: { stepUp: 5 } },
     wrongType: { field: 'stepUp', value: 'five', rule: 'must be a number' },
     bodyField: (name) => `body.${name}`,
+    queryField: (name) => `query.${name}`,
   },
   {
     name: 'loadgen service',
@@ -125,6 +129,7 @@ const services: Service[] = [
     },
     wrongType: { field: 'concurrency', value: 'many', rule: 'must be an integer' },
     bodyField: (name) => name,
+    queryField: (name) => `query.${name}`,
   },
   {
     name: 'proxy admin',
@@ -151,6 +156,7 @@ const services: Service[] = [
     guarded: { method: 'PUT', url: '/weight', valid: { share: 5 } },
     wrongType: { field: 'share', value: 'five', rule: 'must be a number' },
     bodyField: (name) => name,
+    queryField: (name) => `query.${name}`,
   },
 ];
 
@@ -225,6 +231,25 @@ describe.each(services.map((service) => [service.name, service] as const))('%s',
     expect(wrong.body.issues).toEqual([{ field: 'authorization', rule: 'the token is not valid' }]);
   });
 
+  test('a query parameter named __proto__, constructor or prototype is a 400 naming it', async () => {
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      const answer = await service.send({
+        method,
+        url: `${url}?${name}=a`,
+        headers: withToken,
+        payload: valid,
+      });
+      expect(answer.status).toBe(400);
+      expectErrorBody(answer.body, 'bad_request');
+      expect(answer.body.issues).toEqual([
+        {
+          field: service.queryField(name),
+          rule: 'is not a parameter: __proto__, constructor and prototype are reserved names',
+        },
+      ]);
+    }
+  });
+
   test('an unknown route is a 404 naming it', async () => {
     const answer = await service.send({ method: 'GET', url: '/no/such/route?x=1', headers: withToken });
     expect(answer.status).toBe(404);
@@ -248,5 +273,34 @@ test('a server without a token refuses what needs one (403), in the same body', 
     });
     expect(answer.status).toBe(403);
     expectErrorBody(answer.body, 'forbidden');
+  }
+});
+
+test('with protected reads, /metrics needs the token like any read (profiles API, dashboard)', async () => {
+  const auth = { token: TOKEN, protectReads: true };
+  const guarded = [
+    await buildApp({ db: servers.db, config: apiConfig({ auth }) }),
+    await buildDashboard({
+      temporal: servers.env.client,
+      db: servers.db,
+      settings: { auth, refreshMs: 2000 },
+    }),
+  ];
+  try {
+    for (const app of guarded) {
+      const missing = await app.inject({ url: '/metrics' });
+      expect(missing.statusCode).toBe(401);
+      expectErrorBody(missing.json(), 'unauthorized');
+      const wrong = await app.inject({ url: '/metrics', headers: { authorization: 'Bearer nope' } });
+      expect(wrong.statusCode).toBe(401);
+      const right = await app.inject({ url: '/metrics', headers: withToken });
+      expect(right.statusCode).toBe(200);
+      expect(right.body).toContain('# HELP');
+    }
+    // Open reads keep /metrics open, for a Prometheus without credentials.
+    expect((await profiles.inject({ url: '/metrics' })).statusCode).toBe(200);
+    expect((await dashboard.inject({ url: '/metrics' })).statusCode).toBe(200);
+  } finally {
+    await Promise.all(guarded.map((app) => app.close()));
   }
 });

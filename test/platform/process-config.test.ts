@@ -105,6 +105,16 @@ test.each([
     'error: WORKER_METRICS_PORT: must be an integer between 0 and 65535',
   ],
   [
+    'workers/main.ts',
+    { CANARY_WORKER_POLICY: '/nonexistent/worker-policy.yaml' },
+    'error: CANARY_WORKER_POLICY: /nonexistent/worker-policy.yaml cannot be read (ENOENT)',
+  ],
+  [
+    'workers/main.ts',
+    { CANARY_ALLOWED_SECRET_NAMES: 'CANARY_PROXY_TOKEN,not a name' },
+    'error: CANARY_ALLOWED_SECRET_NAMES[1]: must be an environment variable name',
+  ],
+  [
     'profiles/api/server.ts',
     { PROFILES_API_PORT: 'http' },
     'error: PROFILES_API_PORT: must be an integer between 0 and 65535',

@@ -495,6 +495,34 @@ describe('sample and stats', () => {
     ]);
   });
 
+  test('samples beyond the concurrency cap get 429 with Retry-After; the slot is freed after each', async () => {
+    const capped = await buildApp({
+      db: mongo.db,
+      config: apiConfig({ auth: { protectReads: false }, limits: { maxConcurrentSamples: 1 } }),
+    });
+    try {
+      // Each sample reads the 600-profile population from FerretDB: the others arrive meanwhile.
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, seed) => capped.inject({ url: `/profiles/sample?n=5&seed=${seed}` })),
+      );
+      const refused = answers.filter((answer) => answer.statusCode === 429);
+      expect(answers.filter((answer) => answer.statusCode === 200).length).toBeGreaterThanOrEqual(1);
+      expect(refused.length).toBeGreaterThanOrEqual(1);
+      for (const answer of refused) {
+        expect(answer.headers['retry-after']).toBe('2');
+        expect(body(answer)).toMatchObject({
+          error: 'too_many_samples',
+          message: expect.stringContaining('PROFILES_API_MAX_CONCURRENT_SAMPLES') as unknown,
+        });
+      }
+      // Bad input is still a 400, and a finished (or failed) sample gives its slot back.
+      expect((await capped.inject({ url: '/profiles/sample?fields=nope' })).statusCode).toBe(400);
+      expect((await capped.inject({ url: '/profiles/sample?n=5' })).statusCode).toBe(200);
+    } finally {
+      await capped.close();
+    }
+  });
+
   test('stats count by device, country, region, activity level and action', async () => {
     const stats = body(await app.inject({ url: '/profiles/stats?geo_location=DE' }));
     const expected = await mongo.db.collection('profiles').countDocuments({ 'geo_location.country': 'DE' });
@@ -583,6 +611,57 @@ describe('service endpoints', () => {
       } finally {
         await custom.close();
       }
+    }
+  });
+
+  test('action names like constructor are a 400 naming the field, or work when the ontology has them', async () => {
+    for (const action of ['constructor', 'prototype', 'hasownproperty'] as const) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/profiles',
+        headers: auth,
+        payload: profileInput('proto-1', { behavioral_patterns: [{ timestamp: 0, action }] }),
+      });
+      expect(response.statusCode).toBe(400);
+      expect(body(response).issues).toEqual([
+        {
+          field: 'body.behavioral_patterns[0].action',
+          rule: expect.stringMatching(/^must be an action of ontology shop@1\.0\.0/) as unknown,
+        },
+      ]);
+    }
+    // An ontology may name an action `constructor`: stored and counted like any other.
+    const full = loadOntology(DEFAULT_ONTOLOGY_FILE);
+    const ontology = {
+      ...full,
+      name: 'builders',
+      actions: { ...full.actions, constructor: { ...full.actions.page_view!, name: 'constructor' } },
+    };
+    const custom = await buildApp({
+      db: mongo.db,
+      collection: 'profiles_builders',
+      config: apiConfig({ auth: { token: TOKEN, protectReads: false }, ontology }),
+    });
+    try {
+      const patterns = [
+        { timestamp: 0, action: 'constructor' },
+        { timestamp: 1000, action: 'page_view' },
+      ];
+      for (const id of ['builder-1', 'builder-2']) {
+        const written = await custom.inject({
+          method: 'POST',
+          url: '/profiles',
+          headers: auth,
+          payload: profileInput(id, { behavioral_patterns: patterns }),
+        });
+        expect(written.statusCode).toBe(201);
+      }
+      const stats = body(await custom.inject({ url: '/profiles/stats' }));
+      expect(stats.actions).toEqual({ constructor: 2, page_view: 2 });
+      const selected = body(await custom.inject({ url: '/profiles?behavioral_pattern=constructor' }));
+      expect(idsOf(selected.profiles as Profile[])).toEqual(['builder-1', 'builder-2']);
+    } finally {
+      await custom.close();
     }
   });
 

@@ -1,4 +1,4 @@
-import { deviceOf, parseClfTime, parseLine } from '../../profiles/access-log';
+import { classifyAgent, parseClfTime, parseLine } from '../../profiles/access-log';
 import { LogImporter, parseRules } from '../../profiles/log-import';
 import { defaultOntology } from '../../profiles/ontology';
 import { ValidationError } from '../../core/validation';
@@ -62,13 +62,42 @@ describe('access log lines', () => {
   });
 
   test('tells devices apart by user agent', () => {
-    expect(deviceOf(PHONE)).toBe('mobile');
-    expect(deviceOf(DESKTOP)).toBe('desktop');
-    expect(deviceOf('Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X)')).toBe('tablet');
-    expect(deviceOf('Mozilla/5.0 (compatible; Googlebot/2.1)')).toBe('bot');
-    expect(deviceOf('curl/8.5.0')).toBe('bot');
-    expect(deviceOf('-')).toBe('other');
+    expect(classifyAgent(PHONE)).toEqual({ kind: 'browser', device: 'mobile' });
+    expect(classifyAgent(DESKTOP)).toEqual({ kind: 'browser', device: 'desktop' });
+    expect(
+      classifyAgent(
+        'Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 Mobile/15E148 Safari/604.1',
+      ),
+    ).toEqual({
+      kind: 'browser',
+      device: 'tablet',
+    });
+    expect(
+      classifyAgent(
+        'Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36',
+      ),
+    ).toEqual({ kind: 'browser', device: 'tv' });
   });
+
+  test.each([
+    'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+    'Mozilla/5.0 (compatible; ezooms/1.0; ezooms.bot@gmail.com)',
+    'Feedfetcher-Google; (+http://www.google.com/feedfetcher.html; 3 subscribers; feed-id=1234567890)',
+    'UniversalFeedParser/5.0.1 +http://feedparser.org/',
+    'Tiny Tiny RSS/1.11 (http://tt-rss.org/)',
+    'curl/8.5.0',
+    'python-requests/2.31.0',
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36',
+  ])('%s is a bot', (agent) => {
+    expect(classifyAgent(agent)).toEqual({ kind: 'bot' });
+  });
+
+  test.each(['-', '', 'Mozilla/5.0 (Unknown; Foo) Bar/1.0', 'Mozilla/5.0 (Fooboard; Qux) Gecko'])(
+    '"%s" is an unknown agent',
+    (agent) => {
+      expect(classifyAgent(agent)).toEqual({ kind: 'unknown' });
+    },
+  );
 });
 
 describe('importing sessions', () => {
@@ -134,9 +163,12 @@ describe('importing sessions', () => {
       { path: 're:^/find$', action: 'search', data: { query: '{query.term}' } },
     ]);
     const run = importer({ rules, format: 'json' });
-    run.addLine(JSON.stringify({ ts: 1_700_000_000, client_id: 'c1', method: 'GET', path: '/item/ab-1' }));
+    const ua = DESKTOP;
     run.addLine(
-      JSON.stringify({ ts: 1_700_000_004, client_id: 'c1', method: 'GET', uri: '/find?term=lamp' }),
+      JSON.stringify({ ts: 1_700_000_000, client_id: 'c1', ua, method: 'GET', path: '/item/ab-1' }),
+    );
+    run.addLine(
+      JSON.stringify({ ts: 1_700_000_004, client_id: 'c1', ua, method: 'GET', uri: '/find?term=lamp' }),
     );
     const [profile] = [...run.profiles()];
     expect(profile?.behavioral_patterns).toEqual([

@@ -79,6 +79,11 @@ describe('the default ontology', () => {
     expect(issuesOf(() => renderRequest(shop, 'teleport', {}))[0]).toMatch(
       /^action: must be an action of ontology shop@1.0.0/,
     );
+    // Names Object.prototype carries are not actions either (the loadgen renders every entry here).
+    for (const inherited of ['constructor', 'toString', '__proto__', 'hasOwnProperty'])
+      expect(issuesOf(() => renderRequest(shop, inherited, {}))[0]).toMatch(
+        /^action: must be an action of ontology shop@1.0.0/,
+      );
     expect(issuesOf(() => renderRequest(shop, 'page_view', { path: '/a/../../etc' }))).toEqual([
       'data: renders the path /a/../../etc, which contains . or .. segments',
     ]);

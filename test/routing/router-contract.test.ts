@@ -24,6 +24,7 @@ import {
   type HarnessFactory,
   type RouterHarness,
 } from './support';
+import { emptyWorkerPolicy } from '../../rollout/worker-policy';
 
 const SPLIT_REQUESTS = 3000;
 
@@ -38,6 +39,7 @@ function routingOnlyDeps(routers: RouterRegistry): RolloutActivityDeps {
     routers,
     alerts: { dispatch: unused('alerts') },
     ticks: { recordTick: unused('ticks') },
+    workerPolicy: emptyWorkerPolicy('production'),
   };
 }
 

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { NoValuesError, validateAnalysisOptions } from '../../signals';
@@ -352,6 +353,23 @@ describe('direct /metrics scrape', () => {
     expect(cpu?.value).toBeLessThan(4);
   });
 
+  it('gives CPU per request from the second tick on, so targets serving different traffic compare fairly', async () => {
+    const scrape = new ScrapeSource({ path: '/metrics', timeoutMs: 5000 });
+    const first = await scrape.collect(request());
+    expect(first.samples.some((s) => s.metric === 'cpu_ms_per_request')).toBe(false);
+    // The canary serves four times the requests of the baseline, each as heavy.
+    await Promise.all([drive(ports.baseline, 10), drive(ports.canary, 40)]);
+    const second = await scrape.collect(request({ tick: 2, previous: first.carry ?? null }));
+    const perRequest = (target: string) =>
+      second.samples.find((s) => s.target === target && s.metric === 'cpu_ms_per_request')?.value ?? NaN;
+    const cores = (target: string) =>
+      second.samples.find((s) => s.target === target && s.metric === 'cpu_cores')?.value ?? NaN;
+    expect(cores('canary')).toBeGreaterThan(cores('baseline') * 1.5);
+    expect(perRequest('canary')).toBeGreaterThan(0);
+    expect(perRequest('canary') / perRequest('baseline')).toBeGreaterThan(0.4);
+    expect(perRequest('canary') / perRequest('baseline')).toBeLessThan(2.5);
+  });
+
   it('keeps the target it could read when the other cannot be reached', async () => {
     const scrape = new ScrapeSource({ path: '/metrics', timeoutMs: 5000 });
     const dead = `http://127.0.0.1:${await freePort()}`;
@@ -370,5 +388,115 @@ describe('direct /metrics scrape', () => {
   it('reports a target without /metrics as no data', async () => {
     const scrape = new ScrapeSource({ path: '/nothing-here', timeoutMs: 5000 });
     await expect(scrape.collect(request())).rejects.toBeInstanceOf(NoValuesError);
+  });
+});
+
+describe('fetches a spec points at', () => {
+  let redirector: Server;
+  let redirectorUrl = '';
+  const otherHost = () => prometheus.url.replace('127.0.0.1', 'localhost');
+
+  beforeAll(async () => {
+    // Stands where a spec's URL points: sends the worker elsewhere, or answers too much.
+    redirector = createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (url.startsWith('/elsewhere/')) {
+        const target = new URL(url.slice('/elsewhere'.length), otherHost());
+        target.username = 'admin';
+        target.password = 's3cret';
+        res.writeHead(302, { location: target.toString() }).end();
+      } else if (url === '/moved/metrics') {
+        res.writeHead(301, { location: '/here/metrics' }).end();
+      } else if (url === '/here/metrics') {
+        void fetch(`http://127.0.0.1:${ports.baseline}/metrics`)
+          .then((answer) => answer.text())
+          .then((text) => res.writeHead(200, { 'content-type': 'text/plain' }).end(text));
+      } else if (url === '/huge/metrics') {
+        // Chunked, no Content-Length: only counting the bytes read finds the excess.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        for (let i = 0; i < 64; i++) res.write(`# filler ${'x'.repeat(1024)}\n`);
+        res.end();
+      } else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+    const address = redirector.address();
+    redirectorUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => redirector?.close(resolve));
+  });
+
+  it('Prometheus: refuses a redirect to another host, naming the host without credentials or query', async () => {
+    const redirected = new PrometheusSource({
+      url: `${redirectorUrl}/elsewhere`,
+      queries: TEMPLATE_SETS.process ?? [],
+      labels: { baseline: 'baseline', canary: 'canary' },
+      stepMs: 1000,
+      timeoutMs: 5000,
+    });
+    const error = await redirected.collect(request()).then(
+      () => new Error('collected through a redirect to another host'),
+      (failure: unknown) => failure as Error,
+    );
+    const host = new URL(otherHost()).host;
+    expect(error).toBeInstanceOf(Error);
+    expect(error.message).toContain(`redirected to another host (http://${host}): refused`);
+    expect(error.message).not.toContain('s3cret');
+    expect(error.message).not.toContain('admin');
+    expect(error.message).not.toContain('query=');
+  });
+
+  it('Prometheus: an answer over maxBodyBytes is a failed query', async () => {
+    const small = new PrometheusSource({
+      url: prometheus.url,
+      queries: TEMPLATE_SETS.process ?? [],
+      labels: { baseline: 'baseline', canary: 'canary' },
+      stepMs: 1000,
+      timeoutMs: 5000,
+      maxBodyBytes: 64,
+    });
+    await expect(small.collect(request())).rejects.toThrow(
+      `prometheus at ${new URL(prometheus.url).host} answered a body over the limit of 64 bytes (maxBodyBytes)`,
+    );
+  });
+
+  it('scrape: follows a redirect on the same host, refuses one to another host', async () => {
+    const scrape = new ScrapeSource({ path: '/metrics', timeoutMs: 5000 });
+    const result = await scrape.collect(
+      request({
+        targets: {
+          baseline: { url: `${redirectorUrl}/moved` },
+          canary: { url: `${redirectorUrl}/elsewhere` },
+        },
+      }),
+    );
+    expect(result.samples.map((s) => `${s.target}:${s.metric}`)).toEqual(['baseline:memory_bytes']);
+    const reason = result.gaps?.find((gap) => gap.target === 'canary')?.reason ?? '';
+    expect(reason).toContain('scraping canary at 127.0.0.1');
+    expect(reason).toContain(`redirected to another host (http://${new URL(otherHost()).host})`);
+    expect(reason).not.toContain('s3cret');
+    expect(result.gaps?.every((gap) => gap.target === 'canary' && gap.failed)).toBe(true);
+  });
+
+  it('scrape: a body over maxBodyBytes is a failed read, not held in memory', async () => {
+    const scrape = new ScrapeSource({ path: '/metrics', timeoutMs: 5000, maxBodyBytes: 16 * 1024 });
+    const result = await scrape.collect(
+      request({
+        targets: {
+          baseline: { url: `http://127.0.0.1:${ports.baseline}` },
+          canary: { url: `${redirectorUrl}/huge` },
+        },
+      }),
+    );
+    const gap = result.gaps?.find((each) => each.target === 'canary');
+    expect(gap?.failed).toBe(true);
+    expect(gap?.reason).toContain('answered a body over the limit of 16384 bytes (maxBodyBytes)');
+  });
+
+  it('maxBodyBytes is validated with the field named', () => {
+    expect(() => validateAnalysisOptions({ sources: [{ kind: 'scrape', maxBodyBytes: 10 }] })).toThrow(
+      'analysis.sources[0].maxBodyBytes: must be >= 1024',
+    );
   });
 });

@@ -5,6 +5,7 @@
  * worker and its replacement all see the same router and alert history.
  */
 import type { Db } from 'mongodb';
+import { ValidationError, type Json } from '../../core/validation';
 import { anomalyKey, type Anomaly, type Verdict, type VerdictStatus } from '../../rollout/verdict';
 import type { ActivityDeps, AnalyzeRequest, ProbeRequest } from '../../activities/ports';
 import {
@@ -16,12 +17,12 @@ import {
 import { RolloutStore } from '../../client/rollout-store';
 import type { AdapterSpec } from '../../rollout/spec';
 import type { AlertEvent, ProbeSummary } from '../../rollout/types';
-import type { Json } from '../../core/validation';
+import { emptyWorkerPolicy } from '../../rollout/worker-policy';
 
 /**
  * Scripted verdicts: `{ "default": "healthy", "4": "anomalous", "5": "inconclusive", "6": "critical" }`,
- * read from the test database (`scriptVerdicts`, for specs that must pass the real components'
- * validation, as the CLI's do) or else from the spec's `analysis.options.script`.
+ * read from the spec's `analysis.options.script` or else from the test database (`scriptVerdicts`,
+ * for specs that must pass the real components' validation, as the CLI's do).
  * `analysis.options.action` names the action the scripted anomalies blame (default `checkout`).
  */
 export class ScriptedAnalyzer {
@@ -29,17 +30,21 @@ export class ScriptedAnalyzer {
 
   async analyze(request: AnalyzeRequest): Promise<{ verdict: Verdict; state: Json }> {
     const options = request.analysis.options;
-    await this.db
-      .collection<RegimeDocument>('test_analysed_regimes')
-      .replaceOne(
-        { _id: `${request.rolloutId}#${request.tick}` },
-        { rolloutId: request.rolloutId, tick: request.tick, regime: request.regime ?? null },
-        { upsert: true },
-      );
-    const stored = await this.db
-      .collection<ScriptDocument>('test_verdict_scripts')
-      .findOne({ _id: request.rolloutId });
-    const script = stored?.script ?? ((options.script ?? {}) as Record<string, string>);
+    // A script in the spec needs no database, so a store outage does not stall the analysis.
+    const script =
+      (options.script as Record<string, string> | undefined) ??
+      (await this.db.collection<ScriptDocument>('test_verdict_scripts').findOne({ _id: request.rolloutId }))
+        ?.script ??
+      {};
+    // Only tests that ask for it keep the regimes, so a store outage does not stall the others.
+    if (options.recordRegimes === true)
+      await this.db
+        .collection<RegimeDocument>('test_analysed_regimes')
+        .replaceOne(
+          { _id: `${request.rolloutId}#${request.tick}` },
+          { rolloutId: request.rolloutId, tick: request.tick, regime: request.regime ?? null },
+          { upsert: true },
+        );
     const step = script[String(request.tick)] ?? script.default ?? 'healthy';
     const action = typeof options.action === 'string' ? options.action : 'checkout';
     // The state counts the ticks analysed; a gap means the carried state was lost (e.g. across
@@ -68,6 +73,11 @@ export class ScriptedAnalyzer {
       statistic: 'scripted',
       critical: step === 'critical',
       summary: `${action} p90 latency +38 % [+22 %, +55 %]`,
+      evidence: {
+        regime: 1,
+        fromTick: 1,
+        samples: { baseline: 400 * request.tick, canary: 400 * request.tick },
+      },
     };
     const status: VerdictStatus = 'anomalous';
     return { verdict: { status, anomalies: [anomaly], reasons: [anomalyKey(anomaly)] }, state };
@@ -142,9 +152,29 @@ interface WeightDocument {
   at: Date;
 }
 
+type RouterFault = 'refused-token' | 'down';
+
+/**
+ * Breaks the router double of one rollout until called again with null: 'refused-token' fails
+ * like a proxy answering 401 (a ValidationError), 'down' like an unreachable router.
+ */
+export async function breakRouter(db: Db, rolloutId: string, fault: RouterFault | null): Promise<void> {
+  await db
+    .collection<{ _id: string; fault: RouterFault | null }>('test_router_faults')
+    .updateOne({ _id: rolloutId }, { $set: { fault } }, { upsert: true });
+}
+
+/** Changes the share the router double serves behind the rollout's back (drift). */
+export async function driftRouter(db: Db, rolloutId: string, share: number): Promise<void> {
+  await db
+    .collection<{ _id: string; share: number }>('test_router_state')
+    .updateOne({ _id: rolloutId }, { $set: { share } });
+}
+
 /**
  * A router double that records every weight it is given. Spec options:
  * `unavailableAbove: n` makes it refuse shares above n (a router that is down for that change).
+ * breakRouter() makes every change fail until it is repaired.
  */
 export class RecordingRouter implements TrafficRouter {
   readonly kind = 'test-recording';
@@ -161,7 +191,17 @@ export class RecordingRouter implements TrafficRouter {
       .updateOne({ _id: this.rolloutId }, { $setOnInsert: { share: 0 } }, { upsert: true });
   }
 
+  private async failIfBroken(): Promise<void> {
+    const broken = await this.db
+      .collection<{ _id: string; fault: RouterFault | null }>('test_router_faults')
+      .findOne({ _id: this.rolloutId });
+    if (broken?.fault === 'refused-token')
+      throw new ValidationError([{ field: 'router.tokenEnv', rule: 'the test router refused the token' }]);
+    if (broken?.fault === 'down') throw new RouterUnavailableError('test router is down');
+  }
+
   async setCanaryWeight(share: number): Promise<void> {
+    await this.failIfBroken();
     const limit = this.spec.unavailableAbove;
     if (typeof limit === 'number' && share > limit)
       throw new RouterUnavailableError(`test router refuses ${share} % (> ${limit})`);
@@ -187,6 +227,7 @@ export class RecordingRouter implements TrafficRouter {
   }
 
   async finalize(outcome: 'promoted' | 'rolled_back'): Promise<void> {
+    await this.failIfBroken();
     await this.db
       .collection<{ _id: string; outcome: string }>('test_router_final')
       .updateOne({ _id: this.rolloutId }, { $set: { outcome } }, { upsert: true });
@@ -241,5 +282,7 @@ export function testDeps(db: Db, options: { honourProbeDuration?: boolean } = {}
     routers: { routerFor: (rolloutId, spec) => new RecordingRouter(db, rolloutId, spec) },
     alerts: new RecordingAlerts(db),
     ticks: store,
+    // A worker without a policy file: loopback endpoints and CANARY_* secret names only.
+    workerPolicy: emptyWorkerPolicy('development'),
   };
 }

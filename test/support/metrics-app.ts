@@ -1,6 +1,6 @@
 /**
  * A small real HTTP app for metric-source tests: prom-client's default process metrics plus a
- * request counter by status code, served on /metrics. Run as a child process (each target has its
+ * request counter by status code and a total one, served on /metrics. Run as a child process (each target has its
  * own CPU and memory): `node --import tsx test/support/metrics-app.ts <port> <errorShare>`.
  * GET /work?n=K does K units of CPU work and answers 500 for `errorShare` of requests.
  */
@@ -15,6 +15,12 @@ const requests = new Counter({
   name: 'app_requests_total',
   help: 'Requests by status code',
   labelNames: ['code'],
+  registers: [registry],
+});
+/** The conventional name the direct scrape divides CPU by (signals/scrape-source.ts). */
+const answered = new Counter({
+  name: 'http_requests_total',
+  help: 'Requests answered',
   registers: [registry],
 });
 // Series exist from the first scrape, so increase() over the window counts every request.
@@ -44,6 +50,7 @@ const server = http.createServer((request, response) => {
     // Deterministic share of failures: every k-th request fails.
     const failing = errorShare > 0 && served % Math.round(1 / errorShare) === 0;
     requests.inc({ code: failing ? '500' : '200' });
+    answered.inc();
     response.writeHead(failing ? 500 : 200);
     response.end(String(x));
     return;

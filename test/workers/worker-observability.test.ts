@@ -60,7 +60,7 @@ test('an anomaly and its recovery are alerted once each, and the worker exports 
   const alerts = new AlertDispatcher({
     db: servers.db,
     logger: createLogger('alerts', 'silent'),
-    env: { HOOK_SECRET: SECRET },
+    env: { CANARY_HOOK_SECRET: SECRET },
     retry: { budgetMs: 200, initialDelayMs: 50, maxDelayMs: 100 },
     onDelivery: metrics.observeDelivery,
   });
@@ -81,7 +81,7 @@ test('an anomaly and its recovery are alerted once each, and the worker exports 
       promoteAt: 24,
     },
     analysis: { script: { '3': 'anomalous' } },
-    alerts: { sinks: [{ kind: 'webhook', url: `${receiver.url}/hook`, secretEnv: 'HOOK_SECRET' }] },
+    alerts: { sinks: [{ kind: 'webhook', url: `${receiver.url}/hook`, secretEnv: 'CANARY_HOOK_SECRET' }] },
     links: { dashboardUrl: 'http://dashboard.test', temporalUiUrl: 'http://temporal.test' },
   });
   const result = await worker.runUntil(async () =>

@@ -16,10 +16,12 @@ describe('activity factories', () => {
   test('the rollout activities keep their names', () => {
     expect(rollout.sort()).toEqual([
       'analyze',
+      'checkWorkerPolicy',
       'collectMetrics',
       'finalizeRouting',
       'lookupProfiles',
       'notify',
+      'readCanaryWeight',
       'recordTick',
       'setCanaryWeight',
     ]);

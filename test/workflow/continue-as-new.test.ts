@@ -47,7 +47,7 @@ describe('continue-as-new keeps the rollout going with its state', () => {
   test("at the spec's own bound, carrying an anomaly's hysteresis, counts and regimes across runs", async () => {
     const { result, ticks } = await runToEnd('own-bound', {
       maxHistoryEvents: 100,
-      analysis: { script: { '5': 'anomalous' } },
+      analysis: { script: { '5': 'anomalous' }, recordRegimes: true },
       policy: { probingTicks: 1, initialShare: 10, promoteAt: 20, recoveryTicks: 2, cooldownTicks: 0 },
     });
     expect(result.continuedAsNew).toBeGreaterThanOrEqual(3);

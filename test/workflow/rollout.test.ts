@@ -10,9 +10,14 @@ import {
 } from '../../rollout/messages';
 import { RolloutClient } from '../../client/rollout-client';
 import type { RolloutStatus } from '../../rollout/types';
-import { appliedWeights, recordedAlerts } from '../support/doubles';
+import { appliedWeights, recordedAlerts, ScriptedAnalyzer } from '../support/doubles';
+import type { AnalyzeRequest } from '../../activities/ports';
+import { generateProfiles } from '../../profiles/generator';
+import { StoreProfileSource } from '../../profiles/profile-source';
+import { ProfileStore } from '../../profiles/store';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
+import { until } from '../support/until';
 import { testWorker } from '../support/worker';
 
 let servers: TestServers;
@@ -26,15 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await servers?.stop();
 });
-
-async function until(predicate: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('condition not met in time');
-}
 
 function sharesOf(ticks: { shareAfter: number }[]): number[] {
   return ticks.map((tick) => tick.shareAfter);
@@ -259,6 +255,40 @@ describe('rollout workflow against a real Temporal dev server and FerretDB', () 
     const ticks = await new RolloutStore(servers.db).listTicks(result.rolloutId);
     // Each shard's double reports profiles x concurrency requests per target; two shards add up.
     expect(ticks.every((tick) => tick.probe?.requests.canary === 2 * 5 * 4)).toBe(true);
+  });
+
+  test("the analyze activity receives the sampled profiles' actions, known before the first look", async () => {
+    const store = new ProfileStore(servers.db);
+    await store.load(generateProfiles({ seed: 9, count: 200 }));
+    const requests: AnalyzeRequest[] = [];
+    const scripted = new ScriptedAnalyzer(servers.db);
+    const worker = await testWorker(servers, 'known-actions', {
+      deps: {
+        profiles: new StoreProfileSource(store),
+        // Records what the activity is given, then answers as the other tests' analyzer does.
+        analyzer: {
+          analyze: async (request) => {
+            requests.push(request);
+            return scripted.analyze(request);
+          },
+        },
+      },
+    });
+    const spec = testSpec({
+      profiles: { criteria: { device_type: 'mobile' }, sampleSize: 12, seed: 4 },
+      policy: { probingTicks: 1, promoteAt: 6 },
+    });
+    const result = await worker.runUntil(async () =>
+      (await rollouts.start(spec, { taskQueue: 'known-actions' })).result(),
+    );
+    expect(result.outcome).toBe('promoted');
+    // The same sample again (it is reproducible), and the actions its profiles use.
+    const selection = await new StoreProfileSource(store).select(spec.profiles);
+    const sampled = await store.getMany(selection.profileIds, ['actions']);
+    const expected = [...new Set(sampled.flatMap((profile) => profile.actions ?? []))].sort();
+    expect(expected.length).toBeGreaterThan(0);
+    expect(requests.length).toBeGreaterThan(0);
+    for (const request of requests) expect(request.actions).toEqual(expected);
   });
 
   test('starting the same deployment twice is refused', async () => {

@@ -1,6 +1,7 @@
 // @ts-check
-// Every anomalous tick of a rollout, newest first, with the evidence the analysis gave.
-/** @import { Anomaly, Investigation } from '../api-types.js' */
+// Every anomalous tick of a rollout, newest first, with the evidence the analysis gave, the
+// blamed action's slowest and failed probe requests, and a command that plays them again.
+/** @import { Anomaly, Investigation, RequestExemplar } from '../api-types.js' */
 import { badge, clear, h } from '../dom.js';
 import { clock, pct, signedPct } from '../format.js';
 
@@ -42,6 +43,7 @@ export function renderAnomalies(section, investigations) {
             ),
             h('div', {}, anomaly.summary),
             h('div', { class: 'evidence' }, evidenceText(anomaly)),
+            exemplarsView(anomaly),
           ),
         ),
       ),
@@ -66,5 +68,78 @@ function evidenceText(anomaly) {
   if (anomaly.target) parts.push(`target ${anomaly.target}`);
   if (anomaly.window && typeof anomaly.window.fromTick === 'number')
     parts.push(`ticks ${anomaly.window.fromTick}–${anomaly.window.toTick}`);
+  const evidence = anomaly.evidence;
+  if (evidence && evidence.samples)
+    parts.push(
+      `regime ${evidence.regime} since tick ${evidence.fromTick}: ${evidence.samples.baseline} baseline, ${evidence.samples.canary} canary samples`,
+    );
   return parts.join(' · ');
+}
+
+/**
+ * The blamed action's slowest and failed probe requests, and the reproduction line.
+ * @param {Anomaly} anomaly
+ */
+function exemplarsView(anomaly) {
+  const exemplars = anomaly.exemplars;
+  if (!exemplars) return null;
+  return h(
+    'div',
+    { class: 'exemplars' },
+    exemplarTable(`Slowest requests (ticks ${exemplars.fromTick}–${exemplars.toTick})`, exemplars.slowest),
+    exemplarTable('Failed requests', exemplars.failed),
+    exemplars.reproduce
+      ? h(
+          'div',
+          { class: 'reproduce' },
+          h('div', {}, 'Reproduce (with CANARY_MONGO_URI pointing at the profile store):'),
+          h('code', { class: 'reproduce-line' }, exemplars.reproduce),
+        )
+      : null,
+  );
+}
+
+/**
+ * @param {string} title
+ * @param {RequestExemplar[]} requests
+ */
+function exemplarTable(title, requests) {
+  if (!Array.isArray(requests) || requests.length === 0) return null;
+  return h(
+    'table',
+    { class: 'stack exemplar-table' },
+    h('caption', {}, title),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', {}, 'Profile'),
+        h('th', {}, 'Request'),
+        h('th', { class: 'num' }, 'Status'),
+        h('th', { class: 'num' }, 'Latency'),
+        h('th', {}, 'Target'),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      requests.map((request) =>
+        h(
+          'tr',
+          {},
+          h('td', { 'data-label': 'Profile' }, request.profileId),
+          h('td', { 'data-label': 'Request', class: 'request' }, `${request.method} ${request.path}`),
+          h(
+            'td',
+            { 'data-label': 'Status', class: 'num' },
+            request.status === 0 ? request.error || 'no response' : request.status,
+          ),
+          h('td', { 'data-label': 'Latency', class: 'num' }, `${request.latencyMs.toFixed(1)} ms`),
+          h('td', { 'data-label': 'Target' }, request.target),
+        ),
+      ),
+    ),
+  );
 }

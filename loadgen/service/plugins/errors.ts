@@ -13,6 +13,7 @@ export default fp(
   async function errorsPlugin(app: FastifyInstance) {
     installErrorHandling(app, {
       ...profileStoreErrors,
+      queryFieldPrefix: 'query',
       translate: (error) =>
         error instanceof TooManyRunsError
           ? new HttpError(429, 'too_many_runs', error.message)

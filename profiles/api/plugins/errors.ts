@@ -18,6 +18,7 @@ export const profileStoreErrors: ErrorHandlerOptions = {
       : undefined,
   isUnavailable: (error) => error instanceof MongoServerSelectionError || error instanceof MongoNetworkError,
   unavailableMessage: 'the profile store is unavailable; retry later',
+  queryFieldPrefix: '',
 };
 
 export default fp(

@@ -1,10 +1,13 @@
 /**
  * Prometheus metrics on /metrics: request latency per route and status, profiles written, and
- * the process defaults. One registry per app instance, so tests can build several apps.
+ * the process defaults. One registry per app instance, so tests can build several apps. With
+ * protected reads, /metrics needs the token like any read.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import type { AuthConfig } from '../config';
+import { requireReadToken } from './auth';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,7 +16,7 @@ declare module 'fastify' {
 }
 
 export default fp(
-  async function metricsPlugin(app: FastifyInstance) {
+  async function metricsPlugin(app: FastifyInstance, options: { auth: AuthConfig }) {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'profiles_api_' });
     const duration = new Histogram({
@@ -44,8 +47,11 @@ export default fp(
       );
       if (reply.statusCode >= 400 && reply.statusCode < 500) rejected.inc({ route });
     });
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
-      reply.type(registry.contentType).send(await registry.metrics()),
+    // Protected reads protect the metrics too: route names, counts and rates are reads.
+    app.get(
+      '/metrics',
+      { schema: { hide: true }, preHandler: requireReadToken(options.auth) },
+      async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()),
     );
   },
   { name: 'metrics' },

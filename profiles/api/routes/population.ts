@@ -5,7 +5,9 @@ import { Profile } from '../../profile-schema';
 import { StoreProfileSource } from '../../profile-source';
 import { requireReadToken } from '../plugins/auth';
 import { CriteriaQuery, criteriaOf, fieldsOf, flatCriteriaValues } from './query';
-import { ErrorBody } from '../../../platform/http/errors';
+import { ErrorBody, HttpError } from '../../../platform/http/errors';
+
+const SAMPLE_RETRY_AFTER_S = 2;
 
 const SampleQuery = Type.Object(
   {
@@ -61,6 +63,7 @@ export default async function populationRoutes(app: FastifyInstance) {
   const store = app.profileStore;
   const source = new StoreProfileSource(store, { maxPopulation: config.limits.maxSamplePopulation });
   const readAuth = requireReadToken(config.auth);
+  let samplesRunning = 0;
 
   app.get<{ Querystring: Static<typeof SampleQuery> }>(
     '/profiles/sample',
@@ -70,35 +73,56 @@ export default async function populationRoutes(app: FastifyInstance) {
         summary: 'Reproducible stratified sample (device type x country x activity level)',
         tags: ['population'],
         querystring: SampleQuery,
-        response: { 200: SampleResponse, 400: ErrorBody, 401: ErrorBody },
+        response: { 200: SampleResponse, 400: ErrorBody, 401: ErrorBody, 429: ErrorBody },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const query = request.query;
       const criteria = criteriaOf(query, ['n', 'seed', 'fields']);
-      const n = Math.min(query.n ?? 50, config.limits.maxSampleSize);
-      const seed = query.seed ?? 1;
       const fields = fieldsOf(query.fields);
-      const sample = await source.sample(criteria, n, seed);
-      const profiles = fields
-        ? await store.getMany(sample.userIds, fields)
-        : sample.members.map((member) => ({
-            user_id: member.user_id,
-            device_type: member.device_type,
-            geo_location: { country: member.country },
-            activity_level: member.activity_level as 'low' | 'medium' | 'high',
-          }));
-      return {
-        seed,
-        n,
-        population: sample.population,
-        user_ids: sample.userIds,
-        profiles,
-        mix: sample.mix,
-        strata: sample.strata,
-      };
+      if (samplesRunning >= config.limits.maxConcurrentSamples) {
+        void reply.header('retry-after', String(SAMPLE_RETRY_AFTER_S));
+        throw new HttpError(
+          429,
+          'too_many_samples',
+          `${samplesRunning} samples are being computed, as many as this server allows at once (PROFILES_API_MAX_CONCURRENT_SAMPLES); retry in ${SAMPLE_RETRY_AFTER_S} s`,
+        );
+      }
+      samplesRunning++;
+      try {
+        return await sampleOf(criteria, query, fields);
+      } finally {
+        samplesRunning--;
+      }
     },
   );
+
+  async function sampleOf(
+    criteria: ReturnType<typeof criteriaOf>,
+    query: Static<typeof SampleQuery>,
+    fields: string[] | undefined,
+  ) {
+    const n = Math.min(query.n ?? 50, config.limits.maxSampleSize);
+    const seed = query.seed ?? 1;
+    const sample = await source.sample(criteria, n, seed);
+    const profiles = fields
+      ? await store.getMany(sample.userIds, fields)
+      : sample.members.map((member) => ({
+          user_id: member.user_id,
+          device_type: member.device_type,
+          geo_location: { country: member.country },
+          activity_level: member.activity_level as 'low' | 'medium' | 'high',
+        }));
+    return {
+      seed,
+      n,
+      population: sample.population,
+      user_ids: sample.userIds,
+      profiles,
+      mix: sample.mix,
+      strata: sample.strata,
+    };
+  }
 
   app.get<{ Querystring: Static<typeof StatsQuery> }>(
     '/profiles/stats',

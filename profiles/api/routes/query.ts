@@ -21,7 +21,8 @@ export const flatCriteriaValues = Type.Union([
 ]);
 
 export function criteriaOf(query: Record<string, unknown>, reserved: readonly string[]): CompiledCriteria {
-  const flat: Record<string, string | string[]> = {};
+  // No prototype: a parameter named like an Object member stays a parameter (and is refused by name).
+  const flat = Object.create(null) as Record<string, string | string[]>;
   for (const [key, value] of Object.entries(query)) {
     if (key === 'criteria' || reserved.includes(key)) continue;
     flat[key] = value as string | string[];
