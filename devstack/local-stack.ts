@@ -68,6 +68,8 @@ function faultFlags(faults: ShopFaults | undefined): string[] {
     ...faults.errors.flatMap((f) => ['--errors', `${f.action}:${f.rate}`]),
     ...faults.cpu.flatMap((f) => ['--cpu', `${f.action}:${f.ms}ms`]),
     ...(faults.leakBytesPerSecond > 0 ? ['--leak', String(faults.leakBytesPerSecond)] : []),
+    ...(faults.load ?? []).flatMap((f) => ['--load', `${f.action}:${f.extraMs}ms@${f.aboveRps}rps`]),
+    ...(faults.activeForMs === undefined ? [] : ['--active-for', `${faults.activeForMs}ms`]),
   ];
 }
 

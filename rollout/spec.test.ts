@@ -44,7 +44,7 @@ describe('rollout spec', () => {
       'analysis.method: must be one of betting, sequential, mann-whitney, seed',
       'analysis.alpha: must be <= 0.5',
       'alerts.sinks[1].kind: must be a non-empty string',
-      'policy.hysteresis: is not a known field (known: initialShare, stepUp, stepDown, promoteAt, probingTicks, recoveryTicks, cooldownTicks, maxAnomalies, anomalyWindowTicks, maxInconclusiveTicks)',
+      'policy.hysteresis: is not a known field (known: initialShare, stepUp, stepDown, promoteAt, probingTicks, recoveryTicks, cooldownTicks, maxAnomalies, anomalyWindowTicks, maxInconclusiveTicks, raiseRequires, maxRecoveryTicks, maxCutsAtLevel, onRepeatedCuts)',
       'policy.initialShare: must be <= 100',
       'policy.stepUp: must be > 0',
     ]);
@@ -100,6 +100,42 @@ describe('rollout spec', () => {
       'policy.maxAnomalies: must not exceed policy.anomalyWindowTicks (10)',
     );
     expect(() => mergePolicy(DEFAULT_POLICY, 'fast')).toThrow('policy: must be an object');
+  });
+
+  test('the policy fields for proof and cut levels: defaults, field errors, and policies that predate them', () => {
+    expect(parseRolloutSpec(minimal).policy).toMatchObject({
+      raiseRequires: 'clean',
+      maxRecoveryTicks: 10,
+      maxCutsAtLevel: 2,
+      onRepeatedCuts: 'pause',
+    });
+    expect(
+      issuesOf({
+        ...minimal,
+        policy: {
+          raiseRequires: 'evidence',
+          maxRecoveryTicks: 0,
+          maxCutsAtLevel: 1.5,
+          onRepeatedCuts: 'stop',
+        },
+      }),
+    ).toEqual([
+      'policy.raiseRequires: must be one of clean, proof',
+      'policy.maxRecoveryTicks: must be >= 1',
+      'policy.maxCutsAtLevel: must be an integer',
+      'policy.onRepeatedCuts: must be one of pause, rollback',
+    ]);
+    // A rollout started before these fields existed keeps them absent (the policy then behaves
+    // as it did), unless a change sets one.
+    const older = { ...DEFAULT_POLICY } as Partial<typeof DEFAULT_POLICY>;
+    for (const key of ['raiseRequires', 'maxRecoveryTicks', 'maxCutsAtLevel', 'onRepeatedCuts'] as const)
+      delete older[key];
+    const changed = mergePolicy(older as typeof DEFAULT_POLICY, { stepUp: 2 });
+    expect(changed).toEqual({ ...older, stepUp: 2 });
+    expect(mergePolicy(older as typeof DEFAULT_POLICY, { maxCutsAtLevel: 3 }).maxCutsAtLevel).toBe(3);
+    expect(() => mergePolicy(older as typeof DEFAULT_POLICY, { onRepeatedCuts: 'later' })).toThrow(
+      'policy.onRepeatedCuts: must be one of pause, rollback',
+    );
   });
 
   test('durations', () => {

@@ -24,7 +24,21 @@ export interface TrafficPolicy {
   anomalyWindowTicks: number;
   /** This many inconclusive ticks in a row pause the rollout for a person. */
   maxInconclusiveTicks: number;
+  // The fields below are optional in the type because rollouts started before they existed carry
+  // policies without them; the policy then behaves as it did. parseRolloutSpec always sets them.
+  /** What an ordinary raise needs: a clean tick (no evidence of harm) or proof of health. */
+  raiseRequires?: RaiseRequirement;
+  /** After a cut, this many ticks without proof of health pause the rollout for a person. */
+  maxRecoveryTicks?: number;
+  /** This many cuts at one share (the canary fails under that load) pause or roll back. */
+  maxCutsAtLevel?: number;
+  onRepeatedCuts?: RepeatedCutsAction;
 }
+
+export const RAISE_REQUIREMENTS = ['clean', 'proof'] as const;
+export type RaiseRequirement = (typeof RAISE_REQUIREMENTS)[number];
+export const REPEATED_CUTS_ACTIONS = ['pause', 'rollback'] as const;
+export type RepeatedCutsAction = (typeof REPEATED_CUTS_ACTIONS)[number];
 
 export const DEFAULT_POLICY: Readonly<TrafficPolicy> = Object.freeze({
   initialShare: 5,
@@ -37,9 +51,17 @@ export const DEFAULT_POLICY: Readonly<TrafficPolicy> = Object.freeze({
   maxAnomalies: 3,
   anomalyWindowTicks: 10,
   maxInconclusiveTicks: 10,
+  raiseRequires: 'clean',
+  maxRecoveryTicks: 10,
+  maxCutsAtLevel: 2,
+  onRepeatedCuts: 'pause',
 });
 
 const POLICY_KEYS = Object.keys(DEFAULT_POLICY) as (keyof TrafficPolicy)[];
+/** Fields a policy carried before the evidence-following policy existed; newer ones may be absent. */
+const REQUIRED_POLICY_KEYS = POLICY_KEYS.filter(
+  (key) => !['raiseRequires', 'maxRecoveryTicks', 'maxCutsAtLevel', 'onRepeatedCuts'].includes(key),
+);
 
 export interface TargetSpec {
   url: string;
@@ -336,8 +358,27 @@ function readPolicy(
       base.maxInconclusiveTicks,
     ),
   };
-  if (POLICY_KEYS.some((key) => policy[key] === undefined)) return undefined;
+  // A policy that predates these fields keeps them absent unless the patch sets them.
+  const raiseRequires = optionalField(input.raiseRequires, base.raiseRequires, (value, fallback) =>
+    r.oneOf(value, `${field}.raiseRequires`, RAISE_REQUIREMENTS, fallback),
+  );
+  const maxRecoveryTicks = optionalField(input.maxRecoveryTicks, base.maxRecoveryTicks, (value, fallback) =>
+    r.number(value, `${field}.maxRecoveryTicks`, { min: 1, max: 10_000, integer: true }, fallback),
+  );
+  const maxCutsAtLevel = optionalField(input.maxCutsAtLevel, base.maxCutsAtLevel, (value, fallback) =>
+    r.number(value, `${field}.maxCutsAtLevel`, { min: 1, max: 1000, integer: true }, fallback),
+  );
+  const onRepeatedCuts = optionalField(input.onRepeatedCuts, base.onRepeatedCuts, (value, fallback) =>
+    r.oneOf(value, `${field}.onRepeatedCuts`, REPEATED_CUTS_ACTIONS, fallback),
+  );
+  if (REQUIRED_POLICY_KEYS.some((key) => policy[key] === undefined)) return undefined;
+  if ([raiseRequires, maxRecoveryTicks, maxCutsAtLevel, onRepeatedCuts].some((read) => !read.valid))
+    return undefined;
   const complete = policy as TrafficPolicy;
+  if (raiseRequires.value !== undefined) complete.raiseRequires = raiseRequires.value;
+  if (maxRecoveryTicks.value !== undefined) complete.maxRecoveryTicks = maxRecoveryTicks.value;
+  if (maxCutsAtLevel.value !== undefined) complete.maxCutsAtLevel = maxCutsAtLevel.value;
+  if (onRepeatedCuts.value !== undefined) complete.onRepeatedCuts = onRepeatedCuts.value;
   if (complete.initialShare > complete.promoteAt) {
     r.fail(`${field}.initialShare`, `must not exceed ${field}.promoteAt (${complete.promoteAt})`);
     return undefined;
@@ -350,6 +391,20 @@ function readPolicy(
     return undefined;
   }
   return complete;
+}
+
+/**
+ * Reads a field that older policies lack: absent in both the input and the base stays absent
+ * (valid); otherwise `read` validates the input, falling back on the base's value.
+ */
+function optionalField<T>(
+  value: unknown,
+  base: T | undefined,
+  read: (value: unknown, fallback: T | undefined) => T | undefined,
+): { valid: boolean; value: T | undefined } {
+  if (value === undefined && base === undefined) return { valid: true, value: undefined };
+  const result = read(value, base);
+  return { valid: result !== undefined, value: result };
 }
 
 /** Applies a partial policy change to the current policy; throws a ValidationError naming the field. */

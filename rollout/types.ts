@@ -23,6 +23,14 @@ export interface PolicyState {
   ceiling: { share: number; untilTick: number } | null;
   /** Ticks of anomalies inside the current window, oldest first. */
   anomalyTicks: number[];
+  /**
+   * Shares at which the canary was cut and how often, while the share has not risen above them:
+   * raises stop at such a level (a retry), and `maxCutsAtLevel` cuts there pause or roll back.
+   * Absent in states recorded before levels were counted.
+   */
+  cutLevels?: { share: number; cuts: number }[];
+  /** Ticks since the last cut whose verdict did not prove health (bounded by `maxRecoveryTicks`). */
+  ticksWithoutProof?: number;
 }
 
 export type PolicyAction = 'hold' | 'start' | 'raise' | 'reduce' | 'promote' | 'rollback';
@@ -124,6 +132,18 @@ export interface RolloutResult {
   continuedAsNew: number;
 }
 
+/**
+ * A stretch of ticks during which the canary's applied share of real traffic stayed the same:
+ * index 1 at the first tick, +1 whenever the share changed; the analysis scopes evidence to it.
+ */
+export interface TrafficRegime {
+  index: number;
+  /** The regime's first tick. */
+  sinceTick: number;
+  /** The canary's applied share of real traffic, as a fraction in [0, 1]. */
+  share: number;
+}
+
 /** Everything a rollout needs to go on after continue-as-new; bounded in size. */
 export interface RolloutCarryOver {
   policyState: PolicyState;
@@ -139,6 +159,8 @@ export interface RolloutCarryOver {
   startedAt: number;
   nextTickAt: number;
   continuedAsNew: number;
+  /** Absent in carry-overs from before regimes were counted: counting starts again at 1. */
+  regime?: TrafficRegime | null;
   /** Alert keys already used at the current tick, so the next run gives a repeat its own key. */
   alertKeys?: string[];
   /** Tick records the store did not take yet, written on later ticks (oldest first). */

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { KEPT_UNRECORDED_TICKS, RolloutState } from './rollout-state';
 import type { TickRecord } from '../rollout/types';
 import { parseRolloutSpec } from '../rollout/spec';
+import type { Anomaly } from '../rollout/verdict';
 
 const spec = parseRolloutSpec({
   service: 'shop',
@@ -78,6 +79,44 @@ describe('rollout state', () => {
     expect(carried.investigations).toHaveLength(20);
     expect(carried.reasons.length).toBeLessThanOrEqual(50);
     expect(JSON.stringify(carried).length).toBeLessThan(64 * 1024);
+  });
+
+  test('regimes: index 1 at the first tick, +1 when the applied share changed, not on a pause or a failed change', () => {
+    const state = new RolloutState('r', spec, 0);
+    state.appliedShare = 0;
+    expect(state.enterRegime(1)).toEqual({ index: 1, sinceTick: 1, share: 0 });
+    expect(state.enterRegime(2)).toEqual({ index: 1, sinceTick: 1, share: 0 });
+    state.appliedShare = 5;
+    expect(state.enterRegime(3)).toEqual({ index: 2, sinceTick: 3, share: 0.05 });
+    state.pause('a person looks');
+    expect(state.enterRegime(4)).toEqual({ index: 2, sinceTick: 3, share: 0.05 });
+    state.appliedShare = 6;
+    expect(state.enterRegime(5)).toEqual({ index: 3, sinceTick: 5, share: 0.06 });
+    const next = new RolloutState('r', spec, 0, state.carryOver());
+    expect(next.enterRegime(6)).toEqual({ index: 3, sinceTick: 5, share: 0.06 });
+  });
+
+  test('a severe anomaly rolls back at once; after a cut only a verdict that proves health raises', () => {
+    const severe = new RolloutState('r', { ...spec, onAnomaly: 'reduce' }, 0);
+    severe.applyVerdict(1, healthy, 1);
+    const checkout = anomalous.anomalies[0] as Anomaly;
+    const worse = { ...checkout, severe: true, effect: 169, interval: [120, 230] as [number, number] };
+    const { decision } = severe.applyVerdict(2, { ...anomalous, anomalies: [checkout, worse] }, 2);
+    expect(decision.action).toBe('rollback');
+    expect(decision.reason).toBe(
+      'severe regression: checkout latency_ms at 170x the baseline (at least 121x): rolled back at once',
+    );
+
+    const proving = new RolloutState('r', { ...spec, onAnomaly: 'reduce' }, 0);
+    proving.applyVerdict(1, { ...healthy, healthProven: true }, 1);
+    proving.applyVerdict(2, { ...healthy, healthProven: true }, 2);
+    expect(proving.applyVerdict(3, anomalous, 3).decision.action).toBe('reduce');
+    const actions = [false, false, false, true].map(
+      (healthProven, index) =>
+        proving.applyVerdict(4 + index, { ...healthy, healthProven }, 4 + index).decision,
+    );
+    expect(actions.map((d) => d.action)).toEqual(['hold', 'hold', 'hold', 'raise']);
+    expect(actions[3]?.recovered).toBe(true);
   });
 
   test('alert keys never repeat, across continue-as-new too, and only the current tick is carried', () => {

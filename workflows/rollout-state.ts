@@ -10,6 +10,7 @@ import {
   isTerminal,
   nextTrafficShare,
   type PolicyDecision,
+  type SevereAnomaly,
 } from './policy';
 import type { RolloutSpec, TrafficPolicy } from '../rollout/spec';
 import type {
@@ -21,6 +22,7 @@ import type {
   RolloutPhase,
   RolloutResult,
   RolloutStatus,
+  TrafficRegime,
   TickRecord,
   VerdictDigest,
 } from '../rollout/types';
@@ -45,6 +47,15 @@ function keepLast<T>(items: T[], limit: number): T[] {
   return items.length > limit ? items.slice(items.length - limit) : items;
 }
 
+/** The severe anomaly whose lower bound is furthest beyond the baseline, if any. */
+function worstSevere(verdict: Verdict): SevereAnomaly | null {
+  const severe = verdict.anomalies.filter((anomaly) => anomaly.severe === true);
+  return severe.reduce<SevereAnomaly | null>(
+    (worst, anomaly) => (worst === null || anomaly.interval[0] > worst.interval[0] ? anomaly : worst),
+    null,
+  );
+}
+
 export class RolloutState {
   policy: TrafficPolicy;
   policyState: PolicyState;
@@ -59,6 +70,8 @@ export class RolloutState {
   readonly startedAt: number;
   nextTickAt: number;
   continuedAsNew: number;
+  /** The regime of the last tick; null before the first. */
+  regime: TrafficRegime | null;
   outcome: RolloutOutcome | null = null;
   pendingDecision: ManualDecision | null = null;
   unrecordedTicks: TickRecord[];
@@ -85,6 +98,7 @@ export class RolloutState {
     this.startedAt = carryOver?.startedAt ?? now;
     this.nextTickAt = carryOver?.nextTickAt ?? now;
     this.continuedAsNew = carryOver?.continuedAsNew ?? 0;
+    this.regime = carryOver?.regime ?? null;
     this.unrecordedTicks = carryOver?.unrecordedTicks ?? [];
     this.outcome = carryOver?.outcome ?? null;
     for (const key of carryOver?.alertKeys ?? []) this.alertKeys.set(key, this.tick);
@@ -175,6 +189,17 @@ export class RolloutState {
     return decision;
   }
 
+  /**
+   * The regime a tick runs in: the share the router applied during its probe. A changed share
+   * starts a new one; a pause, a failed routing change or a person's look do not.
+   */
+  enterRegime(tick: number): TrafficRegime {
+    const share = (this.appliedShare ?? 0) / 100;
+    if (this.regime === null || this.regime.share !== share)
+      this.regime = { index: (this.regime?.index ?? 0) + 1, sinceTick: tick, share };
+    return this.regime;
+  }
+
   /** Feeds one tick's verdict to the policy and keeps the bounded summaries up to date. */
   applyVerdict(
     tick: number,
@@ -187,6 +212,8 @@ export class RolloutState {
       tick,
       status: verdict.status,
       critical,
+      severe: worstSevere(verdict),
+      ...(verdict.healthProven === undefined ? {} : { healthProven: verdict.healthProven }),
       holdRaises: this.pausedReason !== null,
     });
     this.policyState = decision.state;
@@ -295,6 +322,7 @@ export class RolloutState {
       startedAt: this.startedAt,
       nextTickAt: this.nextTickAt,
       continuedAsNew: this.continuedAsNew + 1,
+      regime: this.regime,
       // Only keys of the current tick can be asked for again: later ticks have other keys.
       alertKeys: [...this.alertKeys].filter(([, tick]) => tick === this.tick).map(([key]) => key),
       unrecordedTicks: this.unrecordedTicks,

@@ -333,6 +333,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     const scheduledAt = state.nextTickAt;
     const startedAt = Date.now();
     state.observeTickStart(scheduledAt, startedAt);
+    const regime = state.enterRegime(tick);
     let verdict: Verdict;
     let probe: ProbeSummary | null = null;
     const scope = new CancellationScope();
@@ -382,6 +383,8 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
           tick,
           analysis: spec.analysis,
           state: state.analysisState,
+          // Recorded histories analysed the whole rollout as one regime: they replay that way.
+          ...(patched('analysis-regimes') ? { regime } : {}),
           ...(state.profiles.actions ? { actions: state.profiles.actions } : {}),
         });
         return { summary, analysed };

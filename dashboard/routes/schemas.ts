@@ -78,6 +78,10 @@ export const PolicyBody = Type.Object(
     maxAnomalies: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     anomalyWindowTicks: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     maxInconclusiveTicks: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    raiseRequires: Type.Optional(Type.Union([Type.Literal('clean'), Type.Literal('proof')])),
+    maxRecoveryTicks: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    maxCutsAtLevel: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    onRepeatedCuts: Type.Optional(Type.Union([Type.Literal('pause'), Type.Literal('rollback')])),
   },
   { additionalProperties: false, minProperties: 1 },
 );

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { tokenMatches } from '../../platform/http/auth';
 import { ValidationError } from '../../core/validation';
-import { NO_FAULTS, parseFaults, type ShopAction, type ShopFaults } from './faults';
+import { loadDelayMs, NO_FAULTS, parseFaults, RequestRate, type ShopAction, type ShopFaults } from './faults';
 
 export interface ShopOptions {
   role: 'baseline' | 'canary';
@@ -18,6 +18,8 @@ export interface ShopOptions {
   adminToken?: string;
   /** Random source for fault decisions (tests pass a seeded one). */
   random?: () => number;
+  /** Clock for transient faults and request rates, in ms (tests pass their own). */
+  now?: () => number;
 }
 
 const MAX_CARTS = 10_000;
@@ -60,7 +62,13 @@ function busyFor(ms: number): void {
 export function buildShopApp(options: ShopOptions): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 11 * 2 ** 20 });
   const random = options.random ?? Math.random;
+  const now = options.now ?? Date.now;
   let faults = options.faults ?? NO_FAULTS;
+  // Setting faults (at start or through the admin endpoint) is what starts a transient fault.
+  let faultsSetAt = now();
+  /** One rate per load fault: each may leave different requests uncounted. */
+  let loadRates = (faults.load ?? []).map(() => new RequestRate());
+  const faultsActive = () => faults.activeForMs === undefined || now() - faultsSetAt < faults.activeForMs;
   const carts = new Map<string, CartItem[]>();
   const leaked: Buffer[] = [];
   let orders = 0;
@@ -85,7 +93,7 @@ export function buildShopApp(options: ShopOptions): FastifyInstance {
   const leakTimer =
     faults.leakBytesPerSecond > 0 || options.adminToken
       ? setInterval(() => {
-          if (faults.leakBytesPerSecond > 0)
+          if (faults.leakBytesPerSecond > 0 && faultsActive())
             leaked.push(Buffer.alloc(Math.round(faults.leakBytesPerSecond / 4), 1));
         }, 250)
       : undefined;
@@ -97,7 +105,20 @@ export function buildShopApp(options: ShopOptions): FastifyInstance {
   const actionOf = new WeakMap<FastifyRequest, { action: ShopAction; started: bigint }>();
 
   /** Applies the configured faults to one request of `action`; resolves false if it must fail. */
-  const applyFaults = async (action: ShopAction): Promise<boolean> => {
+  const applyFaults = async (action: ShopAction, request: FastifyRequest): Promise<boolean> => {
+    const load = faults.load ?? [];
+    // Arrivals are counted whether or not the faults are on: the rate is the shop's real load.
+    const rates = load.map((fault, index) => {
+      const rate = loadRates[index] as RequestRate;
+      const counted = !fault.uncountedHeader || request.headers[fault.uncountedHeader] === undefined;
+      return counted ? rate.arrive(now()) : rate.at(now());
+    });
+    if (!faultsActive()) return true;
+    const slowedMs = load.reduce(
+      (total, fault, index) => total + loadDelayMs(fault, action, rates[index] as number),
+      0,
+    );
+    if (slowedMs > 0) await new Promise((resolve) => setTimeout(resolve, slowedMs));
     for (const fault of faults.cpu) if (fault.action === action) busyFor(fault.ms);
     for (const fault of faults.latency) {
       if (fault.action === action && random() < fault.fraction) {
@@ -111,7 +132,7 @@ export function buildShopApp(options: ShopOptions): FastifyInstance {
     <T>(action: ShopAction, answer: (request: FastifyRequest, reply: FastifyReply) => T | Promise<T>) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
       actionOf.set(request, { action, started: process.hrtime.bigint() });
-      if (!(await applyFaults(action))) {
+      if (!(await applyFaults(action, request))) {
         return reply.code(500).send({ error: 'injected failure', action });
       }
       return answer(request, reply);
@@ -245,6 +266,8 @@ export function buildShopApp(options: ShopOptions): FastifyInstance {
       return reply.code(401).send({ error: 'authorization: a valid bearer token is required' });
     }
     faults = parseFaults(request.body);
+    faultsSetAt = now();
+    loadRates = (faults.load ?? []).map(() => new RequestRate());
     return { faults };
   });
 

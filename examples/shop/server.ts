@@ -1,7 +1,7 @@
 /**
  * Runs the sample shop: `node --import tsx examples/shop/server.ts --role canary --port 8082
  *   --version 1.1.0 [--latency checkout:200ms@1] [--errors checkout:0.05] [--cpu search:5ms]
- *   [--leak 1048576]`. The admin token for POST /admin/faults comes from SHOP_ADMIN_TOKEN.
+ *   [--leak 1048576] [--load checkout:200ms@50rps] [--active-for 30s]`. The admin token for POST /admin/faults comes from SHOP_ADMIN_TOKEN.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { ValidationError } from '../../core/validation';
@@ -26,6 +26,12 @@ async function main(): Promise<void> {
     .option('--errors <action:rate>', 'HTTP 500 rate on an action', collect)
     .option('--cpu <action:duration>', 'busy CPU per request of an action', collect)
     .option('--leak <bytesPerSecond>', 'memory retained per second')
+    .option(
+      '--load <action:duration@Nrps>',
+      'extra latency on an action above N requests per second',
+      collect,
+    )
+    .option('--active-for <duration>', 'the faults stop this long after start (a transient fault)')
     .parse(process.argv);
   const options = program.opts<{
     role: string;
@@ -36,6 +42,8 @@ async function main(): Promise<void> {
     errors?: string[];
     cpu?: string[];
     leak?: string;
+    load?: string[];
+    activeFor?: string;
   }>();
   if (options.role !== 'baseline' && options.role !== 'canary')
     throw new InvalidArgumentError('--role: must be baseline or canary');

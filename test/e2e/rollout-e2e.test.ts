@@ -108,7 +108,7 @@ describe('end to end on the local stack', () => {
     expect(ticks.at(-1)?.action).toBe('promote');
   });
 
-  test('a latency regression on checkout is found, blamed on checkout, the share cut, and the canary rolled back (exit 1)', async () => {
+  test('a latency regression on checkout is found, blamed on checkout, and the canary rolled back at once: it is severe (exit 1)', async () => {
     await setFaults(NO_FAULTS);
     const { file, id } = rolloutFile({ ...FAST, stepUp: 10, maxAnomalies: 2 });
     const started = await runCli(['rollout', 'start', '-f', file], { env: env() });
@@ -118,8 +118,10 @@ describe('end to end on the local stack', () => {
     const watch = await runCli(['rollout', 'watch', id], { env: env(), timeout: 240_000 });
     expect(watch.exitCode).toBe(1);
     const ticks = await ticksOf(id);
-    const cut = ticks.find((tick) => tick.action === 'reduce');
-    expect(cut?.shareAfter).toBe((cut?.shareBefore ?? 0) - 5);
+    // 250 ms on a millisecond checkout is far beyond the 1.5x severe ratio: no stepping down.
+    const found = ticks.find((tick) => tick.verdict.status === 'anomalous');
+    expect(found?.action).toBe('rollback');
+    expect(found?.reason).toMatch(/^severe regression: checkout latency_ms at /);
     const anomalies = ticks.flatMap((tick) => tick.verdict.anomalies);
     expect(anomalies.length).toBeGreaterThan(0);
     expect(

@@ -36,6 +36,15 @@ export class ScriptedAnalyzer {
       (await this.db.collection<ScriptDocument>('test_verdict_scripts').findOne({ _id: request.rolloutId }))
         ?.script ??
       {};
+    // Only tests that ask for it keep the regimes, so a store outage does not stall the others.
+    if (options.recordRegimes === true)
+      await this.db
+        .collection<RegimeDocument>('test_analysed_regimes')
+        .replaceOne(
+          { _id: `${request.rolloutId}#${request.tick}` },
+          { rolloutId: request.rolloutId, tick: request.tick, regime: request.regime ?? null },
+          { upsert: true },
+        );
     const step = script[String(request.tick)] ?? script.default ?? 'healthy';
     const action = typeof options.action === 'string' ? options.action : 'checkout';
     // The state counts the ticks analysed; a gap means the carried state was lost (e.g. across
@@ -73,6 +82,26 @@ export class ScriptedAnalyzer {
     const status: VerdictStatus = 'anomalous';
     return { verdict: { status, anomalies: [anomaly], reasons: [anomalyKey(anomaly)] }, state };
   }
+}
+
+interface RegimeDocument {
+  _id: string;
+  rolloutId: string;
+  tick: number;
+  regime: AnalyzeRequest['regime'] | null;
+}
+
+/** The regime the workflow handed the analyzer at each tick, in tick order. */
+export async function analysedRegimes(
+  db: Db,
+  rolloutId: string,
+): Promise<{ tick: number; regime: AnalyzeRequest['regime'] | null }[]> {
+  const documents = await db
+    .collection<RegimeDocument>('test_analysed_regimes')
+    .find({ rolloutId })
+    .sort({ tick: 1 })
+    .toArray();
+  return documents.map(({ tick, regime }) => ({ tick, regime }));
 }
 
 interface ScriptDocument {

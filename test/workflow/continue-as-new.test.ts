@@ -2,6 +2,7 @@ import { RolloutClient } from '../../client/rollout-client';
 import { RolloutStore } from '../../client/rollout-store';
 import { startTestServers, type TestServers } from '../support/environment';
 import { testSpec } from '../support/specs';
+import { analysedRegimes } from '../support/doubles';
 import { testWorker } from '../support/worker';
 
 let servers: TestServers;
@@ -43,10 +44,10 @@ describe('continue-as-new keeps the rollout going with its state', () => {
     ]);
   });
 
-  test("at the spec's own bound, carrying an anomaly's hysteresis and counts across runs", async () => {
+  test("at the spec's own bound, carrying an anomaly's hysteresis, counts and regimes across runs", async () => {
     const { result, ticks } = await runToEnd('own-bound', {
       maxHistoryEvents: 100,
-      analysis: { script: { '5': 'anomalous' } },
+      analysis: { script: { '5': 'anomalous' }, recordRegimes: true },
       policy: { probingTicks: 1, initialShare: 10, promoteAt: 20, recoveryTicks: 2, cooldownTicks: 0 },
     });
     expect(result.continuedAsNew).toBeGreaterThanOrEqual(3);
@@ -56,5 +57,15 @@ describe('continue-as-new keeps the rollout going with its state', () => {
     expect(ticks.map((tick) => tick.shareAfter)).toEqual([
       10, 11, 12, 13, 8, 8, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 100,
     ]);
+    // Each tick is analysed in the regime of the share applied while it ran: a new one whenever
+    // that share changed (ticks 6-8 share one at 8 %), counted on across every continue-as-new.
+    const regimes = await analysedRegimes(servers.db, result.rolloutId);
+    expect(regimes.map(({ regime }) => regime?.index)).toEqual([
+      1, 2, 3, 4, 5, 6, 6, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+    ]);
+    expect(regimes.slice(5, 8).map(({ regime }) => regime)).toEqual(
+      Array.from({ length: 3 }, () => ({ index: 6, sinceTick: 6, share: 0.08 })),
+    );
+    expect(regimes[0]?.regime).toEqual({ index: 1, sinceTick: 1, share: 0 });
   });
 });
