@@ -203,6 +203,33 @@ export function gridInterval(
   return [low, high];
 }
 
+/**
+ * The interval of `gridInterval` with a point estimate read from the same wealths: where the
+ * evidence for "larger" and for "smaller" balance (su - sd crosses zero), kept inside the
+ * interval, so an anomaly's effect and its interval always describe the same data. Bounds that
+ * cross (adaptive bets on data that moved) are reported as their hull.
+ */
+export function gridEstimate(
+  grid: readonly number[],
+  wealth: GridWealth,
+  logThreshold: number,
+): { low: number; high: number; estimate: number } {
+  const [a, b] = gridInterval(grid, wealth, logThreshold);
+  const [low, high] = a <= b ? [a, b] : [b, a];
+  const balance = (k: number) => (wealth.up[k] as number) - (wealth.down[k] as number);
+  let estimate = balance(0) < 0 ? (grid[0] as number) : (grid[grid.length - 1] as number);
+  for (let k = 1; k < grid.length; k += 1) {
+    const before = balance(k - 1);
+    const after = balance(k);
+    if (before >= 0 && after < 0) {
+      const from = grid[k - 1] as number;
+      estimate = from + ((grid[k] as number) - from) * (before / (before - after));
+      break;
+    }
+  }
+  return { low, high, estimate: Math.min(high, Math.max(low, estimate)) };
+}
+
 // ----------------------------------------------------------------------------- counts (rates)
 // Conditional on the events of a tick, the canary's share of them is binomial with
 // θ(ρ) = ρ n_c / (ρ n_c + n_b) (Lindon & Malek 2022). The likelihood ratio of ρ' > ρ0 against ρ0

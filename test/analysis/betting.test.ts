@@ -4,6 +4,7 @@ import { parseAnalysisConfig, type AnalysisConfig } from '../../analysis/config'
 import {
   betOnScores,
   freshMoments,
+  gridEstimate,
   regimeShare,
   startLogWeight,
   testGrid,
@@ -140,6 +141,25 @@ describe('betting statistics', () => {
     );
   });
 
+  it('reads the effect from the wealths the interval comes from, and keeps it inside', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.double({ min: -30, max: 30 }), fc.double({ min: -30, max: 30 })), {
+          minLength: 2,
+          maxLength: 40,
+        }),
+        fc.double({ min: 0, max: 20, noNaN: true }),
+        (points, threshold) => {
+          const grid = points.map((_, k) => (k - points.length / 2) * 0.05);
+          const wealth = { up: points.map(([up]) => up), down: points.map(([, down]) => down) };
+          const { low, high, estimate } = gridEstimate(grid, wealth, threshold);
+          expect(low).toBeLessThanOrEqual(estimate);
+          expect(estimate).toBeLessThanOrEqual(high);
+        },
+      ),
+    );
+  });
+
   it('scores growth, not level: a constant offset scores 0 on average, steady growth near 1', () => {
     const random = seededRandom(7);
     let offset = 0;
@@ -195,6 +215,35 @@ describe('betting method', () => {
       detected.push(first);
     }
     expect(Math.max(...detected)).toBeLessThanOrEqual(20);
+  });
+
+  it("reports every check's effect inside its own interval, also after the canary changed", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 2, max: 10 }),
+        fc.double({ min: 1.2, max: 3, noNaN: true }),
+        fc.double({ min: 0.4, max: 1, noNaN: true }),
+        (seed, change, before, after) => {
+          const verdicts = run(
+            config(),
+            14,
+            (t) => ({
+              actions: actions.slice(2, 4),
+              perAction: 40,
+              slowdown: { cart: t < change ? before : after },
+              errorRate: { baseline: 0.01, canary: t < change ? 0.05 * before : 0.01 * after },
+            }),
+            seed,
+          );
+          for (const anomaly of verdicts.flatMap((v) => v.anomalies)) {
+            expect(anomaly.interval[0]).toBeLessThanOrEqual(anomaly.effect + 1e-12);
+            expect(anomaly.effect).toBeLessThanOrEqual(anomaly.interval[1] + 1e-12);
+          }
+        },
+      ),
+      { numRuns: 12 },
+    );
   });
 
   it('dates a late onset: the evidence starts near it, not at tick 1', () => {
