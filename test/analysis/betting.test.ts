@@ -202,6 +202,39 @@ describe('betting method', () => {
     );
   });
 
+  // Known invalid: on the shared 2-core stack each target's process is slower or faster as a whole
+  // for a tick (its CPU share, its GC): the per-tick median ratio of an A/A run spreads by 10-30 %
+  // and one tick read +54..+227 % on every action. Pairs of one tick are then not exchangeable,
+  // and the per-pair bets compound a single tick's offset into an anomaly. This test is marked
+  // failing until the bets treat the tick as the unit; it passes (and must become `it`) then.
+  it.failing(
+    'keeps A/A false rollbacks below alpha when each target is slower or faster as a whole for a tick',
+    () => {
+      const cfg = config(0.05, { actions: actions.slice(0, 3) });
+      let falseRollbacks = 0;
+      for (let r = 0; r < 10; r += 1) {
+        const random = seededRandom(1000 + r);
+        let state: unknown = null;
+        let flagged = false;
+        for (let t = 1; t <= 30 && !flagged; t += 1) {
+          const samples = tick(random, t, { actions: actions.slice(0, 3), perAction: 400 });
+          for (const target of ['baseline', 'canary'] as const) {
+            const processEffect = Math.exp(0.15 * gaussian(random));
+            for (const sample of samples)
+              if (sample.target === target && sample.histogram)
+                sample.histogram.values = sample.histogram.values.map((value) => value * processEffect);
+          }
+          const result = analyzeTick(cfg, state, t, samples, { actions: actions.slice(0, 3) });
+          state = JSON.parse(JSON.stringify(result.state));
+          flagged = result.verdict.status === 'anomalous';
+        }
+        if (flagged) falseRollbacks += 1;
+      }
+      // alpha 0.05 over 10 rollouts: more than 2 is far outside the binomial spread.
+      expect(falseRollbacks).toBeLessThanOrEqual(2);
+    },
+  );
+
   it('finds +30 % on one action at 50 samples per tick, names it, and says what the evidence rests on', () => {
     const detected: number[] = [];
     for (const seed of [1, 2, 3]) {
