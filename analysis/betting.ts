@@ -181,20 +181,6 @@ export function betOnScores(
 }
 
 /**
- * Point estimate of the log-ratio from the recent moments: where the mean score crosses zero
- * (the winsorised M-estimate of the recent pairs), interpolated on the grid.
- */
-export function recentLogRatio(grid: readonly number[], m1: readonly number[]): number {
-  for (let k = 1; k < grid.length; k += 1) {
-    const a = m1[k - 1] as number;
-    const b = m1[k] as number;
-    if (a >= 0 && b < 0)
-      return (grid[k - 1] as number) + ((grid[k] as number) - (grid[k - 1] as number)) * (a / (a - b));
-  }
-  return (m1[0] as number) < 0 ? (grid[0] as number) : (grid[grid.length - 1] as number);
-}
-
-/**
  * Confidence bounds of the log-ratio at `logThreshold`: the largest s whose "ratio <= e^s" is
  * rejected and the smallest whose "ratio >= e^s" is, or ±Infinity when none is.
  */
@@ -210,6 +196,33 @@ export function gridInterval(
     if ((wealth.down[k] as number) >= logThreshold) high = Math.min(high, grid[k] as number);
   }
   return [low, high];
+}
+
+/**
+ * The interval of `gridInterval` with a point estimate read from the same wealths: where the
+ * evidence for "larger" and for "smaller" balance (su - sd crosses zero), kept inside the
+ * interval, so an anomaly's effect and its interval always describe the same data. Bounds that
+ * cross (adaptive bets on data that moved) are reported as their hull.
+ */
+export function gridEstimate(
+  grid: readonly number[],
+  wealth: GridWealth,
+  logThreshold: number,
+): { low: number; high: number; estimate: number } {
+  const [a, b] = gridInterval(grid, wealth, logThreshold);
+  const [low, high] = a <= b ? [a, b] : [b, a];
+  const balance = (k: number) => (wealth.up[k] as number) - (wealth.down[k] as number);
+  let estimate = balance(0) < 0 ? (grid[0] as number) : (grid[grid.length - 1] as number);
+  for (let k = 1; k < grid.length; k += 1) {
+    const before = balance(k - 1);
+    const after = balance(k);
+    if (before >= 0 && after < 0) {
+      const from = grid[k - 1] as number;
+      estimate = from + ((grid[k] as number) - from) * (before / (before - after));
+      break;
+    }
+  }
+  return { low, high, estimate: Math.min(high, Math.max(low, estimate)) };
 }
 
 // ----------------------------------------------------------------------------- counts (rates)

@@ -23,7 +23,7 @@ import {
   freshMoments,
   gridIndexAtLeast,
   gridIndexAtMost,
-  gridInterval,
+  gridEstimate,
   logAddExp,
   pairLogRatios,
   randomPairs,
@@ -31,7 +31,6 @@ import {
   tailScore,
   trackLogQuantiles,
   rateTickEvidence,
-  recentLogRatio,
   regimeShare,
   startLogWeight,
   testGrid,
@@ -44,7 +43,6 @@ import {
 import { finiteInterval, formatP, type Check } from '../checks';
 import type { CellTick } from '../aggregate';
 import type { MetricConfig } from '../config';
-import { rateGridRatio } from '../stats';
 import { fnvHash32, seededRandom } from '../../core/random';
 import type { Json } from '../../core/validation';
 import {
@@ -426,7 +424,7 @@ function gridCheck(
   const evidenceSamples = samplesSince(cell, fromTick);
   // Since the dated onset, at the threshold plus the price of having picked that start.
   const onset = metric.direction === 'decrease' ? cell.fd : cell.fu;
-  const [low, high] = gridInterval(
+  const { low, high, estimate } = gridEstimate(
     grid,
     { up: cell.su, down: cell.sd },
     logThreshold - startLogWeight(onset - cell.j0 + 1),
@@ -442,7 +440,6 @@ function gridCheck(
     sides.every((direction) => (direction === 'increase' ? cell.hd : cell.hu) >= healthLog);
   // Without events there is no ratio to bound: such a rate takes no part in the proof.
   const provable = regimeSamples.canary > 0 && (metric.kind !== 'rate' || cell.ev >= MIN_EVENTS_FOR_PROOF);
-  const estimate = metric.kind === 'rate' ? rateEstimate(cell) : Math.exp(recentLogRatio(grid, cell.m1)) - 1;
   const window = {
     fromTick: anomalous ? fromTick : Math.max(cell.j0, regime.sinceTick),
     toTick: context.tick,
@@ -455,7 +452,7 @@ function gridCheck(
     ...baseCheck(context, anomalous ? evidenceSamples : regimeSamples, window),
     status,
     pFire,
-    effect: Number.isFinite(estimate) ? estimate : 0,
+    effect: Math.exp(estimate) - 1,
     interval: finiteInterval(Math.exp(low) - 1, Math.exp(high) - 1),
     statistic: `e-detector p=${formatP(pFire)} (${what}; evidence since tick ${cell.j0}, regime ${regime.index})`,
     ...(anomalous ? { severe } : {}),
@@ -537,14 +534,6 @@ function tailCheck(context: CellContext, cell: GridState, tail: TailState): Chec
     ...(anomalous ? { severe: false } : {}),
     evidence: { regime: regime.index, fromTick: window.fromTick, samples },
   };
-}
-
-function rateEstimate(cell: GridState): number {
-  // The alternatives' weights peak at the recent maximum-likelihood ratio.
-  let best = 0;
-  for (let g = 1; g < cell.m1.length; g += 1)
-    if ((cell.m1[g] as number) > (cell.m1[best] as number)) best = g;
-  return cell.m1.length === 0 ? 0 : rateGridRatio(best) - 1;
 }
 
 // ----------------------------------------------------------------------------- trend

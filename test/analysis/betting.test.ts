@@ -4,6 +4,7 @@ import { parseAnalysisConfig, type AnalysisConfig } from '../../analysis/config'
 import {
   betOnScores,
   freshMoments,
+  gridEstimate,
   regimeShare,
   startLogWeight,
   tailScore,
@@ -169,6 +170,25 @@ describe('betting statistics', () => {
     );
   });
 
+  it('reads the effect from the wealths the interval comes from, and keeps it inside', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.double({ min: -30, max: 30 }), fc.double({ min: -30, max: 30 })), {
+          minLength: 2,
+          maxLength: 40,
+        }),
+        fc.double({ min: 0, max: 20, noNaN: true }),
+        (points, threshold) => {
+          const grid = points.map((_, k) => (k - points.length / 2) * 0.05);
+          const wealth = { up: points.map(([up]) => up), down: points.map(([, down]) => down) };
+          const { low, high, estimate } = gridEstimate(grid, wealth, threshold);
+          expect(low).toBeLessThanOrEqual(estimate);
+          expect(estimate).toBeLessThanOrEqual(high);
+        },
+      ),
+    );
+  });
+
   it('scores growth, not level: a constant offset scores 0 on average, steady growth near 1', () => {
     const random = seededRandom(7);
     let offset = 0;
@@ -211,6 +231,39 @@ describe('betting method', () => {
     );
   });
 
+  // Known invalid: on the shared 2-core stack each target's process is slower or faster as a whole
+  // for a tick (its CPU share, its GC): the per-tick median ratio of an A/A run spreads by 10-30 %
+  // and one tick read +54..+227 % on every action. Pairs of one tick are then not exchangeable,
+  // and the per-pair bets compound a single tick's offset into an anomaly. This test is marked
+  // failing until the bets treat the tick as the unit; it passes (and must become `it`) then.
+  it.failing(
+    'keeps A/A false rollbacks below alpha when each target is slower or faster as a whole for a tick',
+    () => {
+      const cfg = config(0.05, { actions: actions.slice(0, 3) });
+      let falseRollbacks = 0;
+      for (let r = 0; r < 10; r += 1) {
+        const random = seededRandom(1000 + r);
+        let state: unknown = null;
+        let flagged = false;
+        for (let t = 1; t <= 30 && !flagged; t += 1) {
+          const samples = tick(random, t, { actions: actions.slice(0, 3), perAction: 400 });
+          for (const target of ['baseline', 'canary'] as const) {
+            const processEffect = Math.exp(0.15 * gaussian(random));
+            for (const sample of samples)
+              if (sample.target === target && sample.histogram)
+                sample.histogram.values = sample.histogram.values.map((value) => value * processEffect);
+          }
+          const result = analyzeTick(cfg, state, t, samples, { actions: actions.slice(0, 3) });
+          state = JSON.parse(JSON.stringify(result.state));
+          flagged = result.verdict.status === 'anomalous';
+        }
+        if (flagged) falseRollbacks += 1;
+      }
+      // alpha 0.05 over 10 rollouts: more than 2 is far outside the binomial spread.
+      expect(falseRollbacks).toBeLessThanOrEqual(2);
+    },
+  );
+
   it('finds +30 % on one action at 50 samples per tick, names it, and says what the evidence rests on', () => {
     const detected: number[] = [];
     for (const seed of [1, 2, 3]) {
@@ -224,6 +277,35 @@ describe('betting method', () => {
       detected.push(first);
     }
     expect(Math.max(...detected)).toBeLessThanOrEqual(20);
+  });
+
+  it("reports every check's effect inside its own interval, also after the canary changed", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 2, max: 10 }),
+        fc.double({ min: 1.2, max: 3, noNaN: true }),
+        fc.double({ min: 0.4, max: 1, noNaN: true }),
+        (seed, change, before, after) => {
+          const verdicts = run(
+            config(),
+            14,
+            (t) => ({
+              actions: actions.slice(2, 4),
+              perAction: 40,
+              slowdown: { cart: t < change ? before : after },
+              errorRate: { baseline: 0.01, canary: t < change ? 0.05 * before : 0.01 * after },
+            }),
+            seed,
+          );
+          for (const anomaly of verdicts.flatMap((v) => v.anomalies)) {
+            expect(anomaly.interval[0]).toBeLessThanOrEqual(anomaly.effect + 1e-12);
+            expect(anomaly.effect).toBeLessThanOrEqual(anomaly.interval[1] + 1e-12);
+          }
+        },
+      ),
+      { numRuns: 12 },
+    );
   });
 
   it('dates a late onset: the evidence starts near it, not at tick 1', () => {
