@@ -527,7 +527,9 @@ function tailCheck(context: CellContext, cell: GridState, tail: TailState): Chec
     quantile: levels[at],
     status: anomalous ? 'anomalous' : enough ? 'ok' : 'insufficient',
     pFire,
-    effect: Number.isFinite(effect) ? effect : 0,
+    // The tracked quantiles are a point reading of recent ticks; the evidence, since the onset,
+    // says "more than +tolerance": an anomaly reports no less, so its effect is inside its interval.
+    effect: Number.isFinite(effect) ? (anomalous ? Math.max(effect, metric.tolerance) : effect) : 0,
     // Rejected: "the canary's tail is at most (1 + tolerance) times the baseline's"; no upper bound.
     interval: anomalous ? finiteInterval(metric.tolerance, Infinity) : [0, 0],
     statistic: `e-detector p=${formatP(pFire)} (tail exceedances of the baseline's p${levels.map((p) => Math.round(p * 1000) / 10).join('/p')}, ${evidenceSamples.canary} pairs; evidence since tick ${cell.j0}, regime ${regime.index})`,
