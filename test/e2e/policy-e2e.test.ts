@@ -27,7 +27,8 @@ import { HttpReceiver } from '../alerts/receiver';
 const INTERVAL_MS = 2000;
 /** Real users through the router, per second; the canary serves its share of them. */
 const REAL_USERS_PER_SECOND = 30;
-const HOOK_SECRET_ENV = 'E2E_POLICY_HOOK_SECRET';
+// A development worker allows secret names starting with CANARY_ only.
+const HOOK_SECRET_ENV = 'CANARY_E2E_POLICY_HOOK_SECRET';
 /** How long the transient fault lasts: a few ticks, long enough to be found. */
 const TRANSIENT_MS = 6000;
 
