@@ -2,9 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { MongoClient } from 'mongodb';
-import pino from 'pino';
+import { capturingLogger } from '../support/log-capture';
 import { AlertDispatcher, type DeliveryReport } from '../../alerts/dispatcher';
 import { FerretDbServer } from '../../devstack/ferretdb';
 import type { AdapterSpec } from '../../rollout/spec';
@@ -35,15 +34,7 @@ afterAll(async () => {
 });
 
 function dispatcher(reports: DeliveryReport[]): AlertDispatcher {
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        logLines.push(chunk.toString('utf8'));
-        done();
-      },
-    }),
-  );
+  const logger = capturingLogger(logLines);
   return new AlertDispatcher({
     db: mongo.db('alerts_down'),
     logger,

@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { MongoClient, type Db } from 'mongodb';
-import pino from 'pino';
+import { capturingLogger } from '../support/log-capture';
 import { request } from 'undici';
 import { AlertDeliveryError, AlertDispatcher, type DeliveryReport } from '../../alerts/dispatcher';
 import { ALERT_DELIVERIES_COLLECTION } from '../../alerts/delivery-store';
@@ -69,15 +68,7 @@ function dispatcher(
   reports: DeliveryReport[] = [],
   retry = { budgetMs: 2000, initialDelayMs: 50, maxDelayMs: 200 },
 ) {
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        logLines.push(chunk.toString('utf8'));
-        done();
-      },
-    }),
-  );
+  const logger = capturingLogger(logLines);
   return new AlertDispatcher({
     db,
     logger,
