@@ -6,7 +6,8 @@
  *   tick give the winsorised log-ratio D(s) = clip(log Y - log X - s, -c, c) / c in [-1, 1].
  *   If the canary is at most e^s times slower in stochastic order, E[D(s)] <= 0 (log Y - s is
  *   dominated by an independent copy of log X, the difference of two copies is symmetric, and
- *   clipping is monotone). Drift and spikes that hit both targets in a tick cancel in the pair.
+ *   clipping is monotone). Drift and spikes that hit both targets in a tick cancel in the pair;
+ *   a target slower as a whole for a tick does not, hence the two units below ("the tick as the unit").
  * - Bets are predictable (aGRAPA, Waudby-Smith & Ramdas 2024): λ = m1 / m2 from recency-weighted
  *   moments of the scores seen before, clipped to [0, LAMBDA_MAX]; the wealth Π (1 + λ D) is a
  *   test supermartingale under the null whatever the bets were, for every start time at once.
@@ -159,25 +160,38 @@ export function betOnScores(
   wealths: GridWealth[],
   extra: { index: number; side: 'up' | 'down'; logWealth: number }[],
 ): void {
-  const { m1, m2 } = moments;
   for (const r of logRatios) {
     const beta = 1 / Math.min(BET_MEMORY, moments.n + 1 + PRIOR_WEIGHT);
-    for (let k = 0; k < grid.length; k += 1) {
-      const d = score(r, grid[k] as number);
-      const a = m1[k] as number;
-      const b = m2[k] as number;
-      const up = Math.log1p(betUp(a, b) * d);
-      const down = Math.log1p(-betUp(-a, b) * d);
-      for (const wealth of wealths) {
-        wealth.up[k] = (wealth.up[k] as number) + up;
-        wealth.down[k] = (wealth.down[k] as number) + down;
-      }
-      for (const item of extra) if (item.index === k) item.logWealth += item.side === 'up' ? up : down;
-      m1[k] = a + beta * (d - a);
-      m2[k] = b + beta * (d * d - b);
-    }
+    for (let k = 0; k < grid.length; k += 1)
+      betAt(k, score(r, grid[k] as number), beta, betUp, moments, wealths, extra);
     moments.n += 1;
   }
+}
+
+/**
+ * One bet each way at grid point k on the score d in [-1, 1], with the bet sizes `bet` gives
+ * from the moments learnt before it; then the moments learn d.
+ */
+function betAt(
+  k: number,
+  d: number,
+  beta: number,
+  bet: (m1: number, m2: number) => number,
+  moments: Moments,
+  wealths: GridWealth[],
+  extra: { index: number; side: 'up' | 'down'; logWealth: number }[],
+): void {
+  const a = moments.m1[k] as number;
+  const b = moments.m2[k] as number;
+  const up = Math.log1p(bet(a, b) * d);
+  const down = Math.log1p(-bet(-a, b) * d);
+  for (const wealth of wealths) {
+    wealth.up[k] = (wealth.up[k] as number) + up;
+    wealth.down[k] = (wealth.down[k] as number) + down;
+  }
+  for (const item of extra) if (item.index === k) item.logWealth += item.side === 'up' ? up : down;
+  moments.m1[k] = a + beta * (d - a);
+  moments.m2[k] = b + beta * (d * d - b);
 }
 
 /**
@@ -223,6 +237,123 @@ export function gridEstimate(
     }
   }
   return { low, high, estimate: Math.min(high, Math.max(low, estimate)) };
+}
+
+// ----------------------------------------------------------------------------- the tick as the unit
+// Requests of one tick are not independent: a target's process is slower or faster as a whole
+// for a tick (its CPU share, its GC, a noisy neighbour), and per-pair bets would compound that
+// one offset over every pair. Two ways out, both valid whatever the size of such effects:
+// - an action against the other actions of the same tick (difference in differences): a
+//   per-target effect that hits every action alike cancels in each quadruple, so the quadruples
+//   of a tick are independent again and per-quadruple bets stay valid (betOnScores);
+// - one bet per tick on the tick's mean score, for comparisons nothing cancels in (the whole
+//   service, a lone action, tails). With exchangeable per-target effects the tick's mean score is
+//   symmetric about a centre <= 0 under the null, so clip(mean / c) has mean <= 0 for any c fixed
+//   before the tick; c is a predictable multiple of the mean's spread (within and between ticks).
+
+/** Per-tick bets go further than per-pair ones: a tick is one observation in [-1, 1]. */
+export const TICK_LAMBDA_MAX = 0.9;
+/** The clip scale in spreads of the tick's mean score: larger changes count as a full tick. */
+export const TICK_SCALE_WIDTH = 2;
+/** Prior between-tick spread of a mean score (5 % per-target effects), and its floor. */
+const TICK_TAU2_PRIOR = 0.05 ** 2;
+/** The same for tail scores: a 5 % shift moves a p90-p98 exceedance rate by about 1-2 points. */
+export const TAIL_TICK_TAU2_PRIOR = 0.02 ** 2;
+const TICK_TAU2_FLOOR = 0.01 ** 2;
+/** Ticks the spread estimates remember. */
+export const TICK_MEMORY = 10;
+
+/** What the per-tick bets learnt of the spread of a tick's mean score, from earlier ticks. */
+export interface TickSpread {
+  /** Per-pair variance of the scores, the mean of the tick means and the between-tick variance. */
+  v: number;
+  mu: number;
+  t2: number;
+  n: number;
+}
+
+export function freshTickSpread(priorVariance = PRIOR_M2, priorTau2 = TICK_TAU2_PRIOR): TickSpread {
+  return { v: priorVariance, mu: 0, t2: priorTau2, n: 0 };
+}
+
+/** The clip scale for a tick of `pairs` pairs: predictable, it uses only earlier ticks and the count. */
+export function tickScale(spread: TickSpread, pairs: number): number {
+  return TICK_SCALE_WIDTH * Math.sqrt(spread.v / Math.max(1, pairs) + Math.max(spread.t2, TICK_TAU2_FLOOR));
+}
+
+/** Folds a tick's mean score (and the per-pair variance it came with) into the spread estimates. */
+export function learnTickSpread(spread: TickSpread, mean: number, variance: number, pairs: number): void {
+  const beta = 1 / Math.min(TICK_MEMORY, spread.n + 2);
+  const withinTick = spread.v / Math.max(1, pairs);
+  const deviation = mean - spread.mu;
+  spread.t2 += beta * (Math.max(0, deviation * deviation - withinTick) - spread.t2);
+  spread.mu += beta * deviation;
+  spread.v += beta * (variance - spread.v);
+  spread.n += 1;
+}
+
+/** Mean and per-pair variance of the scores of `logRatios` at log-ratio s. */
+export function meanScore(logRatios: readonly number[], s: number): { mean: number; variance: number } {
+  if (logRatios.length === 0) return { mean: 0, variance: 0 };
+  let sum = 0;
+  let squares = 0;
+  for (const r of logRatios) {
+    const d = score(r, s);
+    sum += d;
+    squares += d * d;
+  }
+  const mean = sum / logRatios.length;
+  return { mean, variance: Math.max(0, squares / logRatios.length - mean * mean) };
+}
+
+/**
+ * One bet per grid point on this tick's mean score, clipped at `scale` to [-1, 1]: the tick is the
+ * unit. Bets use moments of earlier ticks' clipped means; `extra` as in betOnScores.
+ */
+export function betOnTickMeans(
+  grid: readonly number[],
+  logRatios: readonly number[],
+  scale: number,
+  moments: Moments,
+  wealths: GridWealth[],
+  extra: { index: number; side: 'up' | 'down'; logWealth: number }[],
+): void {
+  if (logRatios.length === 0) return;
+  const beta = 1 / Math.min(TICK_MEMORY, moments.n + 2);
+  for (let k = 0; k < grid.length; k += 1) {
+    const x = Math.max(-1, Math.min(1, meanScore(logRatios, grid[k] as number).mean / scale));
+    betAt(k, x, beta, tickBet, moments, wealths, extra);
+  }
+  moments.n += 1;
+}
+
+export function tickBet(m1: number, m2: number): number {
+  return m2 > 0 ? Math.min(TICK_LAMBDA_MAX, Math.max(LAMBDA_MIN, m1 / m2)) : LAMBDA_MIN;
+}
+
+/**
+ * Difference in differences: each of the action's pair log-ratios minus the mean of its own group
+ * of `group` log-ratios of the other actions' pairs (disjoint groups, in a random order), so a
+ * per-target effect common to the actions of the tick cancels. As many as both sides allow.
+ */
+export function relativeLogRatios(
+  own: readonly number[],
+  peers: readonly number[],
+  random: RandomStream,
+): number[] {
+  if (own.length === 0 || peers.length === 0) return [];
+  const shuffled = [...peers];
+  shuffle(shuffled, random);
+  // Several peer pairs per quadruple shrink the reference's variance; at most 8 (little gain after).
+  const group = Math.max(1, Math.min(8, Math.floor(shuffled.length / own.length)));
+  const count = Math.min(own.length, Math.floor(shuffled.length / group));
+  const out = new Array<number>(count);
+  for (let i = 0; i < count; i += 1) {
+    let sum = 0;
+    for (let j = 0; j < group; j += 1) sum += shuffled[i * group + j] as number;
+    out[i] = (own[i] as number) - sum / group;
+  }
+  return out;
 }
 
 // ----------------------------------------------------------------------------- counts (rates)

@@ -213,7 +213,7 @@ export function readAnalysisConfig(
     { ...DEFAULT_LATENCY, quantiles: [...DEFAULT_LATENCY.quantiles] },
     { ...DEFAULT_ERRORS },
     // Resources wherever the targets expose them (a target without them does not blind the tick).
-    ...(method === 'betting'
+    ...(isBettingMethod(method)
       ? DEFAULT_RESOURCE_METRICS.map((name) => defaultMetric(name, defaultKind(name)))
       : []),
   ];
@@ -228,7 +228,7 @@ export function readAnalysisConfig(
         // The sequential rate test works on a bounded grid of rate ratios: a tolerance past its
         // end leaves no ratio to test, so the metric could silently never be flagged.
         const max = metric && maxRateTolerance(metric.direction);
-        const gridded = method === 'sequential' || method === 'betting';
+        const gridded = method === 'sequential' || isBettingMethod(method);
         if (gridded && metric?.kind === 'rate' && max !== undefined && metric.tolerance > max)
           r.fail(
             `analysis.metrics[${index}].tolerance`,
@@ -277,11 +277,16 @@ export function parseAnalysisConfig(options: unknown, method: AnalysisMethod, al
   return config as AnalysisConfig;
 }
 
+/** `betting` and its variant robust to whole-target tick effects share their comparisons and defaults. */
+export function isBettingMethod(method: AnalysisMethod): boolean {
+  return method === 'betting' || method === 'betting-robust';
+}
+
 /** Number of comparisons one action slot contributes (quantiles of a distribution, or 1). */
 export function checksPerSlot(metric: MetricConfig, method: AnalysisMethod): number {
   // The betting method tests one location per slot, and the tail of latency-like distributions;
   // the others each quantile, and the sequential method its paired stochastic-order test besides.
-  if (method === 'betting') return tailLevelsOf(metric).length > 0 ? 2 : 1;
+  if (isBettingMethod(method)) return tailLevelsOf(metric).length > 0 ? 2 : 1;
   if (metric.kind === 'rate') return 1;
   return metric.quantiles.length + 1;
 }
@@ -294,7 +299,7 @@ export function checksPerSlot(metric: MetricConfig, method: AnalysisMethod): num
  */
 export function comparisonCount(config: AnalysisConfig, knownActions?: number): number {
   const slots =
-    (config.method === 'betting'
+    (isBettingMethod(config.method)
       ? (knownActions ?? config.actions?.length ?? config.maxActions)
       : config.maxActions) + 1;
   return config.metrics.reduce((sum, metric) => sum + checksPerSlot(metric, config.method) * slots, 0);

@@ -211,10 +211,19 @@ function evaluateTick(
     const cells = (state.cells[metric.name] ??= dictionary());
     const fresh = aggregate.cells.get(metric.name) ?? new Map<string, CellTick>();
     const slots = new Set([...Object.keys(cells), ...fresh.keys()]);
+    if (fresh.size > 0 && method.poolsActions?.(metric)) slots.add(SERVICE_SLOT);
     const metricChecks: Check[] = [];
     for (const slot of [...slots].sort()) {
       const result = method.evaluateCell(
-        { config, metric, action: slot === SERVICE_SLOT ? undefined : slot, tick, comparisons, regime },
+        {
+          config,
+          metric,
+          action: slot === SERVICE_SLOT ? undefined : slot,
+          tick,
+          comparisons,
+          regime,
+          tickCells: fresh,
+        },
         cells[slot],
         fresh.get(slot),
       );

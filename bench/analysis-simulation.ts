@@ -85,10 +85,21 @@ export interface Scenario {
   errorRate?: number;
   /** The regression starts at a tick drawn uniformly from this range (inclusive); else from tick 1. */
   onset?: [number, number];
+  /**
+   * Each target's process slower or faster as a whole for a tick (its CPU share, its GC): every
+   * latency of the target that tick times exp(this · N(0, 1)), drawn per target and tick.
+   */
+  processEffect?: number;
 }
 
 export const SCENARIOS: Scenario[] = [
   { id: 'aa', title: 'A/A', regression: false },
+  {
+    id: 'aa15',
+    title: 'A/A, each target 15 % slower or faster as a whole per tick',
+    regression: false,
+    processEffect: 0.15,
+  },
   { id: 'within', title: '+2 % inside a 5 % tolerance', regression: false, latencyScale: 1.02 },
   { id: 'lat30', title: '+30 % latency, late onset', regression: true, latencyScale: 1.3, onset: [3, 12] },
   {
@@ -167,6 +178,7 @@ export function simulateTick(
 ): Sample[] {
   const samples: Sample[] = [];
   for (const target of ['baseline', 'canary'] as const) {
+    const processFactor = scenario.processEffect ? Math.exp(scenario.processEffect * gaussian(random)) : 1;
     for (const action of ACTIONS) {
       const regressed = active && target === 'canary' && action.name === REGRESSED_ACTION;
       const n = poisson(random, perAction * action.weight);
@@ -174,7 +186,7 @@ export function simulateTick(
       let errors = 0;
       const errorRate = regressed && scenario.errorRate !== undefined ? scenario.errorRate : action.errorRate;
       for (let i = 0; i < n; i += 1) {
-        let value = drawLatency(random, action, world);
+        let value = drawLatency(random, action, world) * processFactor;
         if (regressed && scenario.latencyScale) value *= scenario.latencyScale;
         if (regressed && scenario.slowTail && random() < scenario.slowTail.share)
           value *= scenario.slowTail.factor;

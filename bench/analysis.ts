@@ -32,7 +32,7 @@ import {
   type Scenario,
 } from './analysis-simulation';
 
-const METHODS: AnalysisMethod[] = ['betting', 'sequential', 'mann-whitney'];
+const METHODS: AnalysisMethod[] = ['betting', 'betting-robust', 'sequential', 'mann-whitney'];
 const ALPHA = 0.05;
 /** Detection counts only within this many ticks of the onset. */
 const WITHIN = 20;
@@ -467,6 +467,9 @@ async function main(): Promise<void> {
     right_action: Object.fromEntries(METHODS.map((m) => [m, cell(m, at50, 'lat30').rightAction])),
     false_rollback: Object.fromEntries(
       METHODS.map((m) => [m, Object.fromEntries(options.volumes.map((v) => [v, cell(m, v, 'aa').fired]))]),
+    ),
+    false_rollback_with_tick_effects: Object.fromEntries(
+      METHODS.map((m) => [m, Object.fromEntries(options.volumes.map((v) => [v, cell(m, v, 'aa15').fired]))]),
     ),
     within_tolerance_flagged: Object.fromEntries(
       METHODS.map((m) => [

@@ -41,7 +41,7 @@ describe('rollout spec', () => {
       'targets.baseline.url: must be an http:// or https:// URL',
       'targets.canary.url: must be a non-empty string',
       'interval: must be a duration such as 500ms, 30s, 2m or 1h (or milliseconds)',
-      'analysis.method: must be one of betting, sequential, mann-whitney, seed',
+      'analysis.method: must be one of betting, betting-robust, sequential, mann-whitney, seed',
       'analysis.alpha: must be <= 0.5',
       'alerts.sinks[1].kind: must be a non-empty string',
       'policy.hysteresis: is not a known field (known: initialShare, stepUp, stepDown, promoteAt, probingTicks, recoveryTicks, cooldownTicks, maxAnomalies, anomalyWindowTicks, maxInconclusiveTicks, raiseRequires, maxRecoveryTicks, maxCutsAtLevel, onRepeatedCuts)',

@@ -110,7 +110,7 @@ export interface RolloutSpec {
   maxHistoryEvents: number;
 }
 
-export const ANALYSIS_METHODS = ['betting', 'sequential', 'mann-whitney', 'seed'] as const;
+export const ANALYSIS_METHODS = ['betting', 'betting-robust', 'sequential', 'mann-whitney', 'seed'] as const;
 export type AnalysisMethod = (typeof ANALYSIS_METHODS)[number];
 
 const MAX_PROBED_PROFILE_IDS = 40_000;

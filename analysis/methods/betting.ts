@@ -11,7 +11,10 @@
  * log(severeRatio). Health: "ratio >= 1 + tolerance" rejected since the regime began, at α
  * (every cell must prove it: an intersection-union test needs no correction).
  *
- * - distribution: winsorised log-ratios of disjoint random canary/baseline pairs of each tick;
+ * - distribution: winsorised log-ratios of disjoint random canary/baseline pairs of each tick,
+ *   an action's against the other actions' of the same tick (a target slower as a whole for a
+ *   tick cancels), and one bet per tick where nothing cancels it (the whole service, the actions'
+ *   pairs pooled; a lone action; tails);
  * - rate: conditional binomial likelihood ratios per tick, mixed over the rate-ratio grid with
  *   weights from the recent ticks (the exact Poisson-multinomial reduction, regime-scoped);
  * - trend: sequential ranks of the per-tick canary/baseline level among the regime's earlier
@@ -37,11 +40,21 @@ import {
   trendScore,
   betUp,
   logOf,
+  betOnTickMeans,
+  freshTickSpread,
+  learnTickSpread,
+  meanScore,
+  relativeLogRatios,
+  tickBet,
+  tickScale,
+  TICK_MEMORY,
+  TAIL_TICK_TAU2_PRIOR,
   BET_MEMORY,
   type Moments,
+  type TickSpread,
 } from '../betting';
 import { finiteInterval, formatP, type Check } from '../checks';
-import type { CellTick } from '../aggregate';
+import { SERVICE_SLOT, type CellTick } from '../aggregate';
 import type { MetricConfig } from '../config';
 import { fnvHash32, seededRandom } from '../../core/random';
 import type { Json } from '../../core/validation';
@@ -59,8 +72,24 @@ import {
 export const bettingMethod: MethodImplementation = {
   evaluateCell(context, state, data) {
     if (context.metric.kind === 'trend') return trendCell(context, state, data);
-    return gridCell(context, state, data);
+    return gridCell(context, state, data, false);
   },
+};
+
+/**
+ * `betting-robust`: the same tests with evidence a target slower or faster as a whole for a tick
+ * cannot move: an action against the other actions of its tick, and one bet per tick where
+ * nothing cancels such an effect (the whole service from the actions' pairs pooled, a lone
+ * action, tails). Valid under that dependence; slower to find what it finds (docs/analysis.md).
+ */
+export const robustBettingMethod: MethodImplementation = {
+  evaluateCell(context, state, data) {
+    if (context.metric.kind === 'trend') return trendCell(context, state, data);
+    return gridCell(context, state, data, true);
+  },
+  // The whole service is compared on the actions' pairs pooled, one bet per tick: the check a
+  // per-action comparison against the other actions cannot make (all of them slower alike).
+  poolsActions: (metric) => metric.kind === 'distribution',
 };
 
 /** How many recent per-tick sample counts a cell keeps, to say what an onset's evidence rests on. */
@@ -96,6 +125,10 @@ interface GridState {
   m1: number[];
   m2: number[];
   n: number;
+  /** The unit the moments were learnt in: pairs (against the other actions) or ticks. */
+  unit: EvidenceUnit;
+  /** The spread of a tick's mean score, for bets whose unit is the tick. */
+  spread: TickSpread;
   /** [tick, baseline, canary] samples per tick of this segment. */
   ticks: [number, number, number][];
   /** The tail test of latency-like distributions (absent for the others). */
@@ -110,11 +143,14 @@ interface TailState {
   w: number;
   u: number;
   f: number;
-  /** Bets' recency-weighted moments of the scores, and how many were seen. */
+  /** Bets' recency-weighted moments of the ticks' clipped mean scores, and how many were seen. */
   m1: number;
   m2: number;
   n: number;
+  spread: TickSpread;
 }
+
+type EvidenceUnit = 'pair' | 'tick';
 
 /** Log-wealths to 1e-3 and bet moments to 1e-4: finer than any decision needs, and half the state. */
 function round(values: number[], scale = 1e3): number[] {
@@ -160,6 +196,8 @@ function restore(
         m1: base.m1,
         m2: base.m2,
         n: base.n,
+        unit: unitOf(previous.u),
+        spread: spreadOf(previous.ts),
         ticks: [],
         ...tailOf(context, previous.t, false),
       },
@@ -194,6 +232,8 @@ function restore(
       m1: base.m1,
       m2: base.m2,
       n: base.n,
+      unit: unitOf(previous.u),
+      spread: spreadOf(previous.ts),
       ticks,
       ...tailOf(context, previous.t, true),
     },
@@ -221,8 +261,25 @@ function tailOf(context: CellContext, state: Json | undefined, sameSegment: bool
       m1: numberOr(previous.m1, 0),
       m2: numberOr(previous.m2, TAIL_PRIOR_M2),
       n: numberOr(previous.n, 0),
+      spread: spreadOf(previous.ts, { variance: TAIL_PRIOR_M2, tau2: TAIL_TICK_TAU2_PRIOR }),
     },
   };
+}
+
+function unitOf(value: Json | undefined): EvidenceUnit {
+  return value === 't' ? 'tick' : 'pair';
+}
+
+function spreadOf(value: Json | undefined, prior?: { variance: number; tau2: number }): TickSpread {
+  const fresh = freshTickSpread(prior?.variance, prior?.tau2);
+  const [v, mu, t2, n] = numberList(value);
+  return v === undefined || mu === undefined || t2 === undefined || n === undefined
+    ? fresh
+    : { v, mu, t2, n };
+}
+
+function spreadToJson(spread: TickSpread): Json {
+  return [...round([spread.v, spread.mu, spread.t2], 1e6), spread.n];
 }
 
 function sized(list: number[], length: number): number[] {
@@ -249,6 +306,7 @@ function toJson(cell: GridState): Json {
     m1: round(cell.m1, 1e4),
     m2: round(cell.m2, 1e4),
     n: cell.n,
+    ...(cell.unit === 'tick' ? { u: 't', ts: spreadToJson(cell.spread) } : {}),
     ticks: cell.ticks.slice(-TICKS_KEPT),
     ...(cell.tail ? { t: tailToJson(cell.tail) } : {}),
   };
@@ -266,6 +324,7 @@ function tailToJson(tail: TailState): Json {
     m1: rounded(tail.m1, 1e4),
     m2: rounded(tail.m2, 1e4),
     n: tail.n,
+    ...(tail.spread.n > 0 ? { ts: spreadToJson(tail.spread) } : {}),
   };
 }
 
@@ -279,14 +338,22 @@ function openTick(cell: GridState, tick: number): void {
   cell.dn = cell.dn.map((value) => logAddExp(value, w));
 }
 
-function gridCell(context: CellContext, state: Json | undefined, data: CellTick | undefined): CellResult {
+function gridCell(
+  context: CellContext,
+  state: Json | undefined,
+  data: CellTick | undefined,
+  robust: boolean,
+): CellResult {
   const { metric } = context;
   const grid = testGrid(metric.tolerance, metric.severeRatio);
   const { cell } = restore(context, state, grid);
   const tolerance = Math.log(1 + metric.tolerance);
   const upAt = gridIndexAtLeast(grid, tolerance);
   const downAt = gridIndexAtMost(grid, -tolerance);
-  if (data) {
+  const pairs = metric.kind === 'rate' ? null : pairEvidence(context, data, robust);
+  // The pooled whole-service cell has no tails of its own to track.
+  if (context.action === undefined && !data) delete cell.tail;
+  if (metric.kind === 'rate' ? data : pairs) {
     const w = startLogWeight(context.tick - cell.j0 + 1);
     const restart = (metric.direction === 'decrease' ? cell.cd : cell.cu) < w;
     if (w > cell.cu) [cell.cu, cell.fu] = [w, context.tick];
@@ -298,46 +365,110 @@ function gridCell(context: CellContext, state: Json | undefined, data: CellTick 
     const before = { up: cell.up[upAt] as number, down: cell.dn[downAt] as number };
     openTick(cell, context.tick);
     const counted =
-      metric.kind === 'rate'
-        ? addRateTick(cell, grid, data, upAt, downAt)
-        : addPairsTick(context, cell, grid, data, upAt, downAt);
+      pairs === null
+        ? addRateTick(cell, grid, data as CellTick, upAt, downAt)
+        : addPairsTick(context, cell, grid, pairs, upAt, downAt);
     // This tick's log e-values at the anomaly points, for the CUSUM that dates the onset.
     cell.cu += (cell.up[upAt] as number) - logAddExp(before.up, w);
     cell.cd += (cell.dn[downAt] as number) - logAddExp(before.down, w);
     cell.ticks.push([context.tick, counted.baseline, counted.canary]);
   }
-  const checks = [gridCheck(context, cell, grid, upAt, downAt)];
+  const checks = [gridCheck(context, cell, grid, upAt, downAt, context.action === undefined && !data)];
   if (cell.tail) checks.push(tailCheck(context, cell, cell.tail));
   return { state: toJson(cell), checks };
+}
+
+type Pairs = { xs: number[]; ys: number[]; n: number };
+
+/** What a tick gives a distribution cell: log-ratios to bet on, their unit, and its own pairs (tails). */
+interface PairEvidence {
+  ratios: number[];
+  unit: EvidenceUnit;
+  own: Pairs | null;
+  /** Tails bet per pair (`betting`) or once per tick (`betting-robust`). */
+  tailUnit: EvidenceUnit;
+}
+
+/** A slot's random pairs and their log-ratios, drawn once per tick whichever cell asks. */
+const slotPairsCache = new WeakMap<CellTick, { pairs: Pairs; ratios: number[] }>();
+
+function slotPairs(context: CellContext, slot: string, data: CellTick): { pairs: Pairs; ratios: number[] } {
+  const cached = slotPairsCache.get(data);
+  if (cached) return cached;
+  const random = seededRandom(fnvHash32(`${context.tick}|${context.metric.name}|${slot}`));
+  const pairs = randomPairs(data.baseline.exact, data.canary.exact, random);
+  const result = { pairs, ratios: pairLogRatios(pairs) };
+  slotPairsCache.set(data, result);
+  return result;
+}
+
+/** The other action slots of this tick, in a fixed order. */
+function actionSlotsOf(context: CellContext, except?: string): [string, CellTick][] {
+  return [...(context.tickCells ?? new Map<string, CellTick>())]
+    .filter(([slot]) => slot !== SERVICE_SLOT && slot !== except)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * An action against the other actions of the tick (quadruples, per pair); an action alone, or the
+ * whole service (its own samples or the actions' pooled), one bet per tick.
+ */
+function pairEvidence(
+  context: CellContext,
+  data: CellTick | undefined,
+  robust: boolean,
+): PairEvidence | null {
+  const { action } = context;
+  if (data && !robust) {
+    const own = slotPairs(context, action ?? SERVICE_SLOT, data);
+    return { ratios: own.ratios, unit: 'pair', own: own.pairs, tailUnit: 'pair' };
+  }
+  if (data) {
+    const own = slotPairs(context, action ?? SERVICE_SLOT, data);
+    const peers = action === undefined ? [] : actionSlotsOf(context, action);
+    if (peers.length === 0) return { ratios: own.ratios, unit: 'tick', own: own.pairs, tailUnit: 'tick' };
+    const peerRatios = peers.flatMap(([slot, cell]) => slotPairs(context, slot, cell).ratios);
+    const random = seededRandom(fnvHash32(`${context.tick}|${context.metric.name}|${action}|peers`));
+    const ratios = relativeLogRatios(own.ratios, peerRatios, random);
+    return ratios.length > 0
+      ? { ratios, unit: 'pair', own: own.pairs, tailUnit: 'tick' }
+      : { ratios: own.ratios, unit: 'tick', own: own.pairs, tailUnit: 'tick' };
+  }
+  if (action !== undefined || !robust) return null;
+  const pooled = actionSlotsOf(context).flatMap(([slot, cell]) => slotPairs(context, slot, cell).ratios);
+  return pooled.length > 0 ? { ratios: pooled, unit: 'tick', own: null, tailUnit: 'tick' } : null;
 }
 
 function addPairsTick(
   context: CellContext,
   cell: GridState,
   grid: readonly number[],
-  data: CellTick,
+  evidence: PairEvidence,
   upAt: number,
   downAt: number,
 ): { baseline: number; canary: number } {
-  const random = seededRandom(fnvHash32(`${context.tick}|${context.metric.name}|${context.action ?? '*'}`));
-  const pairs = randomPairs(data.baseline.exact, data.canary.exact, random);
-  const ratios = pairLogRatios(pairs);
-  if (cell.tail) betOnTail(context, cell, cell.tail, pairs);
+  const { ratios } = evidence;
+  if (cell.tail && evidence.own) betOnTail(context, cell, cell.tail, evidence.own, evidence.tailUnit);
+  if (cell.unit !== evidence.unit) {
+    // Moments of pair scores and of tick means are different things: a change of unit relearns.
+    const fresh = freshMoments(grid.length);
+    [cell.m1, cell.m2, cell.n, cell.unit] = [fresh.m1, fresh.m2, 0, evidence.unit];
+  }
   const moments: Moments = { m1: cell.m1, m2: cell.m2, n: cell.n };
   const health = [
     { index: upAt, side: 'down' as const, logWealth: cell.hd },
     { index: downAt, side: 'up' as const, logWealth: cell.hu },
   ];
-  betOnScores(
-    grid,
-    ratios,
-    moments,
-    [
-      { up: cell.up, down: cell.dn },
-      { up: cell.su, down: cell.sd },
-    ],
-    health,
-  );
+  const wealths = [
+    { up: cell.up, down: cell.dn },
+    { up: cell.su, down: cell.sd },
+  ];
+  if (evidence.unit === 'pair') betOnScores(grid, ratios, moments, wealths, health);
+  else {
+    betOnTickMeans(grid, ratios, tickScale(cell.spread, ratios.length), moments, wealths, health);
+    const at = meanScore(ratios, grid[upAt] as number);
+    learnTickSpread(cell.spread, at.mean, at.variance, ratios.length);
+  }
   cell.n = moments.n;
   cell.hd = health[0]?.logWealth ?? cell.hd;
   cell.hu = health[1]?.logWealth ?? cell.hu;
@@ -404,6 +535,7 @@ function gridCheck(
   grid: readonly number[],
   upAt: number,
   downAt: number,
+  pooled: boolean,
 ): Check {
   const { metric, config, comparisons, regime } = context;
   const sides = directionsOf(metric);
@@ -439,7 +571,11 @@ function gridCheck(
     regimeSamples.canary > 0 &&
     sides.every((direction) => (direction === 'increase' ? cell.hd : cell.hu) >= healthLog);
   // Without events there is no ratio to bound: such a rate takes no part in the proof.
-  const provable = regimeSamples.canary > 0 && (metric.kind !== 'rate' || cell.ev >= MIN_EVENTS_FOR_PROOF);
+  // The actions pooled bet once per tick: on targets whose ticks differ by 10-30 % that proves
+  // "within tolerance" only after a dozen ticks or more, longer than a recovery waits. The actions'
+  // own comparisons carry the proof; the pooled check's anomalies still count.
+  const provable =
+    !pooled && regimeSamples.canary > 0 && (metric.kind !== 'rate' || cell.ev >= MIN_EVENTS_FOR_PROOF);
   const window = {
     fromTick: anomalous ? fromTick : Math.max(cell.j0, regime.sinceTick),
     toTick: context.tick,
@@ -447,7 +583,9 @@ function gridCheck(
   const what =
     metric.kind === 'rate'
       ? 'rate-ratio e-detector'
-      : `winsorised log-ratio e-detector, ${evidenceSamples.canary} pairs`;
+      : cell.unit === 'pair'
+        ? `winsorised log-ratio e-detector against the other actions of each tick, ${evidenceSamples.canary} pairs`
+        : `winsorised log-ratio e-detector, one bet per tick, ${evidenceSamples.canary} pairs`;
   return {
     ...baseCheck(context, anomalous ? evidenceSamples : regimeSamples, window),
     status,
@@ -480,6 +618,7 @@ function betOnTail(
   cell: GridState,
   tail: TailState,
   pairs: { xs: number[]; ys: number[]; n: number },
+  unit: EvidenceUnit,
 ): void {
   const levels = tailLevelsOf(context.metric);
   if (tail.q.length === levels.length && pairs.n > 0) {
@@ -487,19 +626,45 @@ function betOnTail(
     tail.w = logAddExp(tail.w, w);
     if (w > tail.u) [tail.u, tail.f] = [w, context.tick];
     const logTolerance = Math.log(1 + context.metric.tolerance);
-    for (let i = 0; i < pairs.n; i += 1) {
-      const d = tailScore(logOf(pairs.xs[i] as number), logOf(pairs.ys[i] as number), tail.q, logTolerance);
-      const gain = Math.log1p(betUp(tail.m1, tail.m2) * d);
-      tail.w += gain;
-      tail.u += gain;
-      const beta = 1 / Math.min(BET_MEMORY, tail.n + 1 + TAIL_PRIOR_WEIGHT);
-      tail.m1 += beta * (d - tail.m1);
-      tail.m2 += beta * (d * d - tail.m2);
-      tail.n += 1;
-    }
+    if (unit === 'pair') {
+      for (let i = 0; i < pairs.n; i += 1) {
+        const d = tailScore(logOf(pairs.xs[i] as number), logOf(pairs.ys[i] as number), tail.q, logTolerance);
+        const gain = Math.log1p(betUp(tail.m1, tail.m2) * d);
+        tail.w += gain;
+        tail.u += gain;
+        const beta = 1 / Math.min(BET_MEMORY, tail.n + 1 + TAIL_PRIOR_WEIGHT);
+        tail.m1 += beta * (d - tail.m1);
+        tail.m2 += beta * (d * d - tail.m2);
+        tail.n += 1;
+      }
+    } else betOnTailTick(tail, pairs, logTolerance);
   }
   tail.c = trackLogQuantiles(tail.q.length === levels.length ? tail.c : [], levels, pairs.ys);
   tail.q = trackLogQuantiles(tail.q, levels, pairs.xs);
+}
+
+/**
+ * One bet per tick on the tail's mean score: a target slower as a whole for a tick moves every
+ * exceedance of that tick together, so the tick is the unit.
+ */
+function betOnTailTick(tail: TailState, pairs: Pairs, logTolerance: number): void {
+  let sum = 0;
+  let squares = 0;
+  for (let i = 0; i < pairs.n; i += 1) {
+    const d = tailScore(logOf(pairs.xs[i] as number), logOf(pairs.ys[i] as number), tail.q, logTolerance);
+    sum += d;
+    squares += d * d;
+  }
+  const mean = sum / pairs.n;
+  const x = Math.max(-1, Math.min(1, mean / tickScale(tail.spread, pairs.n)));
+  const gain = Math.log1p(tickBet(tail.m1, tail.m2) * x);
+  tail.w += gain;
+  tail.u += gain;
+  const beta = 1 / Math.min(TICK_MEMORY, tail.n + 2);
+  tail.m1 += beta * (x - tail.m1);
+  tail.m2 += beta * (x * x - tail.m2);
+  tail.n += 1;
+  learnTickSpread(tail.spread, mean, Math.max(0, squares / pairs.n - mean * mean), pairs.n);
 }
 
 function tailCheck(context: CellContext, cell: GridState, tail: TailState): Check {

@@ -1,5 +1,5 @@
 import type { AnalysisMethod } from '../../rollout/spec';
-import { bettingMethod } from './betting';
+import { bettingMethod, robustBettingMethod } from './betting';
 import { mannWhitneyMethod } from './mann-whitney';
 import type { MethodImplementation } from './method';
 import { seedMethod } from './seed';
@@ -12,6 +12,8 @@ export function methodFor(method: AnalysisMethod): MethodImplementation {
   switch (method) {
     case 'betting':
       return bettingMethod;
+    case 'betting-robust':
+      return robustBettingMethod;
     case 'sequential':
       return sequentialMethod;
     case 'mann-whitney':

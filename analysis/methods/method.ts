@@ -22,6 +22,8 @@ export interface CellContext {
    * and the evidence segment it belongs to (regimes joined by raises of the share).
    */
   regime: { index: number; sinceTick: number; segment: { index: number; sinceTick: number } };
+  /** This tick's data of every slot of the metric: what a cell may compare its own with. */
+  tickCells?: ReadonlyMap<string, CellTick>;
 }
 
 export interface CellResult {
@@ -31,6 +33,8 @@ export interface CellResult {
 
 export interface MethodImplementation {
   evaluateCell(context: CellContext, state: Json | undefined, data: CellTick | undefined): CellResult;
+  /** Whether the whole-service slot is evaluated from the actions' data when it has none of its own. */
+  poolsActions?(metric: MetricConfig): boolean;
 }
 
 export function baseCheck(

@@ -12,10 +12,21 @@ describe('analysis benchmark', () => {
       timeout: 240_000,
     });
     const lines = String(run.stdout).trim().split('\n');
-    for (const row of ['betting @50', 'sequential @50', 'mann-whitney @50', 'betting carried/proof'])
+    for (const row of [
+      'betting @50',
+      'betting-robust @50',
+      'sequential @50',
+      'mann-whitney @50',
+      'betting carried/proof',
+    ])
       expect(lines.some((line) => line.startsWith(row))).toBe(true);
     expect(
-      lines.some((line) => line.includes('aa FRR') && line.includes('lat30 found/early/med/right')),
+      lines.some(
+        (line) =>
+          line.includes('aa FRR') &&
+          line.includes('aa15 FRR') &&
+          line.includes('lat30 found/early/med/right'),
+      ),
     ).toBe(true);
     expect(lines.some((line) => line.startsWith('fixed-horizon reference'))).toBe(true);
     const summary = JSON.parse(lines.at(-1) ?? '') as Record<string, unknown>;
@@ -26,5 +37,12 @@ describe('analysis benchmark', () => {
     expect(falseRollback.betting?.['50']).toBe(0);
     expect(falseRollback.sequential?.['50']).toBe(0);
     expect(falseRollback['mann-whitney']?.['50']).toBeGreaterThan(0.1);
+    expect(falseRollback['betting-robust']?.['50']).toBe(0);
+    // With each target slower or faster as a whole per tick, the robust variant keeps to alpha.
+    const withTickEffects = summary.false_rollback_with_tick_effects as Record<
+      string,
+      Record<string, number>
+    >;
+    expect(withTickEffects['betting-robust']?.['50']).toBeLessThanOrEqual(0.2);
   }, 300_000);
 });

@@ -138,7 +138,7 @@ describe('canary analyze', () => {
   it('exits 2 on bad flags and a missing file', async () => {
     const input = recording('flags', { ticks: 2 });
     expect((await runCli(['analyze', '--input', input, '--method', 'bayes'])).stderr).toContain(
-      'error: --method: must be one of betting, sequential, mann-whitney, seed',
+      'error: --method: must be one of betting, betting-robust, sequential, mann-whitney, seed',
     );
     const alpha = await runCli(['analyze', '--input', input, '--alpha', '0.9']);
     expect(alpha).toMatchObject({
