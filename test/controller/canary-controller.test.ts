@@ -1,0 +1,273 @@
+/**
+ * Kubernetes-native mode end to end: a real kube-apiserver (kine) with the CanaryRollout and
+ * HTTPRoute CRDs, a real Temporal dev server and a rollout worker whose router is the real
+ * gateway-api router (scripted verdicts and a sleeping probe keep a rollout to seconds), and two
+ * `canary controller` instances sharing a Lease, each with least-privilege ServiceAccount tokens.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import type { Worker } from '@temporalio/worker';
+import { RolloutClient } from '../../client/rollout-client';
+import { CanaryController } from '../../controller/controller';
+import {
+  canaryRolloutsRef,
+  PROMOTE_ANNOTATION,
+  ROLLBACK_FINALIZER,
+  type CanaryRollout,
+} from '../../controller/canary-rollout';
+import { crdFiles, KubernetesStack, readCrdFiles, readManifests } from '../../devstack/kubernetes';
+import { projectRoot } from '../../devstack/tools';
+import type { KubernetesClient, KubernetesObject, ResourceRef } from '../../platform/kubernetes';
+import { RouterRegistry } from '../../routing/routers';
+import { messageOf } from '../../core/errors';
+import { startTestServers, type TestServers } from '../support/environment';
+import { testWorker } from '../support/worker';
+
+const NAMESPACE = 'shop';
+const route: ResourceRef = {
+  group: 'gateway.networking.k8s.io',
+  version: 'v1',
+  plural: 'httproutes',
+  namespace: NAMESPACE,
+  name: 'web',
+};
+const lease: ResourceRef = {
+  group: 'coordination.k8s.io',
+  version: 'v1',
+  plural: 'leases',
+  namespace: NAMESPACE,
+  name: 'canary-controller',
+};
+
+let dir: string;
+let stack: KubernetesStack;
+let servers: TestServers;
+let worker: Worker;
+let workerRun: Promise<void>;
+const controllers: { stop: AbortController; run: Promise<void>; client: KubernetesClient }[] = [];
+
+function rolloutDocument(version: string, extra: Record<string, unknown> = {}): KubernetesObject {
+  return {
+    apiVersion: 'canary.dev/v1',
+    kind: 'CanaryRollout',
+    metadata: { name: 'web', namespace: NAMESPACE },
+    spec: {
+      service: 'web',
+      version,
+      targets: { baseline: { url: 'http://127.0.0.1:18081' }, canary: { url: 'http://127.0.0.1:18082' } },
+      router: {
+        kind: 'gateway-api',
+        apiServer: stack.server,
+        tokenEnv: 'CANARY_KUBERNETES_TOKEN',
+        caEnv: 'CANARY_KUBERNETES_CA',
+        namespace: NAMESPACE,
+        route: 'web',
+        backends: { baseline: { name: 'web-v1', port: 80 }, canary: { name: 'web-v2', port: 80 } },
+        settleTimeout: '0s',
+      },
+      probe: { duration: '100ms', concurrency: 2 },
+      interval: '300ms',
+      policy: { initialShare: 10, stepUp: 20, promoteAt: 90, probingTicks: 0 },
+      ...extra,
+    },
+  };
+}
+
+const apply = (object: KubernetesObject) =>
+  stack.admin.apply(canaryRolloutsRef(NAMESPACE, 'web'), object, 'kubectl', { force: true });
+const read = () => stack.admin.find<CanaryRollout>(canaryRolloutsRef(NAMESPACE, 'web'));
+const canaryShare = async () => {
+  const stored = await stack.admin.get<{
+    spec: { rules: { backendRefs: { name: string; weight?: number }[] }[] };
+  }>(route);
+  const refs = stored.spec.rules[0]!.backendRefs;
+  const weight = (name: string) => refs.find((ref) => ref.name === name)?.weight ?? 0;
+  return (100 * weight('web-v2')) / (weight('web-v1') + weight('web-v2'));
+};
+
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${messageOf(last)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+}
+
+const phaseIs = (phase: string) => async () => {
+  const resource = await read();
+  return resource?.status?.phase === phase ? resource : undefined;
+};
+
+/** The controller's RBAC as in deploy/kubernetes/rbac.yaml, bound in the one namespace it watches. */
+function controllerRules() {
+  const rbac = readManifests([path.join(projectRoot, 'deploy', 'kubernetes', 'rbac.yaml')]);
+  const role = rbac.find(
+    (o) => o.kind === 'ClusterRole' && o.metadata.name === 'canary-controller',
+  ) as unknown as {
+    rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  };
+  const leaseRole = rbac.find((o) => o.kind === 'Role') as unknown as {
+    rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  };
+  return [...role.rules, ...leaseRole.rules];
+}
+
+function startController(identity: string, token: string): void {
+  const client = stack.client(token);
+  const stop = new AbortController();
+  const controller = new CanaryController({
+    kubernetes: client,
+    rollouts: new RolloutClient(servers.env.client),
+    logger: pino({ level: process.env.CONTROLLER_TEST_LOG ?? 'warn' }),
+    namespace: NAMESPACE,
+    resyncMs: 300,
+    leaderElection: { namespace: NAMESPACE, name: 'canary-controller', identity, leaseDurationSeconds: 3 },
+  });
+  controllers.push({ stop, run: controller.run(stop.signal), client });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'canary-controller-'));
+  [stack, servers] = await Promise.all([KubernetesStack.start({ dir }), startTestServers('controller')]);
+  await stack.installCrds([
+    ...readCrdFiles([path.join(projectRoot, 'deploy', 'kubernetes', 'crd-canaryrollouts.yaml')]),
+    ...readCrdFiles(crdFiles(/_httproutes\.yaml$/)),
+  ]);
+  const routerToken = await stack.serviceAccountToken(NAMESPACE, 'canary-worker', [
+    { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes'], verbs: ['get', 'patch'] },
+  ]);
+  const controllerToken = await stack.serviceAccountToken(NAMESPACE, 'canary-controller', controllerRules());
+  await stack.admin.apply(
+    route,
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'web', namespace: NAMESPACE },
+      spec: {
+        parentRefs: [{ name: 'public' }],
+        rules: [{ backendRefs: [{ name: 'web-v1', port: 80, weight: 1 }] }],
+      },
+    },
+    'kubectl',
+  );
+  const routers = new RouterRegistry({
+    env: { CANARY_KUBERNETES_TOKEN: routerToken, CANARY_KUBERNETES_CA: stack.caPem() },
+  });
+  worker = await testWorker(servers, 'rollouts', { deps: { routers } });
+  workerRun = worker.run();
+  startController('controller-a', controllerToken);
+  startController('controller-b', controllerToken);
+});
+
+afterAll(async () => {
+  for (const controller of controllers) controller.stop.abort();
+  await Promise.all(controllers.map((controller) => controller.run.catch(() => undefined)));
+  await Promise.all(controllers.map((controller) => controller.client.close()));
+  worker?.shutdown();
+  await workerRun?.catch(() => undefined);
+  await servers?.stop();
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('a CanaryRollout applied like any manifest rolls out to promotion, its status written live', async () => {
+  await apply(rolloutDocument('1.0.0'));
+  const progressing = await until('a share above 0', async () => {
+    const resource = await read();
+    return (resource?.status?.share ?? 0) > 0 ? resource : undefined;
+  });
+  expect(progressing.metadata.finalizers).toContain(ROLLBACK_FINALIZER);
+  expect(progressing.status?.rolloutId).toBe('rollout-web-1.0.0');
+  const promoted = await until('phase Promoted and the workflow ended', async () => {
+    const resource = await read();
+    const progressing = resource?.status?.conditions?.find((condition) => condition.type === 'Progressing');
+    return resource?.status?.phase === 'Promoted' && progressing?.status === 'False' ? resource : undefined;
+  });
+  expect(promoted.status).toMatchObject({ share: 100, observedGeneration: promoted.metadata.generation });
+  expect(promoted.status?.lastVerdict).toMatch(/^tick \d+: healthy$/);
+  expect(promoted.status?.conditions).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ type: 'SpecValid', status: 'True' }),
+      expect.objectContaining({ type: 'Progressing', status: 'False', reason: 'WorkflowEnded' }),
+    ]),
+  );
+  expect(await canaryShare()).toBe(100);
+});
+
+test('exactly one controller leads through the Lease, and the other takes over when it stops', async () => {
+  const held = await stack.admin.get<{ spec: { holderIdentity: string } }>(lease);
+  expect(['controller-a', 'controller-b']).toContain(held.spec.holderIdentity);
+  const leader = controllers[held.spec.holderIdentity === 'controller-a' ? 0 : 1]!;
+  leader.stop.abort();
+  await leader.run;
+  const next = await until('the other controller to hold the Lease', async () => {
+    const now = await stack.admin.get<{ spec: { holderIdentity: string } }>(lease);
+    return now.spec.holderIdentity && now.spec.holderIdentity !== held.spec.holderIdentity
+      ? now.spec.holderIdentity
+      : undefined;
+  });
+  expect(['controller-a', 'controller-b']).toContain(next);
+});
+
+test('a new version starts one new workflow; spec.paused pauses it, the promote annotation promotes it', async () => {
+  // Slow steps: the rollout cannot finish by itself within the test.
+  await apply(
+    rolloutDocument('1.1.0', {
+      paused: true,
+      policy: { initialShare: 5, stepUp: 1, promoteAt: 100, probingTicks: 0 },
+    }),
+  );
+  const paused = await until('phase Paused', phaseIs('Paused'));
+  expect(paused.status).toMatchObject({ rolloutId: 'rollout-web-1.1.0', pausedBySpec: true });
+  const shareWhilePaused = await canaryShare();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  expect(await canaryShare()).toBe(shareWhilePaused);
+
+  await apply(
+    rolloutDocument('1.1.0', {
+      paused: false,
+      policy: { initialShare: 5, stepUp: 1, promoteAt: 100, probingTicks: 0 },
+    }),
+  );
+  await until('resumed', async () => {
+    const resource = await read();
+    return resource?.status?.phase !== 'Paused' && resource?.status?.pausedBySpec === false;
+  });
+  await stack.admin.mergePatch(canaryRolloutsRef(NAMESPACE, 'web'), {
+    metadata: { annotations: { [PROMOTE_ANNOTATION]: 'now' } },
+  });
+  await until('phase Promoted', phaseIs('Promoted'));
+  const resource = await read();
+  expect(resource?.metadata.annotations?.[PROMOTE_ANNOTATION]).toBeUndefined();
+  expect(await canaryShare()).toBe(100);
+});
+
+test('deleting the resource rolls the running canary back before the resource goes', async () => {
+  await apply(
+    rolloutDocument('1.2.0', { policy: { initialShare: 20, stepUp: 1, promoteAt: 100, probingTicks: 0 } }),
+  );
+  await until('rollout 1.2.0 at 20 %', async () => {
+    const resource = await read();
+    return resource?.status?.rolloutId === 'rollout-web-1.2.0' && (resource.status.share ?? 0) >= 20;
+  });
+  await until('the route at 20 %', async () => (await canaryShare()) >= 20);
+  await stack.admin.delete(canaryRolloutsRef(NAMESPACE, 'web'));
+  await until('the resource to be gone', async () => (await read()) === undefined);
+  expect(await canaryShare()).toBe(0);
+  const result = await new RolloutClient(servers.env.client).result('rollout-web-1.2.0');
+  expect(result.outcome).toBe('rolled_back');
+});
