@@ -224,6 +224,20 @@ export class KubernetesClient {
     }
   }
 
+  /**
+   * The objects as the server prints them (what `kubectl get` shows): the CRD's printer
+   * columns and one row of cells per object.
+   */
+  async table(ref: ResourceRef): Promise<{ columns: string[]; rows: unknown[][] }> {
+    const answer = (await this.call('GET', ref, {
+      accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
+    })) as { columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] };
+    return {
+      columns: answer.columnDefinitions.map((column) => column.name),
+      rows: answer.rows.map((row) => row.cells),
+    };
+  }
+
   /** True when `GET /readyz` answers 200 (every post-start hook has run). */
   async isReady(): Promise<boolean> {
     try {
@@ -247,7 +261,7 @@ export class KubernetesClient {
   private async call(
     method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
     ref: ResourceRef | string,
-    options: { body?: unknown; contentType?: string; query?: Record<string, string> } = {},
+    options: { body?: unknown; contentType?: string; query?: Record<string, string>; accept?: string } = {},
   ): Promise<unknown> {
     const url = this.url(ref, options.query);
     let status: number;
@@ -258,7 +272,7 @@ export class KubernetesClient {
         dispatcher: this.dispatcher,
         headers: {
           authorization: `Bearer ${this.connection.token}`,
-          accept: 'application/json',
+          accept: options.accept ?? 'application/json',
           ...(options.contentType ? { 'content-type': options.contentType } : {}),
         },
         body: options.body === undefined ? null : JSON.stringify(options.body),

@@ -206,6 +206,17 @@ test('a CanaryRollout applied like any manifest rolls out to promotion, its stat
     ]),
   );
   expect(await canaryShare()).toBe(100);
+  // What `kubectl get canaryrollouts -n shop` prints: the server renders the printer columns.
+  const table = await stack.admin.table(canaryRolloutsRef(NAMESPACE));
+  expect(table.columns).toEqual(['Name', 'Phase', 'Share', 'Applied', 'Verdict', 'Rollout', 'Age']);
+  expect(table.rows[0]?.slice(0, 6)).toEqual([
+    'web',
+    'Promoted',
+    100,
+    100,
+    promoted.status?.lastVerdict,
+    'rollout-web-1.0.0',
+  ]);
 });
 
 test('exactly one controller leads through the Lease, and the other takes over when it stops', async () => {

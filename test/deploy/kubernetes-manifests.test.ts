@@ -9,6 +9,10 @@ import path from 'node:path';
 import { KubernetesStack, readManifests, refOf } from '../../devstack/kubernetes';
 import { projectRoot } from '../../devstack/tools';
 import { KubernetesApiError, type KubernetesObject } from '../../platform/kubernetes';
+import { parse as parseYaml } from 'yaml';
+import { rolloutSpecOf, type CanaryRollout } from '../../controller/canary-rollout';
+import { checkSpecAgainstWorkerPolicy, parseWorkerPolicy } from '../../rollout/worker-policy';
+import { ValidationError } from '../../core/validation';
 
 const DEPLOY = path.join(projectRoot, 'deploy', 'kubernetes');
 const MANAGER = 'kubectl';
@@ -90,4 +94,29 @@ test('the example CanaryRollout passes; one its schema forbids is refused naming
   expect((refusal as KubernetesApiError).status).toBe(422);
   expect((refusal as KubernetesApiError).message).toMatch(/spec\.policy\.stepUp/);
   expect((refusal as KubernetesApiError).message).toMatch(/spec\.analysis\.method/);
+});
+
+test("the manifests' worker policy allows the example's router and refuses other API servers and secrets", () => {
+  const config = manifests.find((o) => o.metadata.name === 'canary-worker-policy') as unknown as {
+    data: Record<string, string>;
+  };
+  const policy = parseWorkerPolicy(parseYaml(config.data['worker-policy.yaml']!), 'worker-policy.yaml');
+  const [example] = readManifests([path.join(DEPLOY, 'examples', 'canaryrollout-web.yaml')]);
+  const spec = rolloutSpecOf(example as CanaryRollout);
+  expect(() => checkSpecAgainstWorkerPolicy(spec, policy)).not.toThrow();
+  const issues = (router: Record<string, unknown>) => {
+    try {
+      checkSpecAgainstWorkerPolicy({ ...spec, router: router as typeof spec.router }, policy);
+    } catch (error) {
+      if (error instanceof ValidationError)
+        return error.issues.map((issue) => `${issue.field}: ${issue.rule}`);
+      throw error;
+    }
+    return [];
+  };
+  for (const kind of ['istio', 'ingress-nginx', 'gateway-api'])
+    expect(issues({ kind, apiServer: 'https://evil.example:6443', caEnv: 'AWS_SECRET_ACCESS_KEY' })).toEqual([
+      "router.caEnv: AWS_SECRET_ACCESS_KEY is not in the worker's allowed secret names",
+      "router.apiServer: https://evil.example:6443 is not in the worker's allowed router endpoints",
+    ]);
 });
