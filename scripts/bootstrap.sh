@@ -116,7 +116,12 @@ build_kube_apiserver() {
       printf 'replace k8s.io/%s => k8s.io/%s %s\n' "$module" "$module" "$staging_version"
     done
   } >"$work/go.mod"
-  (cd "$work" && GOFLAGS="${GOFLAGS:-} -buildvcs=false -mod=mod" go build -p 1 -trimpath \
+  # Without these the server reports v0.0.0-master, which kubectl cannot parse.
+  local minor="${KUBERNETES_VERSION#v1.}"
+  local version_flags="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+  version_flags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor%%.*}"
+  version_flags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+  (cd "$work" && GOFLAGS="${GOFLAGS:-} -buildvcs=false -mod=mod" go build -p 1 -trimpath -ldflags "$version_flags" \
     -o "$dir/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver) >&2 ||
     die "kube-apiserver $KUBERNETES_VERSION did not build with $(go version)"
   mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
