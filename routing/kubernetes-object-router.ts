@@ -22,7 +22,9 @@ export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const OBJECT_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Attempts of a read-modify-apply when another writer changes the object in between. */
-const CONFLICT_ATTEMPTS = 5;
+const CONFLICT_ATTEMPTS = 8;
+/** Jittered pause before re-reading, so two writers in lockstep drift apart. */
+const CONFLICT_BACKOFF_MS = 50;
 
 export type KubernetesRouterKind = 'gateway-api' | 'istio' | 'ingress-nginx';
 
@@ -161,6 +163,7 @@ export abstract class KubernetesObjectRouter extends ObservedRouter {
         const conflict = error instanceof KubernetesApiError && error.status === 409;
         if (!conflict || attempt >= CONFLICT_ATTEMPTS)
           throw this.routerError(error, 'apply', ref, missingField);
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * CONFLICT_BACKOFF_MS * attempt));
       }
     }
   }

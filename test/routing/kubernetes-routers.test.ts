@@ -273,7 +273,7 @@ describe.each(CASES)('$kind router against the API server', (routerCase) => {
       expect((object.spec as { hostnames: string[] }).hostnames).toEqual(['shop.example.com']);
   });
 
-  test('another writer editing the object all the time: every share still lands', async () => {
+  test('another writer editing the object every 10 ms: every share still lands', async () => {
     let running = true;
     let edits = 0;
     const writer = (async () => {
@@ -282,6 +282,7 @@ describe.each(CASES)('$kind router against the API server', (routerCase) => {
           metadata: { labels: { 'edited-by': `writer-${edits}` } },
         });
         edits += 1;
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
     })();
     try {
