@@ -56,11 +56,19 @@ export function canaryRolloutsRef(namespace?: string, name?: string, subresource
   };
 }
 
-/** The rollout spec a resource asks for; a ValidationError naming `spec.<field>` otherwise. */
-export function rolloutSpecOf(resource: CanaryRollout): RolloutSpec {
+/**
+ * The rollout spec a resource asks for, checked as the CLI checks it (spec, then each
+ * component's options); a ValidationError naming `spec.<field>` otherwise.
+ */
+export function rolloutSpecOf(
+  resource: CanaryRollout,
+  checkComponents: (spec: RolloutSpec) => void = () => {},
+): RolloutSpec {
   const { paused: _paused, ...rest } = resource.spec ?? {};
   try {
-    return parseRolloutSpec(rest);
+    const spec = parseRolloutSpec(rest);
+    checkComponents(spec);
+    return spec;
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     throw new ValidationError(

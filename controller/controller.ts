@@ -174,9 +174,7 @@ export class CanaryController {
     let wantedSpecHash: string | undefined;
     let invalid: string | undefined;
     try {
-      const spec = rolloutSpecOf(resource);
-      validateComponentConfig(spec);
-      wantedSpecHash = specHash(spec);
+      wantedSpecHash = specHash(rolloutSpecOf(resource, validateComponentConfig));
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
       invalid = error.message;
@@ -234,7 +232,7 @@ export class CanaryController {
     }
   }
 
-  /** Carries out one action; returns a condition to report when it failed in a way to show. */
+  /** Carries out one action; returns the condition it reports, if any (a start, or why not). */
   private async act(
     resource: CanaryRollout,
     action: ControllerAction,
@@ -303,7 +301,7 @@ export class CanaryController {
         next.pausedBySpec = false;
         next.phase = 'Starting';
         log.info({ rolloutId: next.rolloutId, generation: resource.metadata.generation }, 'rollout started');
-        return undefined;
+        return { type: 'Started', status: 'True', reason: 'Started', message: `rollout ${next.rolloutId}` };
       }
     }
   }

@@ -202,6 +202,7 @@ test('a CanaryRollout applied like any manifest rolls out to promotion, its stat
   expect(promoted.status?.conditions).toEqual(
     expect.arrayContaining([
       expect.objectContaining({ type: 'SpecValid', status: 'True' }),
+      expect.objectContaining({ type: 'Started', status: 'True', message: 'rollout rollout-web-1.0.0' }),
       expect.objectContaining({ type: 'Progressing', status: 'False', reason: 'WorkflowEnded' }),
     ]),
   );
@@ -281,4 +282,21 @@ test('deleting the resource rolls the running canary back before the resource go
   expect(await canaryShare()).toBe(0);
   const result = await new RolloutClient(servers.env.client).result('rollout-web-1.2.0');
   expect(result.outcome).toBe('rolled_back');
+});
+
+test('a CanaryRollout the validators refuse starts nothing; its status names each field and rule', async () => {
+  const broken = rolloutDocument('3.0.0', { policy: { initialShare: 60, promoteAt: 50 } });
+  await stack.admin.apply(
+    canaryRolloutsRef(NAMESPACE, 'broken'),
+    { ...broken, metadata: { name: 'broken', namespace: NAMESPACE } },
+    'kubectl',
+  );
+  const refused = await until('phase Invalid', async () => {
+    const resource = await stack.admin.find<CanaryRollout>(canaryRolloutsRef(NAMESPACE, 'broken'));
+    return resource?.status?.phase === 'Invalid' ? resource : undefined;
+  });
+  const condition = refused.status?.conditions?.find((c) => c.type === 'SpecValid');
+  expect(condition).toMatchObject({ status: 'False', reason: 'Invalid' });
+  expect(condition?.message).toContain('spec.policy.initialShare: must not exceed policy.promoteAt (50)');
+  expect(refused.status?.rolloutId).toBeUndefined();
 });
