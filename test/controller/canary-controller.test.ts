@@ -2,9 +2,10 @@
  * Kubernetes-native mode end to end: a real kube-apiserver (kine) with the CanaryRollout and
  * HTTPRoute CRDs, a real Temporal dev server and a rollout worker whose router is the real
  * gateway-api router (scripted verdicts and a sleeping probe keep a rollout to seconds), and two
- * `canary controller` instances sharing a Lease, each with least-privilege ServiceAccount tokens.
+ * controllers sharing a Lease with least-privilege ServiceAccount tokens: one in this process, then
+ * the real `canary controller` command, which steers every rollout after the first.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -19,6 +20,7 @@ import {
 } from '../../controller/canary-rollout';
 import { crdFiles, KubernetesStack, readCrdFiles, readManifests } from '../../devstack/kubernetes';
 import { projectRoot } from '../../devstack/tools';
+import { ManagedProcess } from '../../devstack/managed-process';
 import type { KubernetesClient, KubernetesObject, ResourceRef } from '../../platform/kubernetes';
 import { RouterRegistry } from '../../routing/routers';
 import { messageOf } from '../../core/errors';
@@ -46,7 +48,9 @@ let stack: KubernetesStack;
 let servers: TestServers;
 let worker: Worker;
 let workerRun: Promise<void>;
-const controllers: { stop: AbortController; run: Promise<void>; client: KubernetesClient }[] = [];
+/** controller-a runs in this process; controller-b is the real `canary controller` command. */
+let inProcess: { stop: AbortController; run: Promise<void>; client: KubernetesClient } | undefined;
+let command: ManagedProcess | undefined;
 
 function rolloutDocument(version: string, extra: Record<string, unknown> = {}): KubernetesObject {
   return {
@@ -126,7 +130,7 @@ function controllerRules() {
   return [...role.rules, ...leaseRole.rules];
 }
 
-function startController(identity: string, token: string): void {
+function startInProcessController(token: string): void {
   const client = stack.client(token);
   const stop = new AbortController();
   const controller = new CanaryController({
@@ -135,9 +139,39 @@ function startController(identity: string, token: string): void {
     logger: pino({ level: process.env.CONTROLLER_TEST_LOG ?? 'warn' }),
     namespace: NAMESPACE,
     resyncMs: 300,
-    leaderElection: { namespace: NAMESPACE, name: 'canary-controller', identity, leaseDurationSeconds: 3 },
+    leaderElection: {
+      namespace: NAMESPACE,
+      name: 'canary-controller',
+      identity: 'controller-a',
+      leaseDurationSeconds: 3,
+    },
   });
-  controllers.push({ stop, run: controller.run(stop.signal), client });
+  inProcess = { stop, run: controller.run(stop.signal), client };
+}
+
+async function startCommandController(token: string): Promise<ManagedProcess> {
+  const tokenFile = path.join(dir, 'controller.token');
+  const caFile = path.join(dir, 'ca.crt');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  writeFileSync(caFile, stack.caPem() ?? '');
+  const logFile = path.join(dir, 'canary-controller.log');
+  return ManagedProcess.start({
+    name: 'canary controller',
+    command: process.execPath,
+    args: [
+      '--import',
+      'tsx',
+      path.join(projectRoot, 'cli', 'main.ts'),
+      'controller',
+      ...['--api-server', stack.server, '--token-file', tokenFile, '--ca-file', caFile],
+      ...['--namespace', NAMESPACE, '--lease-namespace', NAMESPACE, '--identity', 'controller-b'],
+      ...['--resync', '300ms', '--address', servers.temporal.address],
+    ],
+    env: { KUBERNETES_SERVICE_HOST: '', LOG_LEVEL: 'info' },
+    cwd: projectRoot,
+    logFile,
+    isReady: async () => readFileSync(logFile, 'utf8').includes('controller started'),
+  });
 }
 
 beforeAll(async () => {
@@ -169,14 +203,19 @@ beforeAll(async () => {
   });
   worker = await testWorker(servers, 'rollouts', { deps: { routers } });
   workerRun = worker.run();
-  startController('controller-a', controllerToken);
-  startController('controller-b', controllerToken);
+  startInProcessController(controllerToken);
+  await until('controller-a to hold the Lease', async () => {
+    const held = await stack.admin.find<{ spec: { holderIdentity?: string } } & KubernetesObject>(lease);
+    return held?.spec.holderIdentity === 'controller-a';
+  });
+  command = await startCommandController(controllerToken);
 });
 
 afterAll(async () => {
-  for (const controller of controllers) controller.stop.abort();
-  await Promise.all(controllers.map((controller) => controller.run.catch(() => undefined)));
-  await Promise.all(controllers.map((controller) => controller.client.close()));
+  inProcess?.stop.abort();
+  await inProcess?.run.catch(() => undefined);
+  await inProcess?.client.close();
+  await command?.stop();
   worker?.shutdown();
   await workerRun?.catch(() => undefined);
   await servers?.stop();
@@ -220,19 +259,20 @@ test('a CanaryRollout applied like any manifest rolls out to promotion, its stat
   ]);
 });
 
-test('exactly one controller leads through the Lease, and the other takes over when it stops', async () => {
+test('one controller leads through the Lease; the `canary controller` command takes over when it stops', async () => {
   const held = await stack.admin.get<{ spec: { holderIdentity: string } }>(lease);
-  expect(['controller-a', 'controller-b']).toContain(held.spec.holderIdentity);
-  const leader = controllers[held.spec.holderIdentity === 'controller-a' ? 0 : 1]!;
-  leader.stop.abort();
-  await leader.run;
-  const next = await until('the other controller to hold the Lease', async () => {
-    const now = await stack.admin.get<{ spec: { holderIdentity: string } }>(lease);
-    return now.spec.holderIdentity && now.spec.holderIdentity !== held.spec.holderIdentity
-      ? now.spec.holderIdentity
-      : undefined;
-  });
-  expect(['controller-a', 'controller-b']).toContain(next);
+  expect(held.spec.holderIdentity).toBe('controller-a');
+  inProcess!.stop.abort();
+  await inProcess!.run;
+  // The command's Lease: 15 s, tried every 5 s; controller-a gave it up when it stopped.
+  await until(
+    'controller-b to hold the Lease',
+    async () =>
+      (await stack.admin.get<{ spec: { holderIdentity: string } }>(lease)).spec.holderIdentity ===
+      'controller-b',
+    20_000,
+  );
+  expect(command?.running).toBe(true);
 });
 
 test('a new version starts one new workflow; spec.paused pauses it, the promote annotation promotes it', async () => {
