@@ -340,3 +340,15 @@ test('a CanaryRollout the validators refuse starts nothing; its status names eac
   expect(condition?.message).toContain('spec.policy.initialShare: must not exceed policy.promoteAt (50)');
   expect(refused.status?.rolloutId).toBeUndefined();
 });
+
+test('the watch outlives an API server restart: a change made after it is reconciled', async () => {
+  await stack.restartApiserver();
+  await apply(rolloutDocument('4.0.0'));
+  const promoted = await until('rollout 4.0.0 promoted', async () => {
+    const resource = await read();
+    return resource?.status?.rolloutId === 'rollout-web-4.0.0' && resource.status.phase === 'Promoted'
+      ? resource
+      : undefined;
+  });
+  expect(promoted.status?.share).toBe(100);
+});
