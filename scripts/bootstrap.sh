@@ -7,7 +7,7 @@
 #   TEMPORAL_CLI_PATH=/path/to/temporal  use this binary instead of building one
 #   FERRETDB_PATH=/path/to/ferretdb      likewise for FerretDB
 #   KUBE_APISERVER_PATH, KINE_PATH       likewise for kube-apiserver and kine
-#   CANARY_SKIP_KUBERNETES=1             skip the Kubernetes tools (their first build takes ~10 min)
+#   CANARY_SKIP_KUBERNETES=1             skip the Kubernetes tools (first build ~30 min on 2 busy cores; their tests then fail)
 #   CANARY_TOOLS_CACHE=dir               cache root (default: ${XDG_CACHE_HOME:-~/.cache}/canary-platform/tools)
 set -euo pipefail
 
@@ -106,7 +106,7 @@ build_kube_apiserver() {
   local work started module
   if [[ -x "$dir/kube-apiserver" ]]; then printf '%s' "$dir/kube-apiserver"; return 0; fi
   require_go
-  say "building kube-apiserver $KUBERNETES_VERSION through a wrapper module (first build takes ~5-10 minutes)..."
+  say "building kube-apiserver $KUBERNETES_VERSION through a wrapper module (first build: 14 min on 2 busy cores)..."
   started=$SECONDS
   work="$dir/wrapper"
   mkdir -p "$work"
@@ -134,7 +134,7 @@ build_kine() {
   local dir="$cache/kine-$KINE_VERSION" started
   if [[ -x "$dir/kine" ]]; then printf '%s' "$dir/kine"; return 0; fi
   require_go
-  say "building kine $KINE_VERSION (cgo SQLite; about a minute)..."
+  say "building kine $KINE_VERSION (cgo SQLite; first build: 13 min on 2 busy cores)..."
   started=$SECONDS
   GOBIN="$dir" CGO_ENABLED=1 GOFLAGS="${GOFLAGS:-} -buildvcs=false" go install -p 1 "github.com/k3s-io/kine@$KINE_VERSION" >&2 ||
     die "kine $KINE_VERSION did not build with $(go version) (it needs cgo and a C compiler)"
