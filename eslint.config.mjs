@@ -48,7 +48,9 @@ const LAYERS = {
     'client',
   ],
   dashboard: ['core', 'rollout', 'platform', 'loadgen', 'client'],
-  cli: ['core', 'rollout', 'platform', 'analysis', 'profiles', 'loadgen', 'client', 'devstack'],
+  // The CanaryRollout controller: steers rollouts through client/ like the CLI.
+  controller: ['core', 'rollout', 'platform', 'client'],
+  cli: ['core', 'rollout', 'platform', 'analysis', 'profiles', 'loadgen', 'client', 'devstack', 'controller'],
 };
 
 /** Every block that sets no-restricted-imports repeats this: a later block replaces the rule. */

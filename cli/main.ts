@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { register as registerAnalyze } from './commands/analyze';
+import { register as registerController } from './commands/controller';
 import { register as registerDemo } from './commands/demo';
 import { register as registerProfiles } from './commands/profiles';
 import { CliError } from './errors';
@@ -19,6 +20,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerLoadgen,
   registerAnalyze,
   registerDemo,
+  registerController,
 ];
 
 export function buildProgram(): Command {

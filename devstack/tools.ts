@@ -12,7 +12,16 @@ export const projectRoot: string = (() => {
   return dir;
 })();
 
-export type ToolName = 'temporal' | 'ferretdb' | 'haproxy' | 'nginx' | 'wrk' | 'alertmanager' | 'chromium';
+export type ToolName =
+  | 'temporal'
+  | 'ferretdb'
+  | 'haproxy'
+  | 'nginx'
+  | 'wrk'
+  | 'alertmanager'
+  | 'chromium'
+  | 'kube-apiserver'
+  | 'kine';
 
 const ENV_OVERRIDES: Record<ToolName, string> = {
   temporal: 'TEMPORAL_CLI_PATH',
@@ -22,6 +31,8 @@ const ENV_OVERRIDES: Record<ToolName, string> = {
   wrk: 'WRK_PATH',
   alertmanager: 'ALERTMANAGER_PATH',
   chromium: 'CHROMIUM_PATH',
+  'kube-apiserver': 'KUBE_APISERVER_PATH',
+  kine: 'KINE_PATH',
 };
 
 /** Debian packages install these outside a non-root user's PATH (/usr/sbin). */

@@ -18,7 +18,7 @@ export interface WorkerPolicy {
    * also allows loopback hosts for every endpoint and secret names starting with `CANARY_`.
    */
   profile: WorkerPolicyProfile;
-  /** Router admin endpoints (builtin adminUrl, gateway-api apiServer, HAProxy runtimeApi). */
+  /** Router admin endpoints (builtin adminUrl, the Kubernetes routers' apiServer, HAProxy runtimeApi). */
   routerEndpoints: string[];
   /** Hosts of webhook and Alertmanager sinks. */
   alertHosts: string[];
@@ -51,6 +51,8 @@ export type WorkerPolicyList = (typeof WORKER_POLICY_LISTS)[number];
 export const ROUTER_DEFAULT_TOKEN_ENV = Object.freeze({
   builtin: 'CANARY_PROXY_TOKEN',
   'gateway-api': 'KUBERNETES_TOKEN',
+  istio: 'KUBERNETES_TOKEN',
+  'ingress-nginx': 'KUBERNETES_TOKEN',
 } as const);
 export const NGINX_DEFAULT_BINARY = '/usr/sbin/nginx';
 
@@ -285,6 +287,8 @@ export function checkSpecAgainstWorkerPolicy(spec: RolloutSpec, policy: WorkerPo
       checkEndpoint('router.adminUrl', router.adminUrl, 'routerEndpoints');
       break;
     case 'gateway-api':
+    case 'istio':
+    case 'ingress-nginx':
       checkEndpoint('router.apiServer', router.apiServer, 'routerEndpoints');
       break;
     case 'haproxy':

@@ -22,17 +22,25 @@ import {
   parseHaproxyRouterSpec,
   type HaproxyRouterOptions,
 } from './haproxy-router';
+import {
+  IngressNginxRouter,
+  parseIngressNginxRouterSpec,
+  type IngressNginxRouterOptions,
+} from './ingress-nginx-router';
+import { IstioRouter, parseIstioRouterSpec, type IstioRouterOptions } from './istio-router';
 import { NginxRouter, parseNginxRouterSpec, type NginxRouterOptions } from './nginx-router';
 import { NO_TEMPLATE_VARIABLES, type TemplateVariables, type TrafficRouter } from './traffic-router';
 
-export const ROUTER_KINDS = ['builtin', 'haproxy', 'nginx', 'gateway-api'] as const;
+export const ROUTER_KINDS = ['builtin', 'haproxy', 'nginx', 'gateway-api', 'istio', 'ingress-nginx'] as const;
 export type RouterKind = (typeof ROUTER_KINDS)[number];
 
 export type RouterConfig =
   | { kind: 'builtin'; options: BuiltinRouterOptions }
   | { kind: 'haproxy'; options: HaproxyRouterOptions }
   | { kind: 'nginx'; options: NginxRouterOptions }
-  | { kind: 'gateway-api'; options: GatewayApiRouterOptions };
+  | { kind: 'gateway-api'; options: GatewayApiRouterOptions }
+  | { kind: 'istio'; options: IstioRouterOptions }
+  | { kind: 'ingress-nginx'; options: IngressNginxRouterOptions };
 
 const ORIGIN = /^https?:\/\/[^\s/?#@]+\/?$/;
 
@@ -74,6 +82,14 @@ function readRouterSpec(r: FieldReader, spec: unknown, field: string): RouterCon
       const options = parseGatewayApiRouterSpec(adapter, r, field);
       return options && { kind, options };
     }
+    case 'istio': {
+      const options = parseIstioRouterSpec(adapter, r, field);
+      return options && { kind, options };
+    }
+    case 'ingress-nginx': {
+      const options = parseIngressNginxRouterSpec(adapter, r, field);
+      return options && { kind, options };
+    }
     case undefined:
       return undefined;
   }
@@ -94,13 +110,17 @@ export function createRouter(
       return new NginxRouter(config.options, targets);
     case 'gateway-api':
       return new GatewayApiRouter(config.options, env);
+    case 'istio':
+      return new IstioRouter(config.options, env);
+    case 'ingress-nginx':
+      return new IngressNginxRouter(config.options, env);
   }
 }
 
 /**
  * What the router gives metric query templates for each target: the label values its own
  * metrics carry (pure: validates the spec, touches no router). NGINX's stub status and the
- * Gateway API's implementations label nothing per target that the router knows, so those give none.
+ * Kubernetes routers' data planes label nothing per target that the router knows, so those give none.
  */
 export function routerTemplateVariables(
   spec: AdapterSpec,
@@ -114,6 +134,8 @@ export function routerTemplateVariables(
       return haproxyTemplateVariables(config.options);
     case 'nginx':
     case 'gateway-api':
+    case 'istio':
+    case 'ingress-nginx':
       return NO_TEMPLATE_VARIABLES;
   }
 }

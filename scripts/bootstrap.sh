@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds the servers npm does not ship (Temporal CLI dev server, FerretDB) once, at pinned
-# versions, into a per-user cache, and links them into .tools/bin. Also installs node modules
-# when they are missing. Safe to run repeatedly: what is already there is reused.
+# Builds the servers npm does not ship (Temporal CLI dev server, FerretDB, kube-apiserver, kine)
+# once, at pinned versions, into a per-user cache, and links them into .tools/bin. Also fetches
+# the Gateway API and Istio CRDs into the cache and installs node modules when they are missing.
+# Safe to run repeatedly: what is already there is reused.
 #
 #   TEMPORAL_CLI_PATH=/path/to/temporal  use this binary instead of building one
 #   FERRETDB_PATH=/path/to/ferretdb      likewise for FerretDB
+#   KUBE_APISERVER_PATH, KINE_PATH       likewise for kube-apiserver and kine
+#   CANARY_SKIP_KUBERNETES=1             skip the Kubernetes tools (first build ~30 min on 2 busy cores; their tests then fail)
 #   CANARY_TOOLS_CACHE=dir               cache root (default: ${XDG_CACHE_HOME:-~/.cache}/canary-platform/tools)
 set -euo pipefail
 
@@ -16,6 +19,17 @@ mkdir -p "$bin_dir" "$cache"
 # Later Temporal CLI tags carry a `replace` directive in go.mod and cannot be `go install`ed.
 TEMPORAL_VERSIONS=(v1.5.1 v1.5.0 v1.4.1 v1.4.0)
 FERRETDB_VERSION=v1.24.2
+KUBERNETES_VERSION=v1.34.2
+KINE_VERSION=v0.17.5
+GATEWAY_API_VERSION=v1.6.3
+ISTIO_API_VERSION=v1.32.0
+# k8s.io/kubernetes replaces these with ./staging/src/... directories its module zip lacks; the
+# wrapper module replaces them with their published releases (v0.x.y for kubernetes v1.x.y).
+KUBERNETES_STAGING_MODULES=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go
+  cloud-provider cluster-bootstrap code-generator component-base component-helpers controller-manager
+  cri-api cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms
+  kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics mount-utils
+  pod-security-admission sample-apiserver sample-cli-plugin sample-controller)
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }
@@ -85,6 +99,67 @@ build_ferretdb() {
   printf '%s' "$dir/ferretdb"
 }
 
+# kube-apiserver cannot be `go install`ed: k8s.io/kubernetes's go.mod replaces its staging modules
+# with local directories. A wrapper module requires it and points each replace at the release.
+build_kube_apiserver() {
+  local dir="$cache/kube-apiserver-$KUBERNETES_VERSION" staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  local work started module
+  if [[ -x "$dir/kube-apiserver" ]]; then printf '%s' "$dir/kube-apiserver"; return 0; fi
+  require_go
+  say "building kube-apiserver $KUBERNETES_VERSION through a wrapper module (first build: 14 min on 2 busy cores)..."
+  started=$SECONDS
+  work="$dir/wrapper"
+  mkdir -p "$work"
+  {
+    printf 'module canary-platform/kube-apiserver-wrapper\n\ngo 1.24\n\nrequire k8s.io/kubernetes %s\n\n' "$KUBERNETES_VERSION"
+    for module in "${KUBERNETES_STAGING_MODULES[@]}"; do
+      printf 'replace k8s.io/%s => k8s.io/%s %s\n' "$module" "$module" "$staging_version"
+    done
+  } >"$work/go.mod"
+  # Without these the server reports v0.0.0-master, which kubectl cannot parse.
+  local minor="${KUBERNETES_VERSION#v1.}"
+  local version_flags="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+  version_flags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor%%.*}"
+  version_flags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+  (cd "$work" && GOFLAGS="${GOFLAGS:-} -buildvcs=false -mod=mod" go build -p 1 -trimpath -ldflags "$version_flags" \
+    -o "$dir/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver) >&2 ||
+    die "kube-apiserver $KUBERNETES_VERSION did not build with $(go version)"
+  mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
+  say "kube-apiserver $KUBERNETES_VERSION built in $((SECONDS - started)) s"
+  printf '%s' "$dir/kube-apiserver"
+}
+
+# kine serves the etcd API on SQLite, so the API server needs no etcd cluster.
+build_kine() {
+  local dir="$cache/kine-$KINE_VERSION" started
+  if [[ -x "$dir/kine" ]]; then printf '%s' "$dir/kine"; return 0; fi
+  require_go
+  say "building kine $KINE_VERSION (cgo SQLite; first build: 13 min on 2 busy cores)..."
+  started=$SECONDS
+  GOBIN="$dir" CGO_ENABLED=1 GOFLAGS="${GOFLAGS:-} -buildvcs=false" go install -p 1 "github.com/k3s-io/kine@$KINE_VERSION" >&2 ||
+    die "kine $KINE_VERSION did not build with $(go version) (it needs cgo and a C compiler)"
+  say "kine $KINE_VERSION built in $((SECONDS - started)) s"
+  printf '%s' "$dir/kine"
+}
+
+# The Gateway API and Istio CRDs ship inside their Go modules; copy the ones the routers use.
+fetch_crds() {
+  local dir="$cache/crds-gateway-api-$GATEWAY_API_VERSION-istio-$ISTIO_API_VERSION" gateway istio
+  if [[ -f "$dir/.complete" ]]; then printf '%s' "$dir"; return 0; fi
+  require_go
+  gateway="$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  istio="$(go mod download -json "istio.io/api@$ISTIO_API_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -d "$gateway" ]] || die "go mod download of sigs.k8s.io/gateway-api $GATEWAY_API_VERSION failed"
+  [[ -d "$istio" ]] || die "go mod download of istio.io/api $ISTIO_API_VERSION failed"
+  mkdir -p "$dir"
+  cp "$gateway"/config/crd/standard/gateway.networking.k8s.io_*.yaml "$dir/"
+  cp "$istio/kubernetes/customresourcedefinitions.gen.yaml" "$dir/istio-customresourcedefinitions.yaml"
+  chmod u+w "$dir"/*.yaml
+  touch "$dir/.complete"
+  say "CRDs: Gateway API $GATEWAY_API_VERSION, Istio API $ISTIO_API_VERSION -> $dir"
+  printf '%s' "$dir"
+}
+
 temporal="$(preexisting "${TEMPORAL_CLI_PATH:-}" temporal)"
 [[ -n "$temporal" ]] || temporal="$(build_temporal)"
 link_tool temporal "$temporal"
@@ -93,11 +168,27 @@ ferretdb="$(preexisting "${FERRETDB_PATH:-}" ferretdb)"
 [[ -n "$ferretdb" ]] || ferretdb="$(build_ferretdb)"
 link_tool ferretdb "$ferretdb"
 
+if [[ "${CANARY_SKIP_KUBERNETES:-}" != 1 ]]; then
+  kube_apiserver="$(preexisting "${KUBE_APISERVER_PATH:-}" kube-apiserver)"
+  [[ -n "$kube_apiserver" ]] || kube_apiserver="$(build_kube_apiserver)"
+  link_tool kube-apiserver "$kube_apiserver"
+  kine="$(preexisting "${KINE_PATH:-}" kine)"
+  [[ -n "$kine" ]] || kine="$(build_kine)"
+  link_tool kine "$kine"
+  crds="$(fetch_crds)"
+  ln -sfn "$crds" "$root/.tools/crds"
+  say "crds -> $crds"
+  "$bin_dir/kube-apiserver" --version >/dev/null || die "kube-apiserver at $kube_apiserver does not run"
+fi
+
 "$bin_dir/temporal" --version >/dev/null || die "the Temporal CLI at $temporal does not run"
 "$bin_dir/ferretdb" --version >/dev/null || die "FerretDB at $ferretdb does not run"
 
-# Node modules: install from the lock file when missing or older than it.
-if [[ ! -d "$root/node_modules" || "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
+# Node modules: install from the lock file when missing or older than it. A symlinked
+# node_modules is another checkout's install, shared: npm ci would empty it for everyone.
+if [[ -L "$root/node_modules" ]]; then
+  say "node_modules is a link to $(readlink "$root/node_modules"); leaving it alone"
+elif [[ ! -d "$root/node_modules" || "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
   say "installing node modules (npm ci)..."
   (cd "$root" && npm ci --no-audit --no-fund) >&2
 fi

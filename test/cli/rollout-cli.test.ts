@@ -71,7 +71,7 @@ describe('canary rollout', () => {
     const run = await runCli(['rollout', 'start', '-f', file], { env: env() });
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain(
-      'error: spec.router.kind: must be one of builtin, haproxy, nginx, gateway-api',
+      'error: spec.router.kind: must be one of builtin, haproxy, nginx, gateway-api, istio, ingress-nginx',
     );
     expect(run.stderr).toMatch(/error: spec\.analysis\.metrics: /);
   });

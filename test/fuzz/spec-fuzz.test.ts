@@ -107,6 +107,8 @@ const TRICKY_WORDS = [
   'nginx',
   'builtin',
   'gateway-api',
+  'istio',
+  'ingress-nginx',
   'test-recording',
   'prometheus',
   'scrape',

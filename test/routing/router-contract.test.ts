@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRolloutActivities, type RolloutActivityDeps } from '../../activities';
+import { createRolloutActivities } from '../../activities';
 import { RouterRegistry, routerTemplateVariables } from '../../routing/routers';
 import { RouterUnavailableError, type TrafficRouter } from '../../routing/traffic-router';
 import { ROUTER_TEMPLATE_VARIABLES, type RolloutSpec } from '../../rollout/spec';
@@ -16,6 +16,7 @@ import {
   sendRequests,
   startBuiltinHarness,
   startHaproxyHarness,
+  routingOnlyDeps,
   underLoad,
   startNginxHarness,
   STICKY_COOKIE,
@@ -24,24 +25,8 @@ import {
   type HarnessFactory,
   type RouterHarness,
 } from './support';
-import { emptyWorkerPolicy } from '../../rollout/worker-policy';
 
 const SPLIT_REQUESTS = 3000;
-
-/** Only the router port is used by these activities; the others fail loudly if touched. */
-function routingOnlyDeps(routers: RouterRegistry): RolloutActivityDeps {
-  const unused = (name: string) => () =>
-    Promise.reject(new Error(`${name} is not part of the routing tests`));
-  return {
-    profiles: { select: unused('profiles') },
-    metrics: { collect: unused('metrics') },
-    analyzer: { analyze: unused('analyzer') },
-    routers,
-    alerts: { dispatch: unused('alerts') },
-    ticks: { recordTick: unused('ticks') },
-    workerPolicy: emptyWorkerPolicy('production'),
-  };
-}
 
 describe.each<[string, HarnessFactory]>([
   ['builtin', startBuiltinHarness],

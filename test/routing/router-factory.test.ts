@@ -36,7 +36,7 @@ function issuesOf(run: () => unknown): string[] {
 describe('validateRouterSpec', () => {
   test('refuses an unknown kind, naming the known ones', () => {
     expect(issuesOf(() => validateRouterSpec({ kind: 'envoy' }))).toEqual([
-      'router.kind: must be one of builtin, haproxy, nginx, gateway-api',
+      'router.kind: must be one of builtin, haproxy, nginx, gateway-api, istio, ingress-nginx',
     ]);
   });
 

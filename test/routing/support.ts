@@ -15,6 +15,9 @@ import { HaproxyServer } from '../../devstack/haproxy';
 import { NginxServer, nginxProxyHttp } from '../../devstack/nginx';
 import { freePort } from '../../devstack/ports';
 import type { AdapterSpec, RolloutSpec } from '../../rollout/spec';
+import type { RolloutActivityDeps } from '../../activities';
+import type { RouterRegistry } from '../../routing/routers';
+import { emptyWorkerPolicy } from '../../rollout/worker-policy';
 
 export type Role = 'baseline' | 'canary';
 
@@ -336,3 +339,17 @@ export const startNginxHarness: HarnessFactory = async (dir, targets) => {
     close: () => nginx.stop(),
   };
 };
+/** Only the router port is used by these activities; the others fail loudly if touched. */
+export function routingOnlyDeps(routers: RouterRegistry): RolloutActivityDeps {
+  const unused = (name: string) => () =>
+    Promise.reject(new Error(`${name} is not part of the routing tests`));
+  return {
+    profiles: { select: unused('profiles') },
+    metrics: { collect: unused('metrics') },
+    analyzer: { analyze: unused('analyzer') },
+    routers,
+    alerts: { dispatch: unused('alerts') },
+    ticks: { recordTick: unused('ticks') },
+    workerPolicy: emptyWorkerPolicy('production'),
+  };
+}
