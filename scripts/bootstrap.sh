@@ -169,11 +169,23 @@ ferretdb="$(preexisting "${FERRETDB_PATH:-}" ferretdb)"
 link_tool ferretdb "$ferretdb"
 
 if [[ "${CANARY_SKIP_KUBERNETES:-}" != 1 ]]; then
+  # The two first builds take about as long each, one package at a time: side by side they use
+  # both cores and the cold bootstrap waits for the longer one only.
+  kine="$(preexisting "${KINE_PATH:-}" kine)"
+  kine_path_file="$(mktemp)"
+  kine_build=""
+  if [[ -z "$kine" ]]; then
+    build_kine >"$kine_path_file" &
+    kine_build=$!
+  fi
   kube_apiserver="$(preexisting "${KUBE_APISERVER_PATH:-}" kube-apiserver)"
   [[ -n "$kube_apiserver" ]] || kube_apiserver="$(build_kube_apiserver)"
   link_tool kube-apiserver "$kube_apiserver"
-  kine="$(preexisting "${KINE_PATH:-}" kine)"
-  [[ -n "$kine" ]] || kine="$(build_kine)"
+  if [[ -n "$kine_build" ]]; then
+    wait "$kine_build" || die "kine $KINE_VERSION did not build (see above)"
+    kine="$(cat "$kine_path_file")"
+  fi
+  rm -f "$kine_path_file"
   link_tool kine "$kine"
   crds="$(fetch_crds)"
   ln -sfn "$crds" "$root/.tools/crds"
