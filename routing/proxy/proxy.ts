@@ -131,6 +131,7 @@ interface ForwardedRequest {
   headerLines: string;
   hasHost: boolean;
   body: RequestBody | undefined;
+  client: http.IncomingMessage;
 }
 
 /** One request in flight to an upstream, on the proxy's own HTTP/1.1 connections. */
@@ -180,6 +181,7 @@ class Exchange implements UpstreamExchange {
     // The upstream's Date is passed on; headers, a small body and its end leave in one write.
     const res = this.res;
     res.sendDate = false;
+    this.closeIfUploading();
     try {
       res.writeHead(statusCode, statusText, headers);
     } catch (error) {
@@ -234,8 +236,17 @@ class Exchange implements UpstreamExchange {
     }
     const status = reason === 'timeout' ? 504 : 502;
     metrics.responses[5]?.inc();
+    this.closeIfUploading();
     this.res.writeHead(status, { 'content-type': 'text/plain', 'content-length': status === 504 ? 16 : 12 });
     this.res.end(status === 504 ? 'gateway timeout\n' : 'bad gateway\n');
+  }
+
+  /**
+   * Answering before the client has sent its whole body: the connection closes after the answer,
+   * as clients often stop sending then, which would leave it waiting for the rest.
+   */
+  private closeIfUploading(): void {
+    if (this.request.body !== undefined && !this.request.client.complete) this.res.shouldKeepAlive = false;
   }
 
   /** A refused connection never reached the upstream; a reset one may have, so only safe methods. */
@@ -461,6 +472,7 @@ export class BuiltinProxy {
       headerLines,
       hasHost,
       body: chunkedBody || lengthBody ? { chunked: chunkedBody, source: req } : undefined,
+      client: req,
     };
     new Exchange(this, res, upstream, request, startedAt, setCookie).start();
   };

@@ -87,6 +87,8 @@ export class UpstreamConnection {
   /** It has carried a request before: the upstream may have closed it while idle. */
   private reused = false;
   private connectTimer: NodeJS.Timeout | undefined;
+  /** Set while a request body streams onto this connection. */
+  private stopBody: (() => void) | undefined;
   idleSince = 0;
   idleLimitMs: number;
 
@@ -131,6 +133,7 @@ export class UpstreamConnection {
   /** Drops the connection under its request, which is not told (it was cancelled). */
   abandon(): void {
     this.request = undefined;
+    this.stopBody?.();
     this.socket.destroy();
   }
 
@@ -151,30 +154,44 @@ export class UpstreamConnection {
   private streamBody(request: PendingRequest, body: RequestBody): void {
     const { source, chunked } = body;
     const socket = this.socket;
+    let waitingForDrain = false;
+    const onDrain = (): void => {
+      waitingForDrain = false;
+      source.resume();
+    };
     const onData = (chunk: Buffer): void => {
-      if (this.request !== request) return;
-      const flushed = chunked
-        ? socket.write(`${chunk.length.toString(16)}${CRLF}`, 'latin1') &&
-          socket.write(chunk) &&
-          socket.write(CRLF, 'latin1')
-        : socket.write(chunk);
-      if (!flushed) {
+      if (this.request !== request || chunk.length === 0) return;
+      let flushed: boolean;
+      if (chunked) {
+        socket.write(`${chunk.length.toString(16)}${CRLF}`, 'latin1');
+        socket.write(chunk);
+        flushed = socket.write(CRLF, 'latin1');
+      } else flushed = socket.write(chunk);
+      if (!flushed && !waitingForDrain) {
+        waitingForDrain = true;
         source.pause();
-        socket.once('drain', () => source.resume());
+        socket.once('drain', onDrain);
       }
     };
     const onEnd = (): void => {
-      cleanup();
+      this.stopBody = undefined;
+      source.removeListener('data', onData);
+      socket.removeListener('drain', onDrain);
       if (this.request !== request) return;
       if (chunked) socket.write(LAST_CHUNK, 'latin1');
       this.requestWritten = true;
     };
-    const cleanup = (): void => {
+    // When the request leaves this connection before its body is sent, the rest of the body is
+    // read and dropped, so the client's upload (and Node's server) can finish.
+    this.stopBody = () => {
+      this.stopBody = undefined;
       source.removeListener('data', onData);
       source.removeListener('end', onEnd);
+      socket.removeListener('drain', onDrain);
+      source.resume();
     };
     source.on('data', onData);
-    source.on('end', onEnd);
+    source.once('end', onEnd);
   }
 
   private readonly onConnect = (): void => {
@@ -261,6 +278,7 @@ export class UpstreamConnection {
     this.reused = true;
     if (!this.requestWritten) {
       // Answered before the whole request body was sent: the rest cannot be framed apart.
+      this.stopBody?.();
       this.socket.destroy();
       return;
     }
@@ -274,6 +292,7 @@ export class UpstreamConnection {
   private fail(error: UpstreamError): void {
     const request = this.request;
     this.request = undefined;
+    this.stopBody?.();
     this.socket.destroy();
     if (request === undefined || request.cancelled) return;
     // The upstream closed a keep-alive connection as we reused it: a request it never answered
