@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import { hasJsonField } from '../core/json';
 import { TargetNotAllowedError } from './allowlist';
+import type { RequestDispatcher } from './http1-client';
 import type { ActionRecorder, ErrorKind, SentRequest } from './stats';
 import type { EnginePlan, RequestStep } from './options';
 
@@ -48,7 +49,7 @@ export interface ExchangeOwner {
   readonly closing: boolean;
   recorderFor(target: number, action: number): ActionRecorder;
   mayRedirectTo(url: URL): boolean;
-  redirectAgent(): Dispatcher;
+  redirectAgent(): RequestDispatcher;
   /** Called when the last request of a stopping engine settles. */
   settled(): void;
 }
@@ -157,7 +158,7 @@ export class Exchange {
     private readonly engine: ExchangeOwner,
     readonly runner: ExchangeRunner,
     readonly target: TargetRuntime,
-    readonly dispatcher: Dispatcher,
+    readonly dispatcher: RequestDispatcher,
   ) {
     this.currentOrigin = target.origin;
   }
