@@ -10,9 +10,8 @@
  * open-model arrivals are in scheduler.ts.
  */
 import { performance } from 'node:perf_hooks';
-import { Agent, Client, Pool } from 'undici';
+import { Agent, Client, Pool, type Dispatcher } from 'undici';
 import { TargetAllowlist } from './allowlist';
-import { Http1Client, type RequestDispatcher } from './http1-client';
 import {
   Exchange,
   type ExchangeOwner,
@@ -156,9 +155,6 @@ class Runner implements ExchangeRunner, ScheduledItem {
   }
 }
 
-/** How long an idle keep-alive connection is used again (less when the server says less). */
-const KEEP_ALIVE_MS = 30_000;
-
 export class Engine implements ExchangeOwner, ArrivalOwner {
   readonly openModel: boolean;
   readonly scheduler = new Scheduler();
@@ -183,7 +179,7 @@ export class Engine implements ExchangeOwner, ArrivalOwner {
   private readonly targets: TargetRuntime[];
   private readonly runners: Runner[] = [];
   private readonly idle: Runner[] = [];
-  private readonly dispatchers: RequestDispatcher[] = [];
+  private readonly dispatchers: Dispatcher[] = [];
   private readonly allowlist: TargetAllowlist;
   private agent: Agent | null = null;
   private readonly tagPrefix: string;
@@ -267,18 +263,10 @@ export class Engine implements ExchangeOwner, ArrivalOwner {
       if (!owns(vu, this.share, this.shares)) continue;
       const runner = new Runner(this, vu);
       runner.exchanges = this.targets.map((target) => {
-        let dispatcher: RequestDispatcher;
+        let dispatcher: Dispatcher;
         if (target.pool) dispatcher = target.pool;
         else {
-          // One connection per virtual user: plain http on our own client, https on undici's.
-          dispatcher = target.origin.startsWith('http:')
-            ? new Http1Client(target.origin, {
-                timeoutMs: plan.timeoutMs,
-                keepAliveMs: KEEP_ALIVE_MS,
-                keepAlive: plan.keepAlive,
-                lookup: this.allowlist.guardedLookup(),
-              })
-            : new Client(target.origin, this.clientOptions());
+          dispatcher = new Client(target.origin, this.clientOptions());
           this.dispatchers.push(dispatcher);
         }
         return new Exchange(this, runner, target, dispatcher);
@@ -294,7 +282,7 @@ export class Engine implements ExchangeOwner, ArrivalOwner {
       pipelining: 1,
       headersTimeout: plan.timeoutMs,
       bodyTimeout: plan.timeoutMs,
-      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveTimeout: 30_000,
       connect: {
         timeout: plan.timeoutMs,
         rejectUnauthorized: !plan.tls.insecure,

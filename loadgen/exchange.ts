@@ -13,7 +13,6 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import { hasJsonField } from '../core/json';
 import { TargetNotAllowedError } from './allowlist';
-import type { RequestDispatcher } from './http1-client';
 import type { ActionRecorder, ErrorKind, SentRequest } from './stats';
 import type { EnginePlan, RequestStep } from './options';
 
@@ -49,7 +48,7 @@ export interface ExchangeOwner {
   readonly closing: boolean;
   recorderFor(target: number, action: number): ActionRecorder;
   mayRedirectTo(url: URL): boolean;
-  redirectAgent(): RequestDispatcher;
+  redirectAgent(): Dispatcher;
   /** Called when the last request of a stopping engine settles. */
   settled(): void;
 }
@@ -158,7 +157,7 @@ export class Exchange {
     private readonly engine: ExchangeOwner,
     readonly runner: ExchangeRunner,
     readonly target: TargetRuntime,
-    readonly dispatcher: RequestDispatcher,
+    readonly dispatcher: Dispatcher,
   ) {
     this.currentOrigin = target.origin;
   }
