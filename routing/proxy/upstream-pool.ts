@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { ResponseParseError, ResponseParser, type ResponseSink } from '../../platform/http/response-parser';
+import { ResponseParseError, ResponseParser, type ResponseSink } from './response-parser';
 
 export type UpstreamFailure = 'connect' | 'timeout' | 'reset' | 'other';
 

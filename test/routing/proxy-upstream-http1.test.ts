@@ -10,7 +10,7 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { startBuiltinProxy, type BuiltinProxy } from '../../routing/proxy/proxy';
-import { MAX_HEAD_BYTES } from '../../platform/http/response-parser';
+import { MAX_HEAD_BYTES } from '../../routing/proxy/response-parser';
 import { createLogger } from '../../platform/logger';
 
 const TOKEN = randomBytes(24).toString('hex');

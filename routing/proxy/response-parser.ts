@@ -1,10 +1,9 @@
 /**
- * An incremental HTTP/1.1 response parser (RFC 9112) for our own HTTP clients (the built-in
- * proxy's upstream connections, the load generator's connections): one response at a time (no
- * pipelining), fed the socket's chunks as they arrive. It frames the body by the rules of RFC 9112
- * 6.3: no body for HEAD, 1xx, 204 and 304; chunked when the last transfer coding is chunked;
- * Content-Length; else until the connection closes. Interim 1xx responses are skipped. Body bytes
- * are handed on as views of the socket's buffers, never copied.
+ * An incremental HTTP/1.1 response parser (RFC 9112) for the proxy's upstream connections: one
+ * response at a time (no pipelining), fed the socket's chunks as they arrive. It frames the body
+ * by the rules of RFC 9112 6.3: no body for HEAD, 1xx, 204 and 304; chunked when the last transfer
+ * coding is chunked; Content-Length; else until the connection closes. Interim 1xx responses are
+ * skipped. Body bytes are handed on as views of the socket's buffers, never copied.
  */
 
 /** What the parser tells about the response it reads; called synchronously from execute/finish. */
