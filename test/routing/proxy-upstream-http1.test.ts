@@ -5,13 +5,18 @@
  * (malformed framing, resets mid-body, a connection closed as it is reused).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { startBuiltinProxy, type BuiltinProxy } from '../../routing/proxy/proxy';
 import { MAX_HEAD_BYTES } from '../../routing/proxy/response-parser';
 import { createLogger } from '../../platform/logger';
+import { BuiltinProxyServer } from '../../devstack/builtin-proxy';
 
 const TOKEN = randomBytes(24).toString('hex');
 const logger = createLogger('proxy-http1-test', 'silent');
@@ -423,4 +428,38 @@ describe("the built-in proxy's HTTP/1.1 upstream connections", () => {
       /^canary_proxy_upstream_errors_total\{upstream="baseline",reason="client_abort"\} 1$/m,
     );
   });
+
+  test('an https upstream is proxied when its CA is trusted, and is a 502 when it is not', async () => {
+    const fixtures = path.join(__dirname, '..', 'loadgen', 'fixtures');
+    const certFile = path.join(fixtures, 'localhost-cert.pem');
+    const server = https.createServer(
+      { cert: readFileSync(certFile), key: readFileSync(path.join(fixtures, 'localhost-key.pem')) },
+      (_req, res) => res.end('over tls'),
+    );
+    const upstream = await listen(server);
+    const origin = upstream.url.replace('http://127.0.0.1', 'https://localhost');
+    // This process does not trust the test CA: the connection fails, nothing reaches the client.
+    const untrusting = await proxyTo({ ...upstream, url: origin });
+    expect((await request(untrusting.url)).statusCode).toBe(502);
+    // A proxy process started with the CA in NODE_EXTRA_CA_CERTS reaches it.
+    const saved = process.env.NODE_EXTRA_CA_CERTS;
+    process.env.NODE_EXTRA_CA_CERTS = certFile;
+    let trusting: BuiltinProxyServer;
+    try {
+      trusting = await BuiltinProxyServer.start({
+        baseline: origin,
+        canary: origin,
+        adminToken: TOKEN,
+        flags: ['--no-health-checks'],
+        logFile: path.join(os.tmpdir(), `proxy-tls-${process.pid}.log`),
+      });
+    } finally {
+      if (saved === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+      else process.env.NODE_EXTRA_CA_CERTS = saved;
+    }
+    cleanups.push(() => trusting.stop());
+    const response = await request(trusting.url);
+    expect(response.statusCode).toBe(200);
+    expect(await response.body.text()).toBe('over tls');
+  }, 60_000);
 });
