@@ -342,6 +342,19 @@ describe("the built-in proxy's HTTP/1.1 upstream connections", () => {
     expect((await request(proxy.url, { method: 'POST' })).statusCode).toBe(502);
   });
 
+  test("a kept connection is not used again after the upstream's Keep-Alive timeout less 1 s", async () => {
+    const upstream = await rawUpstream((_head, socket) =>
+      socket.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=2\r\nContent-Length: 2\r\n\r\nok'),
+    );
+    const proxy = await proxyTo(upstream);
+    await request(proxy.url).then((response) => response.body.text());
+    await request(proxy.url).then((response) => response.body.text());
+    expect(upstream.connections()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await request(proxy.url).then((response) => response.body.text());
+    expect(upstream.connections()).toBe(2);
+  });
+
   test('silence before the answer gives 504; silence mid-body cuts the answer short', async () => {
     const upstream = await rawUpstream((head, socket) => {
       if (head.startsWith('GET /mid')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf');
