@@ -195,13 +195,15 @@ class Exchange implements UpstreamExchange {
   }
 
   onResponseBody(chunk: Buffer): void {
-    if (this.res.write(chunk) || this.waitingForDrain) return;
+    // After a refused head the parser may still be reading this chunk's body: it is dropped.
+    if (this.finished || this.res.write(chunk) || this.waitingForDrain) return;
     this.waitingForDrain = true;
     this.pending?.connection?.pause();
     this.res.once('drain', this.onClientDrain);
   }
 
   onResponseEnd(): void {
+    if (this.finished) return;
     this.finished = true;
     this.res.end();
     const metrics = this.upstream.metrics;
@@ -258,7 +260,8 @@ class Exchange implements UpstreamExchange {
 
   private readonly onClientDrain = (): void => {
     this.waitingForDrain = false;
-    this.pending?.connection?.resume();
+    // Once the answer has ended its connection may carry another request, not ours to resume.
+    if (!this.finished) this.pending?.connection?.resume();
   };
 
   private readonly onClientClose = (): void => {

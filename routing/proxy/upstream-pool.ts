@@ -108,15 +108,12 @@ export class UpstreamConnection {
     this.connectTimer = setTimeout(this.onConnectTimeout, pool.options.connectTimeoutMs);
   }
 
-  get busy(): boolean {
-    return this.request !== undefined;
-  }
-
   /** Writes the request; the connection is idle or new. */
   send(request: PendingRequest): void {
     this.request = request;
     request.connection = this;
-    this.paused = false;
+    // The last request's client may have asked to wait as its answer ended.
+    this.resume();
     this.answered = false;
     this.parser.reset(request.exchange, request.noBody);
     const body = request.body;
@@ -276,6 +273,7 @@ export class UpstreamConnection {
   private finishRequest(): void {
     this.request = undefined;
     this.reused = true;
+    this.resume();
     if (!this.requestWritten) {
       // Answered before the whole request body was sent: the rest cannot be framed apart.
       this.stopBody?.();

@@ -252,6 +252,25 @@ describe("the built-in proxy's HTTP/1.1 upstream connections", () => {
     expect(received).toBe(total);
   }, 60_000);
 
+  test('a connection whose last answer met a slow reader carries the next request', async () => {
+    const big = Buffer.alloc(32 * 1024 * 1024, 120);
+    const upstream = await httpUpstream((req, res) => res.end(req.url === '/big' ? big : 'small'));
+    const proxy = await proxyTo(upstream);
+    const client = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get(`${proxy.url}/big`, resolve).on('error', reject),
+    );
+    client.pause();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    let received = 0;
+    client.on('data', (chunk: Buffer) => (received += chunk.length));
+    client.resume();
+    await new Promise((resolve) => client.on('end', resolve));
+    expect(received).toBe(big.length);
+    const next = await request(`${proxy.url}/small`, { headersTimeout: 3000, bodyTimeout: 3000 });
+    expect(await next.body.text()).toBe('small');
+    expect(upstream.connections()).toBe(1);
+  });
+
   test('a chunked request body reaches the upstream intact', async () => {
     const upstream = await httpUpstream((req, res) => {
       const hash = createHash('sha256');
