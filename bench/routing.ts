@@ -276,9 +276,9 @@ async function soak(builtin: BuiltinProxyServer, options: Options): Promise<void
     `soak: built-in proxy alone, ${options.rate} req/s (open model, our load engine) for ${options.soak} s, reported every ${options.interval} s\n\n`,
   );
   process.stdout.write(
-    '| minute | req/s | errors | p50 ms | p99 ms | proxy RSS MB | proxy 5xx | upstream errors |\n',
+    '| minute | req/s | errors | dropped | p50 ms | p99 ms | proxy RSS MB | proxy 5xx | upstream errors |\n',
   );
-  process.stdout.write('|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+  process.stdout.write('|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
   const start = await proxyGauges(builtin.adminUrl);
   const rss: number[] = [start.rssBytes];
   let requests = 0;
