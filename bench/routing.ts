@@ -8,6 +8,13 @@
  *   npm run bench:routing [-- --seconds 6 --rounds 3 --connections 32]
  *
  * Last stdout line: {"bench":"routing","ratio":<builtin rps / haproxy rps>,...}
+ *
+ * Soak: the built-in proxy alone at a fixed rate (our load engine, open model) for --soak
+ * seconds, with errors, latency and the proxy's resident memory reported every --interval:
+ *
+ *   npm run bench:routing -- --soak 600 [--rate 2000 --interval 60]
+ *
+ * Last stdout line: {"bench":"routing-soak","ratio":<achieved rate / asked rate>,"errors":...}
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +29,9 @@ import { HaproxyServer } from '../devstack/haproxy';
 import { NginxServer, nginxProxyHttp } from '../devstack/nginx';
 import { freePort } from '../devstack/ports';
 import { resolveTool } from '../devstack/tools';
+import type { SessionPlan } from '../loadgen/options';
+import { runLoad } from '../loadgen/run-load';
+import { decodeHistogram } from '../loadgen/stats';
 
 const run = promisify(execFile);
 
@@ -29,15 +39,21 @@ interface Options {
   seconds: number;
   rounds: number;
   connections: number;
+  /** Seconds of soak; 0: the comparison instead. */
+  soak: number;
+  rate: number;
+  interval: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { seconds: 6, rounds: 3, connections: 32 };
+  const options: Options = { seconds: 6, rounds: 3, connections: 32, soak: 0, rate: 2000, interval: 60 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i]?.replace(/^--/, '') as keyof Options;
     const value = Number(argv[i + 1]);
     if (!(key in options) || !Number.isInteger(value) || value < 1) {
-      throw new Error('usage: --seconds 6 --rounds 3 --connections 32 (positive integers)');
+      throw new Error(
+        'usage: --seconds 6 --rounds 3 --connections 32 | --soak 600 --rate 2000 --interval 60 (positive integers)',
+      );
     }
     options[key] = value;
   }
@@ -116,6 +132,10 @@ async function main(): Promise<void> {
       logFile: path.join(dir, 'builtin.log'),
     });
     stops.push(() => builtin.stop());
+    if (options.soak > 0) {
+      await soak(builtin, options);
+      return;
+    }
 
     const haproxyPort = await freePort();
     const haproxy = await HaproxyServer.start({
@@ -225,6 +245,100 @@ async function main(): Promise<void> {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** One GET / per session, expecting 200. */
+const SOAK_SESSIONS: SessionPlan[] = [
+  {
+    id: 'soak',
+    steps: [{ action: 'get', method: 'GET', path: '/', headers: [], expect: { status: [200] }, offsetMs: 0 }],
+  },
+];
+
+/** The proxy's own view from its /metrics: resident memory and its error and 5xx counts. */
+async function proxyGauges(
+  adminUrl: string,
+): Promise<{ rssBytes: number; upstreamErrors: number; answered5xx: number }> {
+  const response = await fetch(`${adminUrl}/metrics`);
+  const text = await response.text();
+  const sum = (pattern: RegExp): number =>
+    [...text.matchAll(pattern)].reduce((total, match) => total + Number(match[1]), 0);
+  return {
+    rssBytes: sum(/^canary_proxy_process_resident_memory_bytes (\d+)$/gm),
+    upstreamErrors: sum(/^canary_proxy_upstream_errors_total\{[^}]*\} (\d+)$/gm),
+    answered5xx: sum(/^canary_proxy_requests_total\{[^}]*status_class="5xx"\} (\d+)$/gm),
+  };
+}
+
+async function soak(builtin: BuiltinProxyServer, options: Options): Promise<void> {
+  const windows = Math.ceil(options.soak / options.interval);
+  process.stdout.write(
+    `soak: built-in proxy alone, ${options.rate} req/s (open model, our load engine) for ${options.soak} s, reported every ${options.interval} s\n\n`,
+  );
+  process.stdout.write(
+    '| minute | req/s | errors | dropped | p50 ms | p99 ms | proxy RSS MB | proxy 5xx | upstream errors |\n',
+  );
+  process.stdout.write('|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+  const start = await proxyGauges(builtin.adminUrl);
+  const rss: number[] = [start.rssBytes];
+  let requests = 0;
+  let errors = 0;
+  let dropped = 0;
+  let elapsedMs = 0;
+  const errorKinds: Record<string, number> = {};
+  let last = start;
+  for (let window = 1; window <= windows; window += 1) {
+    const seconds = Math.min(options.interval, options.soak - (window - 1) * options.interval);
+    const result = await runLoad({
+      sessions: SOAK_SESSIONS,
+      targets: [{ name: 'builtin', url: builtin.url }],
+      durationMs: seconds * 1000,
+      concurrency: 256,
+      threads: 1,
+      model: 'open',
+      rate: options.rate,
+      timeScale: 0,
+      tagHeader: null,
+      snapshotIntervalMs: 60_000,
+    });
+    const stats = result.stats[0];
+    const histogram = stats ? decodeHistogram(stats.latencyHistogram) : undefined;
+    const gauges = await proxyGauges(builtin.adminUrl);
+    const windowErrors = (stats?.errors ?? 0) + result.unfinished;
+    for (const [kind, count] of Object.entries(stats?.errorKinds ?? {}))
+      errorKinds[kind] = (errorKinds[kind] ?? 0) + Number(count);
+    requests += (stats?.successes ?? 0) + (stats?.errors ?? 0);
+    errors += windowErrors;
+    // Arrivals that found all 256 slots busy: the machine or the proxy fell behind the rate.
+    dropped += result.sessions.dropped;
+    elapsedMs += result.elapsedMs;
+    rss.push(gauges.rssBytes);
+    process.stdout.write(
+      `| ${((window * options.interval) / 60).toFixed(1)} | ${(((stats?.successes ?? 0) * 1000) / result.elapsedMs).toFixed(0)} | ${windowErrors} | ${result.sessions.dropped} | ${((histogram?.getValueAtPercentile(50) ?? 0) / 1000).toFixed(2)} | ${((histogram?.getValueAtPercentile(99) ?? 0) / 1000).toFixed(2)} | ${(gauges.rssBytes / 2 ** 20).toFixed(1)} | ${gauges.answered5xx - last.answered5xx} | ${gauges.upstreamErrors - last.upstreamErrors} |\n`,
+    );
+    last = gauges;
+  }
+  const achieved = (requests * 1000) / elapsedMs;
+  const rssMb = rss.map((bytes) => Number((bytes / 2 ** 20).toFixed(1)));
+  // Growth after the first window, which includes warm-up (JIT, pools, buffers).
+  const settled = rssMb.length > 2 ? rssMb.slice(1) : rssMb;
+  process.stdout.write(
+    `\n${requests} requests, ${errors} errors, ${dropped} arrivals dropped${Object.keys(errorKinds).length ? ` ${JSON.stringify(errorKinds)}` : ''}; proxy RSS ${rssMb[0]} MB at start, ${rssMb.at(-1)} MB at the end\n` +
+      `${JSON.stringify({
+        bench: 'routing-soak',
+        ratio: Number((achieved / options.rate).toFixed(3)),
+        seconds: options.soak,
+        rate: options.rate,
+        requests,
+        errors,
+        dropped,
+        error_kinds: errorKinds,
+        proxy_5xx: last.answered5xx - start.answered5xx,
+        proxy_upstream_errors: last.upstreamErrors - start.upstreamErrors,
+        rss_mb: rssMb,
+        rss_growth_after_first_window_mb: Number(((settled.at(-1) ?? 0) - (settled[0] ?? 0)).toFixed(1)),
+      })}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -2,7 +2,6 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Dispatcher } from 'undici';
 import { createLogger, type Logger } from '../../platform/logger';
 import { FieldReader, isPlainObject, ValidationError } from '../../core/validation';
 import { startAdminServer, urlOf, type AdminServer, type ProxyStateBody } from './admin';
@@ -14,6 +13,7 @@ import {
   type StickyOptions,
 } from './options';
 import { Upstream } from './upstream';
+import { UpstreamError, type PendingRequest, type RequestBody, type UpstreamExchange } from './upstream-pool';
 
 export type { BuiltinProxyOptions } from './options';
 
@@ -40,7 +40,10 @@ export type ProxyState = ProxyStateBody;
 /** Shares are kept in basis points so a request's side is one integer comparison. */
 const BASIS_POINTS = 10_000;
 
-/** Hop-by-hop headers (RFC 9110 7.6.1) and `expect`, which undici refuses; tested by length first. */
+/**
+ * Hop-by-hop headers (RFC 9110 7.6.1) and `expect` (Node's server has answered it already);
+ * tested by length first.
+ */
 const HOP_BY_HOP_BY_LENGTH: ReadonlyMap<number, readonly string[]> = new Map([
   [2, ['te']],
   [6, ['expect']],
@@ -109,44 +112,40 @@ function bucketFromCookie(cookie: string, prefix: string): number {
   return digits === 0 ? -1 : bucket;
 }
 
-function errorReason(error: Error & { code?: string }): ErrorReason {
-  switch (error.code) {
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EHOSTUNREACH':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'connect';
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return 'timeout';
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_SOCKET':
-      return 'reset';
-    default:
-      return 'other';
-  }
+const CRLF = '\r\n';
+
+/** Methods sent again after a reset before any answer: safe, so a second copy does no harm. */
+function isSafe(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
 }
 
 function uncork(res: http.ServerResponse): void {
   res.uncork();
 }
 
-/**
- * One request in flight to an upstream. Uses undici's callback handler interface, which undici 7
- * drives directly (its newer controller interface is adapted per response, parsing headers).
- */
-class Exchange implements Dispatcher.DispatchHandler {
-  private abort: ((reason?: Error) => void) | undefined;
-  private resume: (() => void) | undefined;
+/** What a client's request becomes on its way to an upstream; the same for a resend. */
+interface ForwardedRequest {
+  method: string;
+  /** Request line's target and header lines, each ending in CRLF, minus Host when the client sent none. */
+  requestLine: string;
+  headerLines: string;
+  hasHost: boolean;
+  body: RequestBody | undefined;
+  client: http.IncomingMessage;
+}
+
+/** One request in flight to an upstream, on the proxy's own HTTP/1.1 connections. */
+class Exchange implements UpstreamExchange {
+  private pending: PendingRequest | undefined;
   private finished = false;
   private retried = false;
+  private waitingForDrain = false;
 
   constructor(
     private readonly proxy: BuiltinProxy,
     private readonly res: http.ServerResponse,
     private upstream: Upstream,
-    private readonly request: Dispatcher.DispatchOptions,
+    private readonly request: ForwardedRequest,
     private readonly startedAt: number,
     private readonly setCookie: string | undefined,
   ) {
@@ -154,44 +153,57 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   start(): void {
-    this.upstream.pool.dispatch(this.request, this);
+    const request = this.request;
+    const pool = this.upstream.pool;
+    const head = request.hasHost
+      ? `${request.requestLine}${request.headerLines}${CRLF}`
+      : `${request.requestLine}${request.headerLines}host: ${pool.hostHeader}${CRLF}${CRLF}`;
+    this.pending = pool.request(head, request.method === 'HEAD', request.body, isSafe(request.method), this);
   }
 
-  onConnect(abort: (reason?: Error) => void): void {
-    if (this.finished) abort();
-    else this.abort = abort;
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true; // 1xx: wait for the final response
+  onResponseHead(statusCode: number, statusText: string, rawHeaders: string[]): void {
     let headers: string[] = [];
     let connection: string | undefined;
+    let transferEncoding = false;
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = (rawHeaders[i] as Buffer).toString('latin1');
-      const value = (rawHeaders[i + 1] as Buffer).toString('latin1');
+      const name = rawHeaders[i] as string;
+      const value = rawHeaders[i + 1] as string;
       if (!isHopByHop(name)) headers.push(name, value);
+      else if (name.length === 17) transferEncoding = true;
       else if (name.length === 10 && name.toLowerCase() === 'connection')
         connection = connection === undefined ? value : `${connection},${value}`;
     }
-    const named = connectionOptions(connection);
+    let named = connectionOptions(connection);
+    // A chunked body's length is not its Content-Length, whatever the upstream also sent.
+    if (transferEncoding) (named ??= new Set()).add('content-length');
     if (named) headers = withoutNamed(headers, named);
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie);
-    this.resume = resume;
     // The upstream's Date is passed on; headers, a small body and its end leave in one write.
-    this.res.sendDate = false;
-    this.res.cork();
-    process.nextTick(uncork, this.res);
-    this.res.writeHead(statusCode, statusText, headers);
-    return true;
+    const res = this.res;
+    res.sendDate = false;
+    this.closeIfUploading();
+    try {
+      res.writeHead(statusCode, statusText, headers);
+    } catch (error) {
+      // Node refuses a header the parser let through: nothing was written, so a 502 still can be.
+      this.pending?.abort();
+      this.onUpstreamError(new UpstreamError('other', (error as Error).message));
+      return;
+    }
+    res.cork();
+    process.nextTick(uncork, res);
   }
 
-  onData(chunk: Buffer): boolean {
-    const flushed = this.res.write(chunk);
-    if (!flushed && this.resume) this.res.once('drain', this.resume);
-    return flushed;
+  onResponseBody(chunk: Buffer): void {
+    // After a refused head the parser may still be reading this chunk's body: it is dropped.
+    if (this.finished || this.res.write(chunk) || this.waitingForDrain) return;
+    this.waitingForDrain = true;
+    this.pending?.connection?.pause();
+    this.res.once('drain', this.onClientDrain);
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
+    if (this.finished) return;
     this.finished = true;
     this.res.end();
     const metrics = this.upstream.metrics;
@@ -199,9 +211,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     metrics.latency.observe((performance.now() - this.startedAt) / 1000);
   }
 
-  onError(error: Error): void {
+  onUpstreamError(error: UpstreamError): void {
     if (this.finished) return;
-    const reason = errorReason(error);
+    const reason = error.reason;
     const metrics = this.upstream.metrics;
     if (this.res.destroyed || this.res.writableEnded) {
       this.finished = true;
@@ -209,7 +221,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     metrics.errors[reason].inc();
-    if ((error as { code?: string }).code === 'ECONNREFUSED') this.upstream.markRefused();
+    if (error.code === 'ECONNREFUSED') this.upstream.markRefused();
     if (!this.res.headersSent && !this.retried && this.canResend(reason)) {
       // Sent again once: to the other side if it is up (as NGINX's proxy_next_upstream does),
       // else to the same one.
@@ -220,28 +232,43 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     this.finished = true;
     if (this.res.headersSent) {
+      // Part of the answer is out: only closing the connection tells the client it is cut short.
       this.res.destroy(error);
       return;
     }
     const status = reason === 'timeout' ? 504 : 502;
     metrics.responses[5]?.inc();
+    this.closeIfUploading();
     this.res.writeHead(status, { 'content-type': 'text/plain', 'content-length': status === 504 ? 16 : 12 });
     this.res.end(status === 504 ? 'gateway timeout\n' : 'bad gateway\n');
   }
 
+  /**
+   * Answering before the client has sent its whole body: the connection closes after the answer,
+   * as clients often stop sending then, which would leave it waiting for the rest.
+   */
+  private closeIfUploading(): void {
+    if (this.request.body !== undefined && !this.request.client.complete) this.res.shouldKeepAlive = false;
+  }
+
   /** A refused connection never reached the upstream; a reset one may have, so only safe methods. */
   private canResend(reason: ErrorReason): boolean {
-    if (this.request.body !== null && this.request.body !== undefined) return false;
+    if (this.request.body !== undefined) return false;
     if (reason === 'connect') return true;
-    const method = this.request.method;
-    return reason === 'reset' && (method === 'GET' || method === 'HEAD' || method === 'OPTIONS');
+    return reason === 'reset' && isSafe(this.request.method);
   }
+
+  private readonly onClientDrain = (): void => {
+    this.waitingForDrain = false;
+    // Once the answer has ended its connection may carry another request, not ours to resume.
+    if (!this.finished) this.pending?.connection?.resume();
+  };
 
   private readonly onClientClose = (): void => {
     if (this.finished) return;
     this.finished = true;
     this.upstream.metrics.errors.client_abort.inc();
-    this.abort?.();
+    this.pending?.abort();
   };
 }
 
@@ -387,13 +414,15 @@ export class BuiltinProxy {
     const stickyHeader = this.sticky ? (this.sticky.by === 'cookie' ? 'cookie' : this.sticky.name) : '';
     let stickyValue: string | undefined;
     let forwardedFor: string | undefined;
-    let hasBody = false;
+    let chunkedBody = false;
+    let lengthBody = false;
+    let hasHost = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i] as string;
       const value = raw[i + 1] as string;
       if (isHopByHop(name)) {
         if (name.length === 17)
-          hasBody = true; // transfer-encoding
+          chunkedBody = true; // transfer-encoding: Node has decoded it, it is sent chunked again
         else if (name.length === 10 && name.toLowerCase() === 'connection')
           connection = connection === undefined ? value : `${connection},${value}`;
         continue;
@@ -402,7 +431,8 @@ export class BuiltinProxy {
         forwardedFor = value;
         continue;
       }
-      if (name.length === 14 && value !== '0' && name.toLowerCase() === 'content-length') hasBody = true;
+      if (name.length === 14 && value !== '0' && name.toLowerCase() === 'content-length') lengthBody = true;
+      else if (name.length === 4 && name.toLowerCase() === 'host') hasHost = true;
       if (name.length === stickyHeader.length && name.toLowerCase() === stickyHeader) stickyValue = value;
       headers.push(name, value);
     }
@@ -410,11 +440,13 @@ export class BuiltinProxy {
     if (named) {
       // Framing stays: the body is read by this proxy whatever the client listed.
       named.delete('content-length');
+      named.delete('host');
       headers = withoutNamed(headers, named);
       if (named.has('x-forwarded-for')) forwardedFor = undefined;
     }
     const client = req.socket.remoteAddress ?? 'unknown';
     headers.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
+    if (chunkedBody) headers.push('transfer-encoding', 'chunked');
 
     let bucket = -1;
     let setCookie: string | undefined;
@@ -434,11 +466,16 @@ export class BuiltinProxy {
     let upstream = bucket < this.shareBasisPoints ? this.canary : this.baseline;
     if (!upstream.healthy) upstream = this.fallbackFor(upstream);
 
-    const request: Dispatcher.DispatchOptions = {
-      path: req.url ?? '/',
-      method: req.method as Dispatcher.HttpMethod,
-      headers,
-      body: hasBody ? req : null,
+    let headerLines = '';
+    for (let i = 0; i < headers.length; i += 2) headerLines += `${headers[i]}: ${headers[i + 1]}${CRLF}`;
+    const method = req.method ?? 'GET';
+    const request: ForwardedRequest = {
+      method,
+      requestLine: `${method} ${req.url ?? '/'} HTTP/1.1${CRLF}`,
+      headerLines,
+      hasHost,
+      body: chunkedBody || lengthBody ? { chunked: chunkedBody, source: req } : undefined,
+      client: req,
     };
     new Exchange(this, res, upstream, request, startedAt, setCookie).start();
   };

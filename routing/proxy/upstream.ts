@@ -2,14 +2,16 @@ import { Pool } from 'undici';
 import type { Logger } from '../../platform/logger';
 import type { UpstreamMetrics, UpstreamRole } from './metrics';
 import type { HealthCheckOptions } from './options';
+import { UpstreamPool } from './upstream-pool';
 import { messageOf } from '../../core/errors';
 
 /**
  * One side (baseline or canary): a keep-alive connection pool for traffic, and an active health
- * check on its own connection, so a saturated pool cannot make a live upstream look dead.
+ * check on its own connection (an undici pool: a few requests a second), so a saturated pool
+ * cannot make a live upstream look dead.
  */
 export class Upstream {
-  readonly pool: Pool;
+  readonly pool: UpstreamPool;
   healthy = true;
   private readonly checkPool: Pool | undefined;
   private failures = 0;
@@ -25,12 +27,10 @@ export class Upstream {
     private readonly healthCheck: HealthCheckOptions | undefined,
     private readonly logger: Logger,
   ) {
-    this.pool = new Pool(origin, {
+    this.pool = new UpstreamPool(origin, {
       connections: options.connections,
-      pipelining: 1,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect: { timeout: Math.min(options.timeoutMs, 5000) },
+      timeoutMs: options.timeoutMs,
+      connectTimeoutMs: Math.min(options.timeoutMs, 5000),
     });
     metrics.healthy.set(1);
     if (healthCheck) {
