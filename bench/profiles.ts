@@ -9,6 +9,8 @@
  *   --criteria-requests N   requests per criteria measurement (default 100)
  *   --sample-requests N     requests per sample measurement (default 2: on FerretDB each decodes the whole population, about a minute at 100 000)
  *   --concurrency N         requests in flight (default 2)
+ *   --backend B             FerretDB's backend: sqlite (default) or postgresql (its own cluster, GIN
+ *                           indexes on the pushed-down equalities, so samples are read by sample key)
  *
  * Runs with `node --conditions=import --import tsx` (see package.json): stack/ starts FerretDB
  * with execa 9, an ES module that tsx can only load through the `import` condition.
@@ -19,8 +21,8 @@ import path from 'node:path';
 import { loadExeca } from '../platform/execa';
 import { MongoClient } from 'mongodb';
 import { generateProfiles } from '../profiles/generator';
-import { ProfileStore } from '../profiles/store';
-import { FerretDbServer } from '../devstack/ferretdb';
+import { PROFILE_EQUALITY_FIELDS, PROFILES_COLLECTION, ProfileStore } from '../profiles/store';
+import { FerretDbServer, type FerretDbBackend } from '../devstack/ferretdb';
 import { ManagedProcess } from '../devstack/managed-process';
 import { freePort, isListening } from '../devstack/ports';
 import { projectRoot } from '../devstack/tools';
@@ -148,11 +150,18 @@ async function main(): Promise<void> {
   const requests = { criteria: flag('criteria-requests', 100, r), sample: flag('sample-requests', 2, r) };
   const concurrency = flag('concurrency', 2, r);
   r.throwIfAny();
+  const backendIndex = process.argv.indexOf('--backend');
+  const backend = (backendIndex < 0 ? 'sqlite' : process.argv[backendIndex + 1]) as FerretDbBackend;
+  if (backend !== 'sqlite' && backend !== 'postgresql') {
+    process.stderr.write('error: --backend must be sqlite or postgresql\n');
+    process.exit(2);
+  }
 
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'canary-bench-profiles-'));
   const ferret = await FerretDbServer.start({
     dataDir: path.join(dataDir, 'ferretdb'),
     logFile: path.join(dataDir, 'ferretdb.log'),
+    backend,
   });
   let api: ManagedProcess | undefined;
   try {
@@ -162,6 +171,7 @@ async function main(): Promise<void> {
     await store.ensureIndexes();
     const loadStarted = performance.now();
     await store.load(generateProfiles({ seed: 1, count: population }), { batchSize: 1000 });
+    await ferret.indexPushedDownEqualities(database, PROFILES_COLLECTION, PROFILE_EQUALITY_FIELDS);
     const loadSeconds = (performance.now() - loadStarted) / 1000;
     await client.close();
 
@@ -205,7 +215,7 @@ async function main(): Promise<void> {
       sample: (results.sample?.api.p50 ?? NaN) / (results.sample?.driver.p50 ?? NaN),
     };
     const lines = [
-      `profiles bench: ${population} generated profiles on FerretDB (SQLite), ${concurrency} requests in flight, criteria ${JSON.stringify(CRITERIA)}, page/sample size ${LIMIT}`,
+      `profiles bench: ${population} generated profiles on FerretDB (${backend}), ${concurrency} requests in flight, criteria ${JSON.stringify(CRITERIA)}, page/sample size ${LIMIT}`,
       `load: ${loadSeconds.toFixed(1)} s (${Math.round(population / loadSeconds)} profiles/s, batches of 1000, indexes in place)`,
       '',
       `${'query'.padEnd(30)} ${'via'.padEnd(7)} ${'reqs'.padStart(5)} ${'errors'.padStart(7)} ${'p50 ms'.padStart(10)} ${'p99 ms'.padStart(10)} ${'req/s'.padStart(9)}`,
@@ -221,6 +231,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${JSON.stringify({
         bench: 'profiles',
+        backend,
         ratio: Number(ratio.toFixed(3)),
         profiles: population,
         load_s: Number(loadSeconds.toFixed(1)),

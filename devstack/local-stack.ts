@@ -12,7 +12,7 @@ import { request } from 'undici';
 import type { ShopFaults } from '../examples/shop/faults';
 import { temporalWorkflowUrl } from '../rollout/links';
 import { generateProfiles } from '../profiles/generator';
-import { ProfileStore } from '../profiles/store';
+import { PROFILE_EQUALITY_FIELDS, PROFILES_COLLECTION, ProfileStore } from '../profiles/store';
 import { BuiltinProxyServer } from './builtin-proxy';
 import { FerretDbServer } from './ferretdb';
 import { NodeService } from './node-service';
@@ -248,6 +248,9 @@ export class LocalStack {
     const client = await MongoClient.connect(this.ferret.uri, { serverSelectionTimeoutMS: 10_000 });
     try {
       const store = new ProfileStore(client.db(MONGO_DB));
+      await store.ensureIndexes();
+      // On PostgreSQL (CANARY_FERRETDB_BACKEND=postgresql) samples are then read by sample key.
+      await this.ferret.indexPushedDownEqualities(MONGO_DB, PROFILES_COLLECTION, PROFILE_EQUALITY_FIELDS);
       const count = await store.collection.estimatedDocumentCount();
       if (count > 0) {
         log(`profile store has ${count} profiles`);
@@ -255,7 +258,6 @@ export class LocalStack {
       }
       const wanted = this.options.profiles ?? 2000;
       log(`seeding the profile store with ${wanted} generated profiles...`);
-      await store.ensureIndexes();
       await store.load(generateProfiles({ seed: 42, count: wanted }));
     } finally {
       await client.close();

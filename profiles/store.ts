@@ -34,7 +34,7 @@ const SAMPLE_KEYS_MIGRATION = 'sample_keys_v1';
 export const PROFILE_EQUALITY_FIELDS: readonly string[] = ['_id', ...SAMPLE_SLOT_LEVELS.map(slotField)];
 /** Slots read at once by a key sample: a few round trips in flight, not one at a time. */
 const SLOTS_IN_FLIGHT = 4;
-const COARSE_AFTER_READS = 256;
+const COARSE_AFTER_READS = 64;
 
 /** One index per criteria field, plus the strata used by sampling and stats; no TTL. */
 export function profileIndexes(collection = PROFILES_COLLECTION): CollectionIndexes[] {
