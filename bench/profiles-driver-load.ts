@@ -30,16 +30,27 @@ async function main(): Promise<void> {
   const client = await MongoClient.connect(load.uri);
   const profiles = client.db(load.db).collection<StoredProfile>('profiles');
   const { filter } = parseCriteria(load.criteria);
-  const slots = slotOrder(sampleStart(load.seed), 4096);
+  const start = sampleStart(load.seed);
+  const readSlots = async (level: 64 | 4096, slots: number[]) => {
+    const found = await Promise.all(
+      slots.map((slot) => profiles.find({ ...filter, [slotField(level)]: slot } as typeof filter).toArray()),
+    );
+    return found.reduce((sum, documents) => sum + documents.length, 0);
+  };
+  // As the store does: fine slots in waves of 4, coarse ones when fine slots hold under k/64 matches.
   const sampleBySlots = async () => {
-    let matches = 0;
-    for (let read = 0; read < slots.length && matches < load.limit; read += 4) {
-      const wave = slots.slice(read, read + 4);
-      const found = await Promise.all(
-        wave.map((slot) => profiles.find({ ...filter, [slotField(4096)]: slot } as typeof filter).toArray()),
-      );
-      matches += found.reduce((sum, documents) => sum + documents.length, 0);
+    let level: 64 | 4096 = 4096;
+    let slots = slotOrder(start, level);
+    let matches = await readSlots(level, slots.slice(0, 4));
+    let read = 4;
+    if (matches * 64 < load.limit * 4) {
+      level = 64;
+      slots = slotOrder(start, level);
+      matches = 0;
+      read = 0;
     }
+    for (; read < slots.length && matches < load.limit; read += 4)
+      matches += await readSlots(level, slots.slice(read, read + 4));
   };
   const run = async () => {
     if (load.query === 'criteria')
