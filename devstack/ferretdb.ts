@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { ManagedProcess } from './managed-process';
-import { PostgresServer } from './postgresql';
+import { PostgresServer, postgresBinDir } from './postgresql';
 import { freePort, isListening } from './ports';
 import { resolveTool } from './tools';
 
@@ -25,6 +25,23 @@ export function ferretDbBackendFromEnv(): FerretDbBackend {
   if (value !== 'sqlite' && value !== 'postgresql')
     throw new Error(`CANARY_FERRETDB_BACKEND must be sqlite or postgresql, not ${JSON.stringify(value)}`);
   return value;
+}
+
+/**
+ * The devstack's backend: CANARY_FERRETDB_BACKEND when set; else PostgreSQL, where sampling needs
+ * no scan (docs/profiles.md), when Debian's server is installed, unless `dataDir` already holds
+ * a SQLite store, which keeps its data by staying on SQLite.
+ */
+export function embeddedBackend(dataDir: string): FerretDbBackend {
+  if (process.env.CANARY_FERRETDB_BACKEND) return ferretDbBackendFromEnv();
+  const sqliteStore = existsSync(dataDir) && readdirSync(dataDir).some((name) => name.endsWith('.sqlite'));
+  if (sqliteStore && !existsSync(path.join(dataDir, 'postgresql'))) return 'sqlite';
+  try {
+    postgresBinDir();
+    return 'postgresql';
+  } catch {
+    return 'sqlite';
+  }
 }
 
 /**

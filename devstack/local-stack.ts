@@ -14,7 +14,7 @@ import { temporalWorkflowUrl } from '../rollout/links';
 import { generateProfiles } from '../profiles/generator';
 import { PROFILE_EQUALITY_FIELDS, PROFILES_COLLECTION, ProfileStore } from '../profiles/store';
 import { BuiltinProxyServer } from './builtin-proxy';
-import { FerretDbServer } from './ferretdb';
+import { FerretDbServer, embeddedBackend } from './ferretdb';
 import { NodeService } from './node-service';
 import { freePort, isListening } from './ports';
 import { TemporalDevServer } from './temporal-server';
@@ -133,7 +133,9 @@ export class LocalStack {
     const state = await loadOrChooseState(path.join(dataDir, 'stack.json'));
     const { ports } = state;
 
-    log('starting the Temporal dev server and FerretDB...');
+    log(
+      `starting the Temporal dev server and FerretDB (${embeddedBackend(path.join(dataDir, 'ferretdb'))})...`,
+    );
     const [temporal, ferret] = await startTogether([
       TemporalDevServer.start({
         dbFile: path.join(dataDir, 'temporal', 'temporal.db'),
@@ -143,6 +145,7 @@ export class LocalStack {
       }),
       FerretDbServer.start({
         dataDir: path.join(dataDir, 'ferretdb'),
+        backend: embeddedBackend(path.join(dataDir, 'ferretdb')),
         port: ports.mongo,
         logFile: path.join(logs, 'ferretdb.log'),
       }),
@@ -249,7 +252,7 @@ export class LocalStack {
     try {
       const store = new ProfileStore(client.db(MONGO_DB));
       await store.ensureIndexes();
-      // On PostgreSQL (CANARY_FERRETDB_BACKEND=postgresql) samples are then read by sample key.
+      // On PostgreSQL samples are then read by sample key, without a scan.
       await this.ferret.indexPushedDownEqualities(MONGO_DB, PROFILES_COLLECTION, PROFILE_EQUALITY_FIELDS);
       const count = await store.collection.estimatedDocumentCount();
       if (count > 0) {
