@@ -12,6 +12,7 @@ import { PROFILE_SCHEMA_VERSION, type Profile } from './profile-schema';
 import type { SampleCandidate } from './sampler';
 import {
   SAMPLE_SLOT_LEVELS,
+  arcFrom,
   arcKnown,
   sampleKeyOf,
   sampleStart,
@@ -293,7 +294,7 @@ export class ProfileStore {
    */
   async ensureSampleKeys(batchSize = 1000): Promise<{ migrated: number }> {
     const meta = this.db.collection<{ _id: string; finishedAt: string }>(PROFILES_META_COLLECTION);
-    if (await meta.findOne({ _id: SAMPLE_KEYS_MIGRATION })) return { migrated: 0 };
+    if (await meta.findOne({ _id: this.migrationId() })) return { migrated: 0 };
     let migrated = 0;
     let batch: StoredProfile[] = [];
     const flush = async () => {
@@ -309,11 +310,16 @@ export class ProfileStore {
     }
     await flush();
     await meta.updateOne(
-      { _id: SAMPLE_KEYS_MIGRATION },
+      { _id: this.migrationId() },
       { $set: { finishedAt: new Date().toISOString() } },
       { upsert: true },
     );
     return { migrated };
+  }
+
+  /** Migrations are recorded per collection: stores of other collections may share the database. */
+  private migrationId(): string {
+    return `${SAMPLE_KEYS_MIGRATION}:${this.collection.collectionName}`;
   }
 
   private async rewriteWithKeys(documents: StoredProfile[]): Promise<number> {
@@ -420,7 +426,10 @@ export class ProfileStore {
         known,
       );
       if (window) {
-        const population = known >= 1 ? read.size : Math.round(read.size / known);
+        const seen = [...read.values()].filter(
+          (document) => arcFrom(start, document.sample_key ?? 0) < known,
+        ).length;
+        const population = known >= 1 ? read.size : Math.round(seen / known);
         return { profiles: window.map(({ document }) => fromStored(document)), population, slotsRead };
       }
     }
