@@ -37,7 +37,7 @@ export const PROFILE_EQUALITY_FIELDS: readonly string[] = ['_id', ...SAMPLE_SLOT
 const SLOTS_IN_FLIGHT = 4;
 const COARSE_AFTER_READS = 64;
 
-/** One index per criteria field, plus the strata used by sampling and stats; no TTL. */
+/** One index per criteria field, the strata and the sample-key slots; the migration records; no TTL. */
 export function profileIndexes(collection = PROFILES_COLLECTION): CollectionIndexes[] {
   const criteria = Object.values(CRITERIA_FIELDS)
     .map((field) => field.path)
@@ -56,6 +56,8 @@ export function profileIndexes(collection = PROFILES_COLLECTION): CollectionInde
         })),
       ],
     },
+    // One document per finished migration, found by _id.
+    { collection: PROFILES_META_COLLECTION, indexes: [] },
   ];
 }
 
