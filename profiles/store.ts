@@ -304,9 +304,9 @@ export class ProfileStore {
       migrated += await this.rewriteWithKeys(batch);
       batch = [];
     };
-    // Read everything first: rewriting while a FerretDB cursor is open could meet rows again.
-    const missing = await this.collection.find({ sample_key: { $exists: false } }).toArray();
-    for (const document of missing) {
+    // Streamed: a rewritten profile has its key, so the cursor's filter skips it if met again.
+    const missing = this.collection.find({ sample_key: { $exists: false } }, { batchSize });
+    for await (const document of missing) {
       batch.push(document);
       if (batch.length >= batchSize) await flush();
     }
@@ -406,11 +406,7 @@ export class ProfileStore {
       const wave = order.slice(slotsRead, slotsRead + SLOTS_IN_FLIGHT);
       await readSlots(level, wave);
       slotsRead += wave.length;
-      if (
-        level === 4096 &&
-        slotsRead === SLOTS_IN_FLIGHT &&
-        (read.size * level) / slotsRead < (k * level) / COARSE_AFTER_READS
-      ) {
+      if (level === 4096 && slotsRead === SLOTS_IN_FLIGHT && read.size / slotsRead < k / COARSE_AFTER_READS) {
         level = 64;
         order = slotOrder(start, level);
         slotsRead = 0;
