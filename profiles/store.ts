@@ -101,6 +101,7 @@ export class ProfileStore {
   readonly collection: Collection<StoredProfile>;
   private backendKind: Promise<'mongodb' | 'ferretdb'> | undefined;
   private keySampling: Promise<boolean> | undefined;
+  private emptinessChecked = false;
 
   constructor(
     readonly db: Db,
@@ -140,6 +141,7 @@ export class ProfileStore {
   ): Promise<WriteCounts> {
     const batchSize = options.batchSize ?? 1000;
     const counts: WriteCounts = { created: 0, updated: 0 };
+    await this.recordKeysIfEmpty();
     let batch: Profile[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
@@ -311,12 +313,30 @@ export class ProfileStore {
       if (batch.length >= batchSize) await flush();
     }
     await flush();
-    await meta.updateOne(
-      { _id: this.migrationId() },
-      { $set: { finishedAt: new Date().toISOString() } },
-      { upsert: true },
-    );
+    await this.recordSampleKeys();
     return { migrated };
+  }
+
+  /**
+   * A store that is empty when this process first writes to it holds only keyed profiles from
+   * then on (every write sets the key): recording the migration now spares the first sample a
+   * scan of the whole store to find profiles without keys. Checked once per store object.
+   */
+  private async recordKeysIfEmpty(): Promise<void> {
+    if (this.emptinessChecked) return;
+    this.emptinessChecked = true;
+    if (await this.collection.findOne({}, { projection: { _id: 1 } })) return;
+    await this.recordSampleKeys();
+  }
+
+  private async recordSampleKeys(): Promise<void> {
+    await this.db
+      .collection<{ _id: string; finishedAt: string }>(PROFILES_META_COLLECTION)
+      .updateOne(
+        { _id: this.migrationId() },
+        { $set: { finishedAt: new Date().toISOString() } },
+        { upsert: true },
+      );
   }
 
   /** Migrations are recorded per collection: stores of other collections may share the database. */

@@ -96,11 +96,9 @@ describe('sample keys on FerretDB (SQLite)', () => {
   test('profiles stored without keys are migrated once, idempotently, and recorded only at the end', async () => {
     const legacy = mongo.db;
     const legacyStore = new ProfileStore(legacy);
-    await legacyStore.load(generateProfiles({ seed: 9, count: 300 }));
-    // As written before sample keys existed.
-    await legacyStore.collection.updateMany(
-      {},
-      { $unset: { sample_key: '', sample_slot_64: '', sample_slot_4096: '' } },
+    // As written before sample keys existed: no keys, no migration record.
+    await legacyStore.collection.insertMany(
+      [...generateProfiles({ seed: 9, count: 300 })].map((profile) => ({ _id: profile.user_id, ...profile })),
     );
     expect(await legacy.collection(PROFILES_META_COLLECTION).countDocuments()).toBe(0);
     expect(await legacyStore.ensureSampleKeys()).toEqual({ migrated: 300 });
@@ -109,6 +107,13 @@ describe('sample keys on FerretDB (SQLite)', () => {
     for (const document of documents) expect(document).toMatchObject(sampleKeyOf(document._id));
     expect(await legacy.collection(PROFILES_META_COLLECTION).countDocuments()).toBe(1);
     expect(await legacyStore.ensureSampleKeys()).toEqual({ migrated: 0 });
+  });
+
+  test('a store loaded from empty records the migration at once: no profile can lack a key', async () => {
+    const fresh = new ProfileStore(mongo.client.db('test_sample_key_fresh'));
+    await fresh.load(generateProfiles({ seed: 2, count: 20 }));
+    expect(await fresh.db.collection(PROFILES_META_COLLECTION).countDocuments()).toBe(1);
+    expect(await fresh.ensureSampleKeys()).toEqual({ migrated: 0 });
   });
 
   test('on SQLite slots are not indexed, so samples stay one stratified scan', async () => {
@@ -214,11 +219,14 @@ describe('sample keys on FerretDB (PostgreSQL)', () => {
   test('with the GIN indexes a half-migrated store is migrated first, then sampled by key without a scan', async () => {
     const halfMigrated = new ProfileStore(client.db('pg'));
     await halfMigrated.ensureIndexes();
-    await halfMigrated.load(generateProfiles({ seed: 3, count: 3000 }));
-    await halfMigrated.collection.updateMany(
-      { device_type: 'desktop' },
-      { $unset: { sample_key: '', sample_slot_64: '', sample_slot_4096: '' } },
+    // Desktop profiles written before sample keys existed, the others since.
+    const profiles = [...generateProfiles({ seed: 3, count: 3000 })];
+    await halfMigrated.collection.insertMany(
+      profiles
+        .filter((profile) => profile.device_type === 'desktop')
+        .map((profile) => ({ _id: profile.user_id, ...profile })),
     );
+    await halfMigrated.load(profiles.filter((profile) => profile.device_type !== 'desktop'));
     // Without the indexes a slot read is a sequential scan: no key sampling.
     expect(await halfMigrated.keySamplingReady()).toBe(false);
     await ferret.indexPushedDownEqualities('pg', PROFILES_COLLECTION, PROFILE_EQUALITY_FIELDS);
