@@ -12,9 +12,9 @@ import { request } from 'undici';
 import type { ShopFaults } from '../examples/shop/faults';
 import { temporalWorkflowUrl } from '../rollout/links';
 import { generateProfiles } from '../profiles/generator';
-import { ProfileStore } from '../profiles/store';
+import { PROFILE_EQUALITY_FIELDS, PROFILES_COLLECTION, ProfileStore } from '../profiles/store';
 import { BuiltinProxyServer } from './builtin-proxy';
-import { FerretDbServer } from './ferretdb';
+import { FerretDbServer, embeddedBackend } from './ferretdb';
 import { NodeService } from './node-service';
 import { freePort, isListening } from './ports';
 import { TemporalDevServer } from './temporal-server';
@@ -133,7 +133,9 @@ export class LocalStack {
     const state = await loadOrChooseState(path.join(dataDir, 'stack.json'));
     const { ports } = state;
 
-    log('starting the Temporal dev server and FerretDB...');
+    log(
+      `starting the Temporal dev server and FerretDB (${embeddedBackend(path.join(dataDir, 'ferretdb'))})...`,
+    );
     const [temporal, ferret] = await startTogether([
       TemporalDevServer.start({
         dbFile: path.join(dataDir, 'temporal', 'temporal.db'),
@@ -143,6 +145,7 @@ export class LocalStack {
       }),
       FerretDbServer.start({
         dataDir: path.join(dataDir, 'ferretdb'),
+        backend: embeddedBackend(path.join(dataDir, 'ferretdb')),
         port: ports.mongo,
         logFile: path.join(logs, 'ferretdb.log'),
       }),
@@ -248,6 +251,9 @@ export class LocalStack {
     const client = await MongoClient.connect(this.ferret.uri, { serverSelectionTimeoutMS: 10_000 });
     try {
       const store = new ProfileStore(client.db(MONGO_DB));
+      await store.ensureIndexes();
+      // On PostgreSQL samples are then read by sample key, without a scan.
+      await this.ferret.indexPushedDownEqualities(MONGO_DB, PROFILES_COLLECTION, PROFILE_EQUALITY_FIELDS);
       const count = await store.collection.estimatedDocumentCount();
       if (count > 0) {
         log(`profile store has ${count} profiles`);
@@ -255,7 +261,6 @@ export class LocalStack {
       }
       const wanted = this.options.profiles ?? 2000;
       log(`seeding the profile store with ${wanted} generated profiles...`);
-      await store.ensureIndexes();
       await store.load(generateProfiles({ seed: 42, count: wanted }));
     } finally {
       await client.close();

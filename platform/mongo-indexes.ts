@@ -55,6 +55,7 @@ export function expiresAfterDays(retentionDays: number): IndexDeclaration {
   };
 }
 
+const NAMESPACE_EXISTS = 48;
 const NAMESPACE_NOT_FOUND = 26;
 const NOT_IMPLEMENTED = 238;
 
@@ -73,6 +74,8 @@ export async function ensureIndexes(
   const report: IndexReport = { created: [], retimed: [], notExpiring: [] };
   for (const { collection, indexes } of mergeByCollection(declarations)) {
     const existing = await listIndexes(db, collection);
+    // A collection declared with no index of its own still exists once its owner has started.
+    if (existing.length === 0 && indexes.length === 0) await createCollection(db, collection);
     for (const declared of indexes) {
       const qualified = `${collection}.${declared.name}`;
       const current = existing.find((index) => index.name === declared.name);
@@ -145,6 +148,14 @@ async function listIndexes(db: Db, collection: string): Promise<ExistingIndex[]>
   } catch (error) {
     if (error instanceof MongoServerError && error.code === NAMESPACE_NOT_FOUND) return [];
     throw error;
+  }
+}
+
+async function createCollection(db: Db, collection: string): Promise<void> {
+  try {
+    await db.createCollection(collection);
+  } catch (error) {
+    if (!(error instanceof MongoServerError && error.code === NAMESPACE_EXISTS)) throw error;
   }
 }
 

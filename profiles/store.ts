@@ -10,10 +10,34 @@ import { ensureIndexes, type CollectionIndexes, type IndexReport } from '../plat
 import { CRITERIA_FIELDS } from './criteria';
 import { PROFILE_SCHEMA_VERSION, type Profile } from './profile-schema';
 import type { SampleCandidate } from './sampler';
+import {
+  SAMPLE_SLOT_LEVELS,
+  arcFrom,
+  arcKnown,
+  sampleKeyOf,
+  sampleStart,
+  slotField,
+  slotOrder,
+  windowFrom,
+  type SampleKeyFields,
+  type SampleSlotLevel,
+} from './sample-key';
 
 export const PROFILES_COLLECTION = 'profiles';
+/** One document per finished migration of the profiles collection, by name. */
+export const PROFILES_META_COLLECTION = 'profiles_meta';
+const SAMPLE_KEYS_MIGRATION = 'sample_keys_v1';
+/**
+ * Top-level fields whose equality should be answered from an index where the server needs
+ * telling (FerretDB on PostgreSQL: FerretDbServer.indexPushedDownEqualities): lookups by id and
+ * sample-key slots.
+ */
+export const PROFILE_EQUALITY_FIELDS: readonly string[] = ['_id', ...SAMPLE_SLOT_LEVELS.map(slotField)];
+/** Slots read at once by a key sample: a few round trips in flight, not one at a time. */
+const SLOTS_IN_FLIGHT = 4;
+const COARSE_AFTER_READS = 64;
 
-/** One index per criteria field, plus the strata used by sampling and stats; no TTL. */
+/** One index per criteria field, the strata and the sample-key slots; the migration records; no TTL. */
 export function profileIndexes(collection = PROFILES_COLLECTION): CollectionIndexes[] {
   const criteria = Object.values(CRITERIA_FIELDS)
     .map((field) => field.path)
@@ -25,12 +49,28 @@ export function profileIndexes(collection = PROFILES_COLLECTION): CollectionInde
       indexes: [
         ...criteria,
         { name: 'strata', key: { device_type: 1, 'geo_location.country': 1, activity_level: 1 } },
+        { name: 'sample_key', key: { sample_key: 1 } },
+        ...SAMPLE_SLOT_LEVELS.map((level) => ({
+          name: slotField(level),
+          key: { [slotField(level)]: 1 as const },
+        })),
       ],
     },
+    // One document per finished migration, found by _id.
+    { collection: PROFILES_META_COLLECTION, indexes: [] },
   ];
 }
 
-export type StoredProfile = Profile & { _id: string };
+export type StoredProfile = Profile & { _id: string } & Partial<SampleKeyFields>;
+
+/** A sample read through the sample keys (see sample-key.ts). */
+export interface KeySample {
+  /** Whole profiles in sample order. */
+  profiles: Profile[];
+  /** Matching profiles, estimated from the share of the key circle read (exact when all of it was). */
+  population: number;
+  slotsRead: number;
+}
 
 export interface ProfilePage {
   profiles: Partial<Profile>[];
@@ -60,6 +100,8 @@ const DUPLICATE_KEY = 11000;
 export class ProfileStore {
   readonly collection: Collection<StoredProfile>;
   private backendKind: Promise<'mongodb' | 'ferretdb'> | undefined;
+  private keySampling: Promise<boolean> | undefined;
+  private emptinessChecked = false;
 
   constructor(
     readonly db: Db,
@@ -99,6 +141,7 @@ export class ProfileStore {
   ): Promise<WriteCounts> {
     const batchSize = options.batchSize ?? 1000;
     const counts: WriteCounts = { created: 0, updated: 0 };
+    await this.recordKeysIfEmpty();
     let batch: Profile[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
@@ -247,6 +290,169 @@ export class ProfileStore {
     return candidates;
   }
 
+  /**
+   * Gives every profile stored before sample keys existed its key (derived from the user_id, so
+   * running twice, or in two processes at once, writes the same values), then records the
+   * migration as done. Until that record exists, keySamplingReady() is false and samples take
+   * the full-scan path, so a store that is half migrated never samples by key.
+   */
+  async ensureSampleKeys(batchSize = 1000): Promise<{ migrated: number }> {
+    const meta = this.db.collection<{ _id: string; finishedAt: string }>(PROFILES_META_COLLECTION);
+    if (await meta.findOne({ _id: this.migrationId() })) return { migrated: 0 };
+    let migrated = 0;
+    let batch: StoredProfile[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      migrated += await this.rewriteWithKeys(batch);
+      batch = [];
+    };
+    // Streamed: a rewritten profile has its key, so the cursor's filter skips it if met again.
+    const missing = this.collection.find({ sample_key: { $exists: false } }, { batchSize });
+    for await (const document of missing) {
+      batch.push(document);
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
+    await this.recordSampleKeys();
+    return { migrated };
+  }
+
+  /**
+   * A store that is empty when this process first writes to it holds only keyed profiles from
+   * then on (every write sets the key): recording the migration now spares the first sample a
+   * scan of the whole store to find profiles without keys. Checked once per store object.
+   */
+  private async recordKeysIfEmpty(): Promise<void> {
+    if (this.emptinessChecked) return;
+    this.emptinessChecked = true;
+    if (await this.collection.findOne({}, { projection: { _id: 1 } })) return;
+    await this.recordSampleKeys();
+  }
+
+  private async recordSampleKeys(): Promise<void> {
+    await this.db
+      .collection<{ _id: string; finishedAt: string }>(PROFILES_META_COLLECTION)
+      .updateOne(
+        { _id: this.migrationId() },
+        { $set: { finishedAt: new Date().toISOString() } },
+        { upsert: true },
+      );
+  }
+
+  /** Migrations are recorded per collection: stores of other collections may share the database. */
+  private migrationId(): string {
+    return `${SAMPLE_KEYS_MIGRATION}:${this.collection.collectionName}`;
+  }
+
+  private async rewriteWithKeys(documents: StoredProfile[]): Promise<number> {
+    if ((await this.backend()) === 'ferretdb') {
+      // As in replaceExisting: FerretDB 1.24 updates scan the collection each.
+      await this.collection.deleteMany({ _id: { $in: documents.map((document) => document._id) } });
+      try {
+        await this.collection.insertMany(
+          documents.map((document) => ({ ...document, ...sampleKeyOf(document._id) })),
+          { ordered: false },
+        );
+      } catch (error) {
+        // Another process migrating at the same time wrote the same document first.
+        const duplicatesOnly =
+          error instanceof MongoBulkWriteError &&
+          error.result.getWriteErrors().every((writeError) => writeError.code === DUPLICATE_KEY);
+        if (!duplicatesOnly) throw error;
+      }
+      return documents.length;
+    }
+    await this.collection.bulkWrite(
+      documents.map((document) => ({
+        updateOne: { filter: { _id: document._id }, update: { $set: sampleKeyOf(document._id) } },
+      })),
+      { ordered: false },
+    );
+    return documents.length;
+  }
+
+  /**
+   * True when sampling by key reads little: the server answers a slot equality from an index
+   * (MongoDB; FerretDB on PostgreSQL with the devstack's jsonb indexes). Then the first call
+   * migrates the store (ensureSampleKeys) and answers once that has finished. FerretDB on
+   * SQLite decodes the whole collection for every slot, so there one full scan
+   * (sampleCandidates) is cheaper and this stays false.
+   */
+  keySamplingReady(): Promise<boolean> {
+    this.keySampling ??= this.probeKeySampling().then(
+      (ready) => {
+        if (!ready) this.keySampling = undefined; // asked again next time: indexes may come later
+        return ready;
+      },
+      (error: unknown) => {
+        this.keySampling = undefined;
+        throw error;
+      },
+    );
+    return this.keySampling;
+  }
+
+  private async probeKeySampling(): Promise<boolean> {
+    const plan = await this.db.command({
+      explain: { find: this.collection.collectionName, filter: { [slotField(4096)]: 0 } },
+      verbosity: 'queryPlanner',
+    });
+    if (!/IXSCAN|Index Scan|"Index Name"/.test(JSON.stringify(plan.queryPlanner ?? plan))) return false;
+    await this.ensureSampleKeys();
+    return true;
+  }
+
+  /**
+   * k profiles matching `filter`, read slot by slot round the key circle from the seed's start
+   * (see sample-key.ts): same store and seed, same sample; k / (matching profiles per slot) reads.
+   */
+  async sampleByKey(filter: Filter<StoredProfile>, k: number, seed: number): Promise<KeySample> {
+    const start = sampleStart(seed);
+    const read = new Map<string, StoredProfile>();
+    const readSlots = async (level: SampleSlotLevel, slots: number[]) => {
+      const found = await Promise.all(
+        slots.map((slot) =>
+          this.collection.find({ ...filter, [slotField(level)]: slot } as Filter<StoredProfile>).toArray(),
+        ),
+      );
+      for (const document of found.flat()) read.set(document._id, document);
+    };
+    // Fine slots first; when they hold so few matches that a sample would take more than
+    // COARSE_AFTER_READS of them, go round again by coarse slots (64 reads at most).
+    let level: SampleSlotLevel = 4096;
+    let order = slotOrder(start, level);
+    let slotsRead = 0;
+    while (true) {
+      const wave = order.slice(slotsRead, slotsRead + SLOTS_IN_FLIGHT);
+      await readSlots(level, wave);
+      slotsRead += wave.length;
+      if (level === 4096 && slotsRead === SLOTS_IN_FLIGHT && read.size / slotsRead < k / COARSE_AFTER_READS) {
+        level = 64;
+        order = slotOrder(start, level);
+        slotsRead = 0;
+        continue;
+      }
+      const known = arcKnown(start, level, slotsRead);
+      const window = windowFrom(
+        [...read.values()].flatMap((document) =>
+          typeof document.sample_key === 'number'
+            ? [{ user_id: document._id, sample_key: document.sample_key, document }]
+            : [],
+        ),
+        start,
+        k,
+        known,
+      );
+      if (window) {
+        const seen = [...read.values()].filter(
+          (document) => arcFrom(start, document.sample_key ?? 0) < known,
+        ).length;
+        const population = known >= 1 ? read.size : Math.round(seen / known);
+        return { profiles: window.map(({ document }) => fromStored(document)), population, slotsRead };
+      }
+    }
+  }
+
   async stats(filter: Filter<StoredProfile> = {}): Promise<ProfileStats> {
     const match = Object.keys(filter).length > 0 ? [{ $match: filter }] : [];
     const [strata, actions] = await Promise.all([
@@ -343,11 +549,19 @@ function toStored(profile: Profile): StoredProfile {
     ...profile,
     schema_version: PROFILE_SCHEMA_VERSION,
     updated_at: new Date().toISOString(),
+    ...sampleKeyOf(profile.user_id),
   };
 }
 
 /** Strips the storage id; the place to migrate documents of older schema versions. */
 export function fromStored(document: StoredProfile): Profile {
-  const { _id, user_id: _userId, ...profile } = document;
+  const {
+    _id,
+    user_id: _userId,
+    sample_key: _key,
+    sample_slot_64: _coarse,
+    sample_slot_4096: _fine,
+    ...profile
+  } = document;
   return { user_id: _id, ...profile };
 }

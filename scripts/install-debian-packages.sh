@@ -11,13 +11,15 @@ PACKAGES=(
   prometheus:prometheus
   prometheus-alertmanager:/usr/bin/prometheus-alertmanager
   chromium:/usr/bin/chromium
+  # FerretDB's PostgreSQL backend (the devstack's default when present); any major version
+  postgresql:/usr/lib/postgresql/*/bin/postgres
 )
 
 missing=()
 for entry in "${PACKAGES[@]}"; do
   package="${entry%%:*}"
   binary="${entry#*:}"
-  command -v "$binary" >/dev/null 2>&1 || [[ -x "$binary" ]] || missing+=("$package")
+  command -v "$binary" >/dev/null 2>&1 || [[ -x "$binary" ]] || compgen -G "$binary" >/dev/null || missing+=("$package")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "[debian] all packages present"

@@ -132,8 +132,12 @@ function expectedIndexes(): Record<string, Listed[]> {
     profiles: [
       id,
       ...criteria,
+      { name: 'sample_key', key: { sample_key: 1 } },
+      { name: 'sample_slot_4096', key: { sample_slot_4096: 1 } },
+      { name: 'sample_slot_64', key: { sample_slot_64: 1 } },
       { name: 'strata', key: { device_type: 1, 'geo_location.country': 1, activity_level: 1 } },
     ],
+    profiles_meta: [id],
     rollout_investigations: [id, byTick],
     rollout_samples: [id, { ...byTick, unique: true }, ttl],
     rollout_ticks: [id, { ...byTick, unique: true }],

@@ -1,4 +1,4 @@
-/** Reads over the population as a whole: the stratified sample a rollout draws from, and counts. */
+/** Reads over the population as a whole: the sample a rollout draws from, and counts. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { Profile } from '../../profile-schema';
@@ -34,7 +34,11 @@ const SampleQuery = Type.Object(
 const SampleResponse = Type.Object({
   seed: Type.Integer(),
   n: Type.Integer(),
-  population: Type.Integer({ description: 'profiles matching the criteria' }),
+  method: Type.Union([Type.Literal('stratified'), Type.Literal('sample-key')], {
+    description:
+      'stratified: one full scan, strata listed; sample-key: a uniform sample read by key without a scan, population estimated, no strata',
+  }),
+  population: Type.Integer({ description: 'profiles matching the criteria (estimated with sample-key)' }),
   user_ids: Type.Array(Type.String(), {
     description: 'in sample order: any prefix is itself a random subset',
   }),
@@ -106,7 +110,8 @@ export default async function populationRoutes(app: FastifyInstance) {
     const seed = query.seed ?? 1;
     const sample = await source.sample(criteria, n, seed);
     const profiles = fields
-      ? await store.getMany(sample.userIds, fields)
+      ? (sample.profiles?.map((profile) => pickFields(profile, fields)) ??
+        (await store.getMany(sample.userIds, fields)))
       : sample.members.map((member) => ({
           user_id: member.user_id,
           device_type: member.device_type,
@@ -116,6 +121,7 @@ export default async function populationRoutes(app: FastifyInstance) {
     return {
       seed,
       n,
+      method: sample.method,
       population: sample.population,
       user_ids: sample.userIds,
       profiles,
@@ -137,4 +143,14 @@ export default async function populationRoutes(app: FastifyInstance) {
     },
     async (request) => store.stats(criteriaOf(request.query, []).filter),
   );
+}
+
+function pickFields(
+  profile: Static<typeof Profile>,
+  fields: readonly string[],
+): Partial<Static<typeof Profile>> {
+  const picked: Record<string, unknown> = { user_id: profile.user_id };
+  for (const field of fields)
+    if (Object.hasOwn(profile, field)) picked[field] = (profile as Record<string, unknown>)[field];
+  return picked;
 }
