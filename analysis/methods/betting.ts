@@ -351,8 +351,9 @@ function gridCell(
   const upAt = gridIndexAtLeast(grid, tolerance);
   const downAt = gridIndexAtMost(grid, -tolerance);
   const pairs = metric.kind === 'rate' ? null : pairEvidence(context, data, robust);
-  // The pooled whole-service cell has no tails of its own to track.
-  if (context.action === undefined && !data) delete cell.tail;
+  // The pooled whole-service cell (betting-robust) has no tails of its own to track.
+  const pooled = robust && context.action === undefined && !data && actionSlotsOf(context).length > 0;
+  if (pooled) delete cell.tail;
   if (metric.kind === 'rate' ? data : pairs) {
     const w = startLogWeight(context.tick - cell.j0 + 1);
     const restart = (metric.direction === 'decrease' ? cell.cd : cell.cu) < w;
@@ -373,7 +374,7 @@ function gridCell(
     cell.cd += (cell.dn[downAt] as number) - logAddExp(before.down, w);
     cell.ticks.push([context.tick, counted.baseline, counted.canary]);
   }
-  const checks = [gridCheck(context, cell, grid, upAt, downAt, context.action === undefined && !data)];
+  const checks = [gridCheck(context, cell, grid, upAt, downAt, pooled)];
   if (cell.tail) checks.push(tailCheck(context, cell, cell.tail));
   return { state: toJson(cell), checks };
 }

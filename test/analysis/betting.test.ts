@@ -539,6 +539,36 @@ describe('betting method', () => {
   });
 });
 
+describe('betting method, whole-service samples', () => {
+  it("keeps a service cell's tail and its part in the proof across a tick without samples", () => {
+    const cfg = parseAnalysisConfig({ metrics: [{ name: 'latency_ms', tolerance: 0.5 }] }, 'betting', 0.05);
+    const random = seededRandom(3);
+    let state: unknown = null;
+    let proven: boolean | undefined;
+    for (let t = 1; t <= 8; t += 1) {
+      const samples: Sample[] = [];
+      if (t !== 7)
+        for (const target of ['baseline', 'canary'] as const) {
+          const values = Array.from({ length: 400 }, () => latency(random, 40));
+          samples.push({
+            t,
+            target,
+            metric: 'latency_ms',
+            histogram: { values, counts: values.map(() => 1) },
+          });
+        }
+      const result = analyzeTick(cfg, state, t, samples);
+      state = JSON.parse(JSON.stringify(result.state));
+      const service = (state as { cells: Record<string, Record<string, { t?: unknown }>> }).cells
+        .latency_ms?.['*'];
+      expect(service?.t).toBeDefined();
+      if (t === 7) proven = result.checks.find((check) => check.quantile === undefined)?.healthProven;
+    }
+    // Proven by tick 6 at 400 samples a tick; a tick without samples does not take it away.
+    expect(proven).toBe(true);
+  });
+});
+
 describe('betting-robust method', () => {
   const robust = (options: Record<string, unknown> = {}) => config(0.05, options, 'betting-robust');
 
