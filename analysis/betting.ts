@@ -294,16 +294,24 @@ export function learnTickSpread(spread: TickSpread, mean: number, variance: numb
 
 /** Mean and per-pair variance of the scores of `logRatios` at log-ratio s. */
 export function meanScore(logRatios: readonly number[], s: number): { mean: number; variance: number } {
-  if (logRatios.length === 0) return { mean: 0, variance: 0 };
+  return meanAndVariance(logRatios.length, (i) => score(logRatios[i] as number, s));
+}
+
+/** Mean and (population) variance of `count` scores, the i-th from `scoreAt(i)`. */
+export function meanAndVariance(
+  count: number,
+  scoreAt: (i: number) => number,
+): { mean: number; variance: number } {
+  if (count === 0) return { mean: 0, variance: 0 };
   let sum = 0;
   let squares = 0;
-  for (const r of logRatios) {
-    const d = score(r, s);
+  for (let i = 0; i < count; i += 1) {
+    const d = scoreAt(i);
     sum += d;
     squares += d * d;
   }
-  const mean = sum / logRatios.length;
-  return { mean, variance: Math.max(0, squares / logRatios.length - mean * mean) };
+  const mean = sum / count;
+  return { mean, variance: Math.max(0, squares / count - mean * mean) };
 }
 
 /**

@@ -44,6 +44,7 @@ import {
   freshTickSpread,
   learnTickSpread,
   meanScore,
+  meanAndVariance,
   relativeLogRatios,
   tickBet,
   tickScale,
@@ -420,12 +421,9 @@ function pairEvidence(
   robust: boolean,
 ): PairEvidence | null {
   const { action } = context;
-  if (data && !robust) {
-    const own = slotPairs(context, action ?? SERVICE_SLOT, data);
-    return { ratios: own.ratios, unit: 'pair', own: own.pairs, tailUnit: 'pair' };
-  }
   if (data) {
     const own = slotPairs(context, action ?? SERVICE_SLOT, data);
+    if (!robust) return { ratios: own.ratios, unit: 'pair', own: own.pairs, tailUnit: 'pair' };
     const peers = action === undefined ? [] : actionSlotsOf(context, action);
     if (peers.length === 0) return { ratios: own.ratios, unit: 'tick', own: own.pairs, tailUnit: 'tick' };
     const peerRatios = peers.flatMap(([slot, cell]) => slotPairs(context, slot, cell).ratios);
@@ -649,14 +647,9 @@ function betOnTail(
  * exceedance of that tick together, so the tick is the unit.
  */
 function betOnTailTick(tail: TailState, pairs: Pairs, logTolerance: number): void {
-  let sum = 0;
-  let squares = 0;
-  for (let i = 0; i < pairs.n; i += 1) {
-    const d = tailScore(logOf(pairs.xs[i] as number), logOf(pairs.ys[i] as number), tail.q, logTolerance);
-    sum += d;
-    squares += d * d;
-  }
-  const mean = sum / pairs.n;
+  const { mean, variance } = meanAndVariance(pairs.n, (i) =>
+    tailScore(logOf(pairs.xs[i] as number), logOf(pairs.ys[i] as number), tail.q, logTolerance),
+  );
   const x = Math.max(-1, Math.min(1, mean / tickScale(tail.spread, pairs.n)));
   const gain = Math.log1p(tickBet(tail.m1, tail.m2) * x);
   tail.w += gain;
@@ -665,7 +658,7 @@ function betOnTailTick(tail: TailState, pairs: Pairs, logTolerance: number): voi
   tail.m1 += beta * (x - tail.m1);
   tail.m2 += beta * (x * x - tail.m2);
   tail.n += 1;
-  learnTickSpread(tail.spread, mean, Math.max(0, squares / pairs.n - mean * mean), pairs.n);
+  learnTickSpread(tail.spread, mean, variance, pairs.n);
 }
 
 function tailCheck(context: CellContext, cell: GridState, tail: TailState): Check {
